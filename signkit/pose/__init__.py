@@ -1,0 +1,24 @@
+"""The Pose core: the `Pose` type, keypoint layouts, normalisation and pose files. Imports nothing else of signkit
+except the error classes and the atomic-write helper."""
+
+from .io import load_pose, save_pose
+from .layouts import PARTS, Layout, get_layout, layout_for_num_points, list_layouts
+from .mapping import correspondence, index_map
+from .normalize import denormalize, is_normalized, normalize
+from .pose import Pose
+
+__all__ = [
+    "PARTS",
+    "Layout",
+    "Pose",
+    "correspondence",
+    "denormalize",
+    "get_layout",
+    "index_map",
+    "is_normalized",
+    "layout_for_num_points",
+    "list_layouts",
+    "load_pose",
+    "normalize",
+    "save_pose",
+]

@@ -1,0 +1,38 @@
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+from conftest import make_pose
+
+import signkit
+from signkit.cli.main import COMMANDS, cli
+from signkit.pose import save_pose
+
+
+def test_version_and_help_on_every_command():
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and signkit.__version__ in result.output
+    for name in COMMANDS:
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+        assert "Example" in result.output, f"`signkit {name} --help` should show an example"
+
+
+def test_info_json(tmp_path):
+    save_pose(make_pose(frames=7), tmp_path / "p.npz")
+    result = CliRunner().invoke(cli, ["info", str(tmp_path / "p.npz"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["frames"] == 7 and summary["layout"] == "mediapipe-holistic"
+
+
+def test_user_error_is_one_line_without_traceback(tmp_path):
+    (tmp_path / "broken.npz").write_bytes(b"junk")
+    proc = subprocess.run(
+        [sys.executable, "-m", "signkit", "info", str(tmp_path / "broken.npz")], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "broken.npz" in proc.stderr
