@@ -65,7 +65,7 @@ def test_wer_equal_costs_agrees_with_jiwer():
     assert ours.wer == pytest.approx(100 * out.wer)
     assert ours.substitutions + ours.deletions + ours.insertions == out.substitutions + out.deletions + out.insertions
     # and sentence by sentence
-    for r, h in zip(refs[:20], hyps[:20]):
+    for r, h in zip(refs[:20], hyps[:20], strict=True):
         assert M.wer([r], [h], costs="equal").wer == pytest.approx(100 * jiwer.wer(r, h))
 
 
@@ -152,7 +152,7 @@ def test_rouge_l_matches_rouge_score():
     refs = _random_sentences(50, seed=5)
     hyps = _random_sentences(50, seed=6)
     hyps[0] = refs[0].upper() + ", with Punctuation_and CAPS!"
-    expected = np.mean([scorer.score(r, h)["rougeL"].fmeasure for r, h in zip(refs, hyps)])
+    expected = np.mean([scorer.score(r, h)["rougeL"].fmeasure for r, h in zip(refs, hyps, strict=True)])
     assert M.rouge_l(hyps, refs) == pytest.approx(100 * expected)
 
 

@@ -220,7 +220,7 @@ def wer(
             raise ConfigError(f"unknown WER costs {costs!r}; use 'sclite', 'equal' or a (sub, ins, del) tuple")
         costs = cost_table[costs]
     total = Alignment()
-    for ref, hyp in zip(references, hypotheses):
+    for ref, hyp in zip(references, hypotheses, strict=True):
         if cleanup is not None:
             ref, hyp = clean_glosses(ref, cleanup), clean_glosses(hyp, cleanup)
         a = align(ref.split(), hyp.split(), costs)
@@ -302,7 +302,7 @@ def rouge_l(hypotheses: Sequence[str], references: Sequence[str], tokenize: str 
     """Sentence-level ROUGE-L F1 (LCS-based, beta = 1, as ``rouge-score``), averaged over sentences, in %."""
     _check_pairs(hypotheses, references)
     scores = []
-    for hyp, ref in zip(hypotheses, references):
+    for hyp, ref in zip(hypotheses, references, strict=True):
         h, r = rouge_tokens(hyp, tokenize), rouge_tokens(ref, tokenize)
         lcs = _lcs_length(r, h)
         if lcs == 0:
