@@ -17,7 +17,12 @@ from ..errors import SignkitError
 
 # command name -> "module:attribute". Keep sorted; each module holds one click command or group.
 COMMANDS = {
+    "demo": "signkit.cli.demo:demo",
+    "extract": "signkit.cli.extract:extract",
     "info": "signkit.cli.info:info",
+    "show": "signkit.cli.show:show",
+    "pack": "signkit.cli.pack:pack",
+    "verify": "signkit.cli.verify:verify",
 }
 
 

@@ -1,0 +1,360 @@
+"""``pack``: pose files + labels -> a packed dataset folder (WebDataset shards, manifest.parquet, dataset.json).
+
+The same inputs give byte-identical shards (samples sorted by key within each split, fixed tar metadata). The
+dataset is built in a hidden temporary folder next to the destination and renamed into place only when complete,
+so an interrupted pack never leaves a folder that looks like a dataset. A sample whose pose is missing, empty,
+non-finite or unreadable is refused and named in ``refused.jsonl`` (``strict=True`` makes any refusal fatal).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_write_text
+from ..errors import DatasetError, PoseError
+from ..pose import get_layout, is_normalized, normalize
+from .inputs import PICKLE_SUFFIXES, find_pose_inputs, read_pose_input
+from .labels import build_classes, build_gloss_vocab, read_labels
+from .manifest import (
+    DATASET_FORMAT,
+    DATASET_JSON,
+    DATASET_VERSION,
+    MANIFEST,
+    REFUSED,
+    SHARDS_DIR,
+    sha256_file,
+    write_manifest,
+)
+from .schema import SPLITS, SampleRecord, canonical_split
+from .shards import ShardWriter, encode_sample, shard_name
+
+DEFAULT_SHARD_SIZE = 256 * 1000**2
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_size(size: str | int) -> int:
+    """``"256MB"``, ``"1.5GiB"``, ``"500kb"`` or a number of bytes -> bytes."""
+    if isinstance(size, int):
+        value = size
+    else:
+        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(size))
+        if not m or m.group(2).lower() not in _UNITS:
+            raise DatasetError(f"shard size {size!r} is not a size; write it like 256MB, 1GB or 500KB")
+        value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if value <= 0:
+        raise DatasetError(f"shard size must be positive, got {size!r}")
+    return value
+
+
+@dataclass
+class PackReport:
+    """What a pack did: samples and shards per split, and every refused sample with the reason."""
+
+    out_dir: Path
+    samples: dict[str, int]
+    shards: dict[str, int]
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # pose files that no label record names (not packed)
+    layout: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.samples.values())
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: str
+    path: str | None
+    meta: dict[str, Any]
+    layout: str
+    convert: bool
+    fps: float | None
+
+
+def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | str]:
+    """Load, check, convert and normalise one pose; returns its tar members and manifest fields, or a refusal."""
+    if job.path is None:
+        return job.key, None, "missing pose: no pose file with this key"
+    try:
+        pose = read_pose_input(job.path, job.fps)
+        if pose.num_frames == 0:
+            return job.key, None, f"empty pose: {job.path} has 0 frames"
+        if pose.layout != job.layout:
+            if not job.convert:
+                raise DatasetError(
+                    f"{job.path} is in layout {pose.layout}, other poses in {job.layout}; pass --layout to convert all"
+                )
+            pose = pose.to_layout(job.layout)
+        normalized_by = "input" if is_normalized(pose) else "pack"
+        if normalized_by == "pack":
+            pose = normalize(pose)
+    except PoseError as e:
+        return job.key, None, str(e)
+    meta = dict(job.meta)
+    meta.update(
+        fps=pose.fps,
+        layout=pose.layout,
+        frame_size=pose.meta.get("frame_size"),
+        normalization=pose.meta.get("normalization"),
+        normalized_by=normalized_by,
+    )
+    members = encode_sample(job.key, pose.coords, pose.conf, meta)
+    row = {
+        "num_frames": pose.num_frames,
+        "fps": pose.fps,
+        "left_hand_detected": pose.detected_ratio("left_hand"),
+        "right_hand_detected": pose.detected_ratio("right_hand"),
+        "normalized_by": normalized_by,
+    }
+    return job.key, members, row
+
+
+def _records_from_source(name: str, root: str | os.PathLike, subset: str | None) -> tuple[list[SampleRecord], list]:
+    from .sources import get_source  # the benchmark parsers; imported only when asked for
+
+    source = get_source(name)
+    return list(source.records(root, subset=subset)), list(source.classes(root, subset=subset))
+
+
+def _map(fn, jobs: list[_Job], workers: int) -> Iterator:
+    if workers <= 1:
+        yield from map(fn, jobs)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(fn, jobs, chunksize=8)
+
+
+def pack(
+    poses_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    labels: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    root: str | os.PathLike | None = None,
+    subset: str | None = None,
+    records: Iterable[SampleRecord] | None = None,
+    classes: list[str] | None = None,
+    split: str = "train",
+    layout: str | None = None,
+    shard_size: str | int = DEFAULT_SHARD_SIZE,
+    samples_per_shard: int | None = None,
+    fps: float | None = None,
+    strict: bool = False,
+    overwrite: bool = False,
+    workers: int = 1,
+    progress: bool = False,
+) -> PackReport:
+    """Pack the poses under ``poses_dir`` into ``out_dir``; labels come from ``labels`` (CSV/JSONL), a benchmark
+    parser (``dataset`` + ``root``), ``records`` you built, or nowhere (every pose goes to ``split`` unlabelled).
+
+    Poses that are not normalised yet (``.pose`` files, Uni-Sign pickles) are normalised as at extraction; poses
+    in another layout than the first are an error unless ``layout`` names the one to convert all of them to.
+    """
+    poses_dir, out_dir = Path(poses_dir), Path(out_dir)
+    if sum(x is not None for x in (labels, dataset, records)) > 1:
+        raise DatasetError("give one source of labels: a labels file, a benchmark (dataset + root) or records")
+    if dataset is not None and root is None:
+        raise DatasetError(f"--dataset {dataset} needs --root, the folder of the raw release")
+    if out_dir.exists() and not overwrite:
+        raise DatasetError(f"{out_dir} already exists; choose another folder or pass --overwrite to replace it")
+    target_size = parse_size(shard_size)
+    if samples_per_shard is not None and samples_per_shard < 1:
+        raise DatasetError(f"samples per shard must be at least 1, got {samples_per_shard}")
+    found = find_pose_inputs(poses_dir)
+
+    provenance: dict[str, Any] = {"poses_dir": str(poses_dir.resolve())}
+    if labels is not None:
+        recs = read_labels(labels)
+        provenance["labels"] = str(Path(labels).resolve())
+    elif dataset is not None:
+        recs, classes = _records_from_source(dataset, root, subset)
+        provenance.update(dataset=dataset, root=str(Path(root).resolve()), subset=subset)
+    elif records is not None:
+        recs = list(records)
+        provenance["records"] = "given by the caller"
+    else:
+        split = canonical_split(split)
+        recs = [SampleRecord(key=k, split=split, source="poses") for k in found]
+        provenance["labels"] = None
+    if not recs:
+        raise DatasetError(f"nothing to pack: no pose files under {poses_dir} (.npz, .pose, .pkl) or no label rows")
+    keys = [r.key for r in recs]
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})[:5]
+        raise DatasetError(f"duplicate sample keys in the labels: {dup}")
+    if classes is None:
+        classes = build_classes(recs)
+    else:
+        classes = [str(c) for c in classes]
+    gloss_vocab = build_gloss_vocab(recs)
+    wanted = {r.key for r in recs}
+    unmatched = sorted(k for k in found if k not in wanted)
+
+    if layout is not None:
+        target_layout, convert = get_layout(layout).name, True
+    else:
+        first = next((found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found), None)
+        if first is None:
+            raise DatasetError(f"none of the {len(recs)} labelled keys has a pose file under {poses_dir}")
+        target_layout, convert = read_pose_input(first, fps).layout, False
+    if fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
+        raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    (tmp / SHARDS_DIR).mkdir(parents=True)
+    try:
+        report, shards, normalization = _write(
+            tmp, recs, found, target_layout, convert, fps, target_size, samples_per_shard, workers, progress
+        )
+        report.unmatched = unmatched
+        if strict and report.refused:
+            shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
+            raise DatasetError(f"{len(report.refused)} sample(s) refused (--strict): {shown}")
+        if report.total == 0:
+            shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
+            raise DatasetError(f"every sample was refused, nothing packed: {shown}")
+        meta = {
+            "format": DATASET_FORMAT,
+            "version": DATASET_VERSION,
+            "layout": target_layout,
+            "normalization": normalization,
+            "dtype": "float16",
+            "classes": classes,
+            "gloss_vocab": gloss_vocab,
+            "signkit_version": _version(),
+            "provenance": provenance,
+            "splits": {s: {"samples": report.samples[s], "shards": report.shards[s]} for s in report.samples},
+            "shards": shards,
+            "refused": len(report.refused),
+            "manifest_sha256": sha256_file(tmp / MANIFEST),
+        }
+        atomic_write_text(tmp / DATASET_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        _swap_into_place(tmp, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    report.out_dir = out_dir
+    return report
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _swap_into_place(tmp: Path, out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists():
+        if not overwrite:
+            raise DatasetError(f"{out_dir} appeared while packing; pass --overwrite to replace it")
+        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out_dir)
+    with contextlib.suppress(OSError):
+        fd = os.open(out_dir.parent, os.O_RDONLY)
+        os.fsync(fd)
+        os.close(fd)
+
+
+def _write(
+    tmp: Path,
+    recs: list[SampleRecord],
+    found: dict[str, Path],
+    layout: str,
+    convert: bool,
+    fps: float | None,
+    target_size: int,
+    samples_per_shard: int | None,
+    workers: int,
+    progress: bool,
+) -> tuple[PackReport, list[dict[str, Any]], dict[str, Any]]:
+    by_split: dict[str, list[SampleRecord]] = {}
+    for r in recs:
+        by_split.setdefault(r.split, []).append(r)
+    order = [s for s in SPLITS if s in by_split]
+    report = PackReport(tmp, samples={s: 0 for s in order}, shards={s: 0 for s in order}, layout=layout)
+    rows: list[dict[str, Any]] = []
+    shards: list[dict[str, Any]] = []
+    counts = {"pack": 0, "input": 0}
+    jobs = []
+    for s in order:
+        for r in sorted(by_split[s], key=lambda r: r.key):
+            path = found.get(r.key)
+            meta = {f: getattr(r, f) for f in ("key", "label", "gloss", "text", "signer", "language", "source")}
+            jobs.append((r, _Job(r.key, str(path) if path else None, meta, layout, convert, fps)))
+    results = _map(_prepare, [j for _, j in jobs], workers)
+    if progress:
+        from rich.progress import track
+
+        results = track(results, total=len(jobs), description="packing")
+    writer: ShardWriter | None = None
+    writer_split = ""
+
+    def close() -> None:
+        nonlocal writer
+        if writer is None:
+            return
+        writer.close()
+        shards.append(
+            {
+                "name": writer.path.name,
+                "split": writer_split,
+                "samples": writer.count,
+                "sha256": sha256_file(writer.path),
+                "bytes": writer.path.stat().st_size,
+            }
+        )
+        writer = None
+
+    for (rec, _), (key, members, row) in zip(jobs, results, strict=True):
+        if members is None:
+            report.refused.append((key, str(row)))
+            continue
+        if writer is not None and writer_split != rec.split:
+            close()
+        if writer is None:
+            writer_split = rec.split
+            writer = ShardWriter(tmp / SHARDS_DIR / shard_name(rec.split, report.shards[rec.split]))
+            report.shards[rec.split] += 1
+        index = writer.count
+        writer.write(members)
+        counts[row.pop("normalized_by")] += 1
+        rows.append(
+            {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
+             "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index}
+        )  # fmt: skip
+        report.samples[rec.split] += 1
+        if writer.size >= target_size or (samples_per_shard is not None and writer.count >= samples_per_shard):
+            close()
+    close()
+    for s in list(report.samples):
+        if report.samples[s] == 0:
+            del report.samples[s], report.shards[s]
+    write_manifest(rows, tmp / MANIFEST)
+    refused_text = "".join(
+        json.dumps({"key": k, "reason": why}, ensure_ascii=False) + "\n" for k, why in report.refused
+    )
+    atomic_write_text(tmp / REFUSED, refused_text)
+    normalization = {
+        "method": "shoulders",
+        "description": "per sample: centred on the median mid-shoulder point, divided by the median shoulder width",
+        "normalized_by_pack": counts["pack"],
+        "normalized_at_extraction": counts["input"],
+    }
+    return report, shards, normalization

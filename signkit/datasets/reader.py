@@ -1,0 +1,355 @@
+"""The reader: a packed dataset as a torch ``IterableDataset``, and a loader of padded, masked batches.
+
+The pipeline is a chain of plain generator stages in WebDataset's style: shard plan -> read (this worker's part
+only) -> decode -> shuffle buffer -> crop/augment -> batch (optionally length-bucketed) -> collate.
+
+Exactly once per epoch. The split's samples, taken in the epoch's shard order (the same permutation on every rank
+and worker: it is seeded by ``seed`` and the epoch), are cut into ``world_size * num_workers`` contiguous ranges of
+near-equal size; slot ``rank * num_workers + worker`` reads only its range. This holds for any number of shards,
+also fewer shards than slots (a shard is then shared by several slots, each reading only its samples). Ranks differ
+by at most one sample; for DDP training with equal step counts use ``resampled=True`` with an ``epoch_size``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..errors import ConfigError, DatasetError
+from .manifest import DatasetInfo, ShardInfo, read_dataset_json, read_manifest
+from .schema import canonical_split
+from .shards import decode_sample, iter_shard
+from .transforms import Augment, temporal_crop
+
+TEXT_FIELDS = ("gloss", "text", "signer", "language")
+
+
+def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int, range]]:
+    """The (shard position, sample positions) that ``slot`` of ``num_slots`` reads, for shards of ``counts``
+    samples in this epoch's order: one contiguous range of the concatenated samples per slot."""
+    total = sum(counts)
+    lo, hi = total * slot // num_slots, total * (slot + 1) // num_slots
+    out, start = [], 0
+    for i, c in enumerate(counts):
+        a, b = max(lo, start), min(hi, start + c)
+        if a < b:
+            out.append((i, range(a - start, b - start)))
+        start += c
+    return out
+
+
+def _dist_rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _rng(*entropy: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(e) for e in entropy]))
+
+
+def shuffle_buffer(samples: Iterable[Any], size: int, rng: np.random.Generator) -> Iterator[Any]:
+    """Yield samples in random order from a buffer of ``size`` (WebDataset's ``shuffle`` stage)."""
+    buf: list[Any] = []
+    for s in samples:
+        if len(buf) < size:
+            buf.append(s)
+            continue
+        i = int(rng.integers(0, len(buf)))
+        buf[i], s = s, buf[i]
+        yield s
+    rng.shuffle(buf)
+    yield from buf
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pad to the longest sample: pose [B,T,K,3], conf [B,T,K] (0 on padding), mask [B,T], length, label (-1 = none),
+    and the lists key, gloss, text, signer, language."""
+    b = len(samples)
+    lengths = [s["pose"].shape[0] for s in samples]
+    t, k = max(lengths), samples[0]["pose"].shape[1]
+    pose = np.zeros((b, t, k, 3), dtype=np.float32)
+    conf = np.zeros((b, t, k), dtype=np.float32)
+    mask = np.zeros((b, t), dtype=bool)
+    for i, s in enumerate(samples):
+        n = lengths[i]
+        pose[i, :n] = s["pose"]
+        conf[i, :n] = s["conf"]
+        mask[i, :n] = True
+    batch: dict[str, Any] = {
+        "pose": torch.from_numpy(pose),
+        "conf": torch.from_numpy(conf),
+        "mask": torch.from_numpy(mask),
+        "length": torch.tensor(lengths, dtype=torch.int64),
+        "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
+        "key": [s["key"] for s in samples],
+    }
+    for f in TEXT_FIELDS:
+        batch[f] = [s[f] for s in samples]
+    return batch
+
+
+def batched(samples: Iterable[dict], batch_size: int, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+    buf: list[dict] = []
+    for s in samples:
+        buf.append(s)
+        if len(buf) == batch_size:
+            yield collate(buf)
+            buf = []
+    if buf and not drop_last:
+        yield collate(buf)
+
+
+def bucketed(
+    samples: Iterable[dict], batch_size: int, boundaries: list[int], drop_last: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Batches of similar length: a sample goes to the bucket its length falls in, a full bucket is a batch."""
+    buckets: list[list[dict]] = [[] for _ in range(len(boundaries) + 1)]
+    for s in samples:
+        b = buckets[int(np.searchsorted(boundaries, s["pose"].shape[0], side="right"))]
+        b.append(s)
+        if len(b) == batch_size:
+            yield collate(b)
+            b.clear()
+    for b in buckets:
+        if b and not drop_last:
+            yield collate(b)
+
+
+class SignDataset(IterableDataset):
+    """A split of a packed dataset: yields one sample dict at a time (``key``, ``pose`` [T,K,3], ``conf`` [T,K],
+    ``label``, ``gloss``, ``text``, ``signer``, ``language``); `loader` gives padded batches."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str = "train",
+        *,
+        shuffle: bool | None = None,
+        resampled: bool = False,
+        epoch_size: int | None = None,
+        seed: int = 0,
+        max_frames: int | None = None,
+        crop: str | None = None,
+        augment: Augment | bool | None = None,
+        shuffle_buffer: int = 1000,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ):
+        self.root = Path(root)
+        self.info: DatasetInfo = read_dataset_json(self.root)
+        self.split = canonical_split(split)
+        self.shards: list[ShardInfo] = self.info.split_shards(self.split)
+        if not self.shards:
+            raise DatasetError(
+                f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
+            )
+        table = read_manifest(self.root)
+        rows = table.filter(table["split"].to_numpy(zero_copy_only=False) == self.split)
+        self._keys: dict[str, list[str]] = {}
+        for key, shard, index in zip(
+            rows["key"].to_pylist(), rows["shard"].to_pylist(), rows["index"].to_pylist(), strict=True
+        ):
+            keys = self._keys.setdefault(shard, [])
+            if index != len(keys):
+                raise DatasetError(f"{self.root}: manifest rows of {shard} are out of order at {key!r}; re-pack")
+            keys.append(key)
+        for s in self.shards:
+            if len(self._keys.get(s.name, [])) != s.samples:
+                raise DatasetError(
+                    f"{self.root}: manifest lists {len(self._keys.get(s.name, []))} samples in {s.name}, dataset.json"
+                    f" {s.samples}; the manifest disagrees with the shards (run `signkit verify {self.root}`)"
+                )
+        self.lengths = np.asarray(rows["num_frames"].to_numpy(), dtype=np.int64)
+        self.shuffle = (self.split == "train") if shuffle is None else shuffle
+        self.resampled = resampled
+        self.epoch_size = epoch_size
+        self.seed = seed
+        self.max_frames = max_frames
+        self.crop = crop or ("random" if self.shuffle else "center")
+        self.augment = Augment() if augment is True else (augment or None)
+        self.shuffle_buffer = shuffle_buffer if self.shuffle else 0
+        if (rank is None) != (world_size is None):
+            raise ConfigError("give rank and world_size together (or neither, to take them from torch.distributed)")
+        self.rank, self.world_size = (rank, world_size) if rank is not None else _dist_rank_world()
+        if not 0 <= self.rank < self.world_size:
+            raise ConfigError(f"rank {self.rank} is not in [0, {self.world_size})")
+        if resampled and epoch_size is not None and epoch_size < 1:
+            raise ConfigError("epoch_size must be positive")
+        self.epoch = 0
+        temporal_crop(np.zeros((1, 1, 3)), np.zeros((1, 1)), max_frames or 1, self.crop)  # validates crop + max_frames
+
+    # --- what the dataset is -------------------------------------------------------------------------------
+    @property
+    def layout(self) -> str:
+        return self.info.layout
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.info.classes
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.info.classes or [])
+
+    @property
+    def gloss_vocab(self) -> list[str]:
+        return self.info.gloss_vocab
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in the whole split (all ranks)."""
+        return sum(s.samples for s in self.shards)
+
+    def __len__(self) -> int:
+        """Samples this rank yields per epoch."""
+        if self.resampled:
+            if self.epoch_size is None:
+                raise TypeError("a resampled dataset without epoch_size is endless")
+            return self.epoch_size
+        n = self.num_samples
+        return n * (self.rank + 1) // self.world_size - n * self.rank // self.world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed shard order, shuffle and augmentation for ``epoch`` (call before each epoch, as with
+        DistributedSampler; `SignLoader` does it for you)."""
+        self.epoch = int(epoch)
+
+    def bucket_boundaries(self, num_buckets: int) -> list[int]:
+        """Length boundaries (frames) that cut this split into ``num_buckets`` equally full buckets (manifest)."""
+        lengths = np.minimum(self.lengths, self.max_frames) if self.max_frames else self.lengths
+        qs = np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:-1]) if num_buckets > 1 else []
+        return sorted({int(q) for q in qs})
+
+    # --- the pipeline --------------------------------------------------------------------------------------
+    def _slot(self) -> tuple[int, int, int]:
+        worker = get_worker_info()
+        wid, nw = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        return self.rank * nw + wid, self.world_size * nw, nw
+
+    def _raw(self, slot: int, num_slots: int) -> Iterator[dict[str, Any]]:
+        if self.resampled:
+            yield from self._resampled(slot, num_slots)
+            return
+        order = list(range(len(self.shards)))
+        if self.shuffle:
+            order = [int(i) for i in _rng(self.seed, self.epoch).permutation(len(self.shards))]
+        shards = [self.shards[i] for i in order]
+        for pos, keep in slot_ranges([s.samples for s in shards], slot, num_slots):
+            yield from self._read(shards[pos], keep)
+
+    def _resampled(self, slot: int, num_slots: int) -> Iterator[dict[str, Any]]:
+        rng = _rng(self.seed, self.epoch, slot, 1)
+        limit = None
+        if self.epoch_size is not None:
+            per_rank_slots = num_slots // self.world_size
+            local = slot % per_rank_slots
+            limit = self.epoch_size * (local + 1) // per_rank_slots - self.epoch_size * local // per_rank_slots
+        n = 0
+        while limit is None or n < limit:
+            shard = self.shards[int(rng.integers(0, len(self.shards)))]
+            for s in self._read(shard, None):
+                if limit is not None and n >= limit:
+                    return
+                n += 1
+                yield s
+
+    def _read(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
+        expected = self._keys[shard.name]
+        last = -1
+        for raw in iter_shard(self.info.shard_path(shard), keep):
+            if raw.index >= len(expected) or raw.key != expected[raw.index]:
+                want = expected[raw.index] if raw.index < len(expected) else "nothing"
+                raise DatasetError(
+                    f"shard {shard.name}: sample {raw.index} is {raw.key!r} but the manifest says {want!r}; "
+                    f"the manifest disagrees with the shard (run `signkit verify {self.root}`)"
+                )
+            last = raw.index
+            yield decode_sample(raw)
+        want_last = (keep.stop if keep is not None else shard.samples) - 1
+        if last != want_last:
+            raise DatasetError(
+                f"shard {shard.name}: ends after {last + 1} samples, dataset.json says {shard.samples}; "
+                "the shard is truncated or the manifest is wrong (re-pack or re-download it)"
+            )
+
+    def _prepare(self, s: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        coords, conf = s["pose"], s["conf"]
+        if self.max_frames is not None:
+            coords, conf = temporal_crop(coords, conf, self.max_frames, self.crop, rng)
+        if self.augment is not None:
+            coords, conf = self.augment(coords, conf, self.layout, rng)
+        meta = s["meta"]
+        label = meta.get("label")
+        out = {"key": s["key"], "pose": coords, "conf": conf, "label": -1 if label is None else int(label)}
+        for f in TEXT_FIELDS:
+            out[f] = meta.get(f)
+        return out
+
+    def samples(self) -> Iterator[dict[str, Any]]:
+        slot, num_slots, _ = self._slot()
+        rng = _rng(self.seed, self.epoch, slot, 2)
+        stream: Iterable[dict[str, Any]] = self._raw(slot, num_slots)
+        if self.shuffle_buffer > 1:
+            stream = shuffle_buffer(stream, self.shuffle_buffer, rng)
+        for s in stream:
+            yield self._prepare(s, rng)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.samples()
+
+    def loader(
+        self,
+        batch_size: int,
+        num_workers: int = 0,
+        *,
+        buckets: int | None = None,
+        drop_last: bool = False,
+        pin_memory: bool = False,
+        prefetch_factor: int | None = None,
+    ) -> SignLoader:
+        """Padded batches (see `collate`). ``buckets`` groups samples of similar length (boundaries from the
+        manifest) so padding stays small. Each worker batches its own samples, as WebDataset's loaders do."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        boundaries = self.bucket_boundaries(buckets) if buckets else None
+        batches = _Batches(self, batch_size, boundaries, drop_last)
+        kwargs: dict[str, Any] = {}
+        if num_workers > 0:
+            kwargs["prefetch_factor"] = prefetch_factor or 4  # no persistent workers: their copy would miss set_epoch
+        return SignLoader(batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+
+
+class _Batches(IterableDataset):
+    def __init__(self, ds: SignDataset, batch_size: int, boundaries: list[int] | None, drop_last: bool):
+        self.ds, self.batch_size, self.boundaries, self.drop_last = ds, batch_size, boundaries, drop_last
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        if self.boundaries is not None:
+            return bucketed(self.ds.samples(), self.batch_size, self.boundaries, self.drop_last)
+        return batched(self.ds.samples(), self.batch_size, self.drop_last)
+
+
+class SignLoader(DataLoader):
+    """A DataLoader that moves its dataset to the next epoch each time it is iterated (so shuffles differ per
+    epoch and are the same on every rank); `set_epoch` picks the epoch explicitly, e.g. when resuming."""
+
+    def __iter__(self):
+        ds = self.dataset.ds
+        ds.set_epoch(getattr(self, "_next_epoch", ds.epoch))
+        self._next_epoch = ds.epoch + 1
+        return super().__iter__()
+
+    def set_epoch(self, epoch: int) -> None:
+        self._next_epoch = int(epoch)
+
+
+def open(root: str | os.PathLike, split: str = "train", **kwargs: Any) -> SignDataset:  # noqa: A001
+    """Open one split of a packed dataset (see `SignDataset` for the options)."""
+    return SignDataset(root, split, **kwargs)

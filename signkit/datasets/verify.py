@@ -1,0 +1,80 @@
+"""``verify``: is a packed dataset exactly what its ``dataset.json`` and manifest say it is?
+
+Checks every shard's size and sha256, that no shard is missing or unlisted, the manifest's own sha256, and that the
+manifest's keys, shards and positions match the shards' contents (read from the tar headers). Every problem is
+named; none is fixed silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import DatasetError
+from .manifest import MANIFEST, SHARDS_DIR, read_dataset_json, read_manifest, sha256_file
+from .shards import shard_keys
+
+
+@dataclass
+class VerifyReport:
+    root: Path
+    shards_checked: int = 0
+    samples_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(root: str | os.PathLike) -> VerifyReport:
+    """Check a packed dataset; returns a report whose ``problems`` name each mismatch (empty when all is well)."""
+    info = read_dataset_json(root)
+    report = VerifyReport(info.root)
+    problems = report.problems
+    want_manifest = info.raw.get("manifest_sha256")
+    if want_manifest and (info.root / MANIFEST).is_file() and sha256_file(info.root / MANIFEST) != want_manifest:
+        problems.append(f"{MANIFEST}: sha256 differs from dataset.json (the manifest was changed or damaged)")
+    try:
+        table = read_manifest(info.root)
+    except DatasetError as e:
+        problems.append(str(e))
+        return report
+    rows: dict[str, list[tuple[int, str]]] = {}
+    for key, shard, index in zip(
+        table["key"].to_pylist(), table["shard"].to_pylist(), table["index"].to_pylist(), strict=True
+    ):
+        rows.setdefault(shard, []).append((index, key))
+    listed = {s.name for s in info.shards}
+    for shard in sorted(set(rows) - listed):
+        problems.append(f"manifest names shard {shard}, which dataset.json does not list")
+    on_disk = {p.name for p in (info.root / SHARDS_DIR).glob("*.tar")}
+    for name in sorted(on_disk - listed):
+        problems.append(f"{SHARDS_DIR}/{name}: not listed in dataset.json")
+    for shard in info.shards:
+        path = info.shard_path(shard)
+        if not path.is_file():
+            problems.append(f"{SHARDS_DIR}/{shard.name}: missing")
+            continue
+        report.shards_checked += 1
+        size = path.stat().st_size
+        if size != shard.bytes:
+            problems.append(f"{SHARDS_DIR}/{shard.name}: {size} bytes, dataset.json says {shard.bytes}")
+        if sha256_file(path) != shard.sha256:
+            problems.append(f"{SHARDS_DIR}/{shard.name}: sha256 mismatch (the shard is corrupt or was changed)")
+        try:
+            keys = shard_keys(path)
+        except DatasetError as e:
+            problems.append(str(e))
+            continue
+        report.samples_checked += len(keys)
+        if len(keys) != shard.samples:
+            problems.append(f"{SHARDS_DIR}/{shard.name}: holds {len(keys)} samples, dataset.json says {shard.samples}")
+        expected = [k for _, k in sorted(rows.get(shard.name, []))]
+        if expected != keys:
+            extra = sorted(set(keys) - set(expected))[:3]
+            lost = sorted(set(expected) - set(keys))[:3]
+            detail = f"in the shard only: {extra}; in the manifest only: {lost}" if extra or lost else "order differs"
+            problems.append(f"{SHARDS_DIR}/{shard.name}: manifest disagrees with the shard ({detail})")
+    return report
