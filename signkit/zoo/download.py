@@ -1,0 +1,459 @@
+"""Verified, resumable, concurrency-safe downloads into the cache.
+
+Sources: ``https://`` (and ``http://``) with HTTP Range resume and retries with exponential backoff;
+``hf://owner/repo/path/in/repo@revision`` through huggingface_hub (auth, redirects and Xet storage handled there);
+local paths (relative ones against the registry file that names them) and ``file://``.
+``SIGNKIT_ZOO_MIRROR`` (base URL or folder holding ``<entry>/<file>``) replaces every origin when set.
+
+A file enters the cache only by atomic rename after its sha256 matched, so a file under its final name is
+always a verified one. A lock per file makes concurrent processes (DDP ranks, two shells) download it once;
+the others wait and then find it in place.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import random
+import shutil
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import ZooError
+from .cache import (
+    MIRROR_ENV,
+    OFFLINE_ENV,
+    ensure_writable,
+    file_lock,
+    is_offline,
+    mirror,
+    model_dir,
+    pinned_sha256,
+    record_pin,
+    sha256_file,
+)
+from .registry import FileSpec, ZooEntry, load_registry, read_registry_file, resolve_name
+
+CHUNK = 1 << 20
+_HTML_PREFIXES = (b"<!doctype html", b"<html", b"<head", b"<?xml")
+
+
+class ZooPinWarning(UserWarning):
+    """A checksum was recorded on first download because the publisher gives none (trust on first use)."""
+
+
+@dataclass(frozen=True)
+class DownloadOptions:
+    """How hard to try. Tests shrink ``backoff``; a flaky network may raise ``retries``."""
+
+    retries: int = 5
+    backoff: float = 1.0  # seconds before the first retry; doubles each time (with jitter), at most 30 s
+    timeout: float = 60.0  # socket timeout per read
+    lock_timeout: float = 6 * 3600
+    progress: bool | None = None  # None: a progress bar only when stderr is a terminal
+
+
+@dataclass
+class DownloadResult:
+    entry: ZooEntry
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def weights(self) -> Path:
+        return self.paths[self.entry.weights_file.name]
+
+
+# ---- source resolution -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "http", "hf", "local"
+    location: str  # URL, hf:// reference, or filesystem path
+
+    @property
+    def remote(self) -> bool:
+        return self.kind in ("http", "hf")
+
+
+def parse_source(url: str, base_dir: Path | None = None) -> Source:
+    """Classify a registry URL. Relative paths are resolved against ``base_dir`` (the registry's folder)."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        return Source("http", url)
+    if parsed.scheme == "hf":
+        return Source("hf", url)
+    if parsed.scheme == "file":
+        return Source("local", urllib.request.url2pathname(parsed.path))
+    if parsed.scheme and len(parsed.scheme) > 1:
+        raise ZooError(f"unsupported URL scheme {parsed.scheme!r} in {url}; use https://, hf://, file:// or a path")
+    path = Path(url).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return Source("local", str(path))
+
+
+def parse_hf(url: str) -> tuple[str, str, str | None]:
+    """``hf://owner/repo/path/in/repo@revision`` -> (repo_id, filename, revision)."""
+    rest = url[len("hf://") :]
+    revision = None
+    if "@" in rest:
+        rest, revision = rest.rsplit("@", 1)
+    parts = rest.split("/")
+    if len(parts) < 3 or not all(parts):
+        raise ZooError(f"bad Hugging Face reference {url!r}; expected hf://owner/repo/path/in/repo[@revision]")
+    return "/".join(parts[:2]), "/".join(parts[2:]), revision or None
+
+
+def source_for(entry: ZooEntry, spec: FileSpec) -> Source:
+    """Where to fetch ``spec`` from: the mirror when one is set, else the registry URL."""
+    base = mirror()
+    if base is None:
+        return parse_source(spec.url, entry.base_dir)
+    if "://" in base and not base.startswith("file://"):
+        return Source("http", f"{base.rstrip('/')}/{entry.name}/{spec.name}")
+    return Source("local", str(Path(parse_source(base).location) / entry.name / spec.name))
+
+
+# ---- fetchers: each writes/extends ``partial`` and returns; they raise ZooError for what retrying cannot fix ---
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _is_html(head: bytes) -> bool:
+    return head.lstrip()[:16].lower().startswith(_HTML_PREFIXES)
+
+
+def _html_error(where: str) -> ZooError:
+    return ZooError(
+        f"{where} returned an HTML page instead of weights (a login, error or landing page?); "
+        "check the URL in the registry, or download the file by hand and use its local path"
+    )
+
+
+def _check_space(directory: Path, needed: int, what: str) -> None:
+    free = shutil.disk_usage(directory).free
+    if needed > free:
+        raise ZooError(
+            f"not enough disk space for {what}: need {needed / 1e6:.1f} MB more, {free / 1e6:.1f} MB free in "
+            f"{directory}; free some space or set SIGNKIT_HOME to a larger disk"
+        )
+
+
+def _disk_full(e: OSError, partial: Path) -> ZooError:
+    return ZooError(
+        f"disk full while writing {partial.parent} ({e.strerror}); free some space (or set SIGNKIT_HOME to a larger "
+        "disk) and rerun: the download resumes where it stopped"
+    )
+
+
+def _progress(total: int | None, initial: int, desc: str, enabled: bool | None):
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+        disable=None if enabled is None else not enabled, leave=False,
+    )
+
+
+def _http_once(url: str, partial: Path, expected_size: int | None, opts: DownloadOptions, desc: str) -> None:
+    have = partial.stat().st_size if partial.exists() else 0
+    if expected_size is not None and have > expected_size:
+        partial.unlink()
+        have = 0
+    if expected_size is not None and have == expected_size:
+        return
+    headers = {"User-Agent": f"signkit/{__version__}", "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=opts.timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # our partial is not a prefix the server recognises: start over
+            partial.unlink()
+            raise _Retryable("HTTP 416 on resume") from None
+        if e.code in (408, 425, 429) or e.code >= 500:
+            raise _Retryable(f"HTTP {e.code}") from None
+        hint = "the registry entry is outdated or the URL is wrong" if e.code == 404 else "check access to it"
+        raise ZooError(f"{url} answered HTTP {e.code} ({e.reason}); {hint}") from None
+    with response:
+        if "text/html" in response.headers.get("Content-Type", "").lower():
+            raise _html_error(url)
+        length = response.headers.get("Content-Length")
+        length = int(length) if length is not None and length.isdigit() else None
+        if have and response.status == 206:
+            content_range = response.headers.get("Content-Range", "")
+            if not content_range.startswith(f"bytes {have}-"):
+                partial.unlink()
+                raise _Retryable(f"server resumed at the wrong offset ({content_range!r})")
+            mode = "ab"
+        else:  # 200: the server sent the whole file (it ignored or lacks Range support)
+            have, mode = 0, "wb"
+        if length is not None:
+            _check_space(partial.parent, length, desc)
+        total = have + length if length is not None else expected_size
+        written = 0
+        with _progress(total, have, desc, opts.progress) as bar, open(partial, mode) as out:
+            first = have == 0
+            while True:
+                try:
+                    block = response.read(CHUNK)
+                except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as e:
+                    raise _Retryable(f"connection dropped after {have + written} bytes ({type(e).__name__})") from None
+                if not block:
+                    break
+                if first and _is_html(block[:512]):
+                    raise _html_error(url)
+                first = False
+                try:
+                    out.write(block)
+                except OSError as e:
+                    if e.errno == errno.ENOSPC:
+                        raise _disk_full(e, partial) from None
+                    raise
+                written += len(block)
+                bar.update(len(block))
+        if length is not None and written < length:
+            raise _Retryable(f"connection dropped after {have + written} of {have + length} bytes")
+
+
+def fetch_http(url: str, partial: Path, expected_size: int | None, opts: DownloadOptions, desc: str) -> None:
+    """GET ``url`` into ``partial``, resuming with Range after drops; retries transient failures with backoff."""
+    last = ""
+    for attempt in range(opts.retries + 1):
+        try:
+            _http_once(url, partial, expected_size, opts, desc)
+            return
+        except _Retryable as e:
+            last = str(e)
+        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as e:
+            last = str(getattr(e, "reason", e) or type(e).__name__)
+        if attempt < opts.retries:
+            time.sleep(min(30.0, opts.backoff * 2**attempt) * (0.5 + random.random() / 2))
+    have = partial.stat().st_size if partial.exists() else 0
+    raise ZooError(
+        f"could not download {url} after {opts.retries + 1} attempts ({last}); "
+        f"rerun the same command to resume from byte {have}"
+    )
+
+
+def fetch_hf(url: str, partial: Path, opts: DownloadOptions) -> None:
+    """Download an ``hf://`` file with huggingface_hub into a staging folder beside the cache, then move it."""
+    import huggingface_hub
+    from huggingface_hub import errors as hf_errors
+
+    repo_id, filename, revision = parse_hf(url)
+    staging = partial.parent / ".hf-staging"
+    try:
+        path = huggingface_hub.hf_hub_download(repo_id, filename, revision=revision, local_dir=staging)
+    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError) as e:
+        raise ZooError(f"{url}: {type(e).__name__} on the Hugging Face Hub; check the repository, file and revision "
+                       "in the registry (a private or gated repository needs `hf auth login`)") from None
+    except hf_errors.LocalEntryNotFoundError as e:
+        raise ZooError(f"{url} could not be fetched from the Hugging Face Hub and is not cached ({e}); "
+                       "check the network, or unset HF_HUB_OFFLINE") from None
+    except hf_errors.HfHubHTTPError as e:
+        raise ZooError(f"{url}: the Hugging Face Hub answered {e}; rerun later (the download resumes)") from None
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise _disk_full(e, partial) from None
+        raise
+    Path(path).replace(partial)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def fetch_local(path: str, partial: Path, desc: str) -> None:
+    src = Path(path)
+    if not src.is_file():
+        raise ZooError(f"{src} does not exist; fix the path in the registry (or in {MIRROR_ENV})")
+    _check_space(partial.parent, src.stat().st_size, desc)
+    try:
+        shutil.copyfile(src, partial)
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise _disk_full(e, partial) from None
+        raise
+
+
+# ---- the cache-filling step ----------------------------------------------------------------------------------
+
+
+def cached_path(entry: ZooEntry, spec: FileSpec) -> Path:
+    return model_dir(entry.name) / spec.name
+
+
+def _incomplete(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.incomplete")
+
+
+def _offline_error(entry: ZooEntry, spec: FileSpec, source: Source, dest: Path) -> ZooError:
+    return ZooError(
+        f"{entry.name}: {spec.name} is not in the cache ({dest}) and offline mode ({OFFLINE_ENV}/HF_HUB_OFFLINE) "
+        f"forbids fetching {source.location}; run `signkit zoo download {entry.name}` where there is network and "
+        f"copy {dest.parent} here, or set {MIRROR_ENV} to a folder that holds {entry.name}/{spec.name}"
+    )
+
+
+def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None = None) -> Path:
+    """Make sure one file of ``entry`` is in the cache, verified; return its path."""
+    opts = options or DownloadOptions()
+    dest = cached_path(entry, spec)
+    if dest.is_file():
+        return dest
+    source = source_for(entry, spec)
+    if source.remote and is_offline():
+        raise _offline_error(entry, spec, source, dest)
+    ensure_writable(dest.parent)
+    with file_lock(f"{entry.name}/{spec.name}", timeout=opts.lock_timeout, what=f"{entry.name}/{spec.name}"):
+        if dest.is_file():  # another process finished it while we waited
+            return dest
+        partial = _incomplete(dest)
+        desc = f"{entry.name}/{spec.name}"
+        if source.kind == "http":
+            fetch_http(source.location, partial, spec.size, opts, desc)
+        elif source.kind == "hf":
+            fetch_hf(source.location, partial, opts)
+        else:
+            fetch_local(source.location, partial, desc)
+        _verify_and_commit(entry, spec, source, partial, dest)
+    return dest
+
+
+def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial: Path, dest: Path) -> None:
+    with open(partial, "rb") as f:
+        head = f.read(512)
+    if _is_html(head):
+        partial.unlink()
+        raise _html_error(source.location)
+    size = partial.stat().st_size
+    if spec.size is not None and size != spec.size:
+        partial.unlink()
+        raise ZooError(
+            f"{entry.name}/{spec.name} from {source.location} has {size} bytes, the registry says {spec.size}; "
+            "the file was discarded. The source changed or the registry entry is wrong"
+        )
+    got = sha256_file(partial)
+    expected = spec.sha256 or pinned_sha256(spec.url)
+    if expected and got != expected:
+        partial.unlink()
+        pinned = "" if spec.sha256 else " (pinned on first download; `signkit zoo remove --unpin` to re-pin)"
+        raise ZooError(
+            f"checksum mismatch for {entry.name}/{spec.name} from {source.location}: expected sha256 {expected}"
+            f"{pinned}, got {got}; the file was discarded. Rerun to download again, or report a changed upload"
+        )
+    if not expected:
+        record_pin(spec.url, got, size)
+        warnings.warn(
+            f"{entry.name}/{spec.name}: the publisher gives no sha256, so this first download's sha256 {got} was "
+            f"recorded in the pins file and every later download must match it (trust on first use)",
+            ZooPinWarning,
+            stacklevel=3,
+        )
+    partial.replace(dest)
+
+
+def resolve_for_download(name: str) -> ZooEntry:
+    """Resolve ``name`` to a released entry, asking the mirror for one if the registries have none."""
+    entries = load_registry()
+    try:
+        entry = resolve_name(name, entries)
+    except ZooError:
+        entry = None
+        unknown_error = True
+    else:
+        unknown_error = False
+    if entry is not None and entry.released:
+        return entry
+    from_mirror = _entry_from_mirror(name)
+    if from_mirror is not None:
+        return from_mirror
+    if unknown_error:
+        resolve_name(name, entries)  # re-raise the resolver's message
+    assert entry is not None
+    where = f" (the mirror {mirror()} has no {name}/entry.toml either)" if mirror() else ""
+    raise ZooError(f"{entry.name}: no weights are available{where}. {entry.how_to_get}")
+
+
+def _entry_from_mirror(name: str) -> ZooEntry | None:
+    """A mirror may serve a release the registries do not list: ``<mirror>/<name>/entry.toml`` as `zoo export` writes."""
+    base = mirror()
+    if base is None:
+        return None
+    spec = FileSpec(name="entry.toml", url="", sha256="0" * 64)
+    stub = ZooEntry(name=name, arch="-", files=(spec,))
+    source = source_for(stub, spec)
+    if source.remote and is_offline():
+        return None
+    target = ensure_writable(model_dir(name)) / ".mirror-entry.toml"
+    try:
+        if source.kind == "http":
+            fetch_http(source.location, target, None, DownloadOptions(retries=1, backoff=0.2, progress=False), name)
+        elif not Path(source.location).is_file():
+            return None
+        else:
+            shutil.copyfile(source.location, target)
+    except ZooError:
+        target.unlink(missing_ok=True)
+        return None
+    entries = read_registry_file(target)
+    target.unlink()
+    if name in entries:
+        return entries[name]
+    return resolve_name(name, entries) if entries else None
+
+
+def download(name: str, options: DownloadOptions | None = None) -> DownloadResult:
+    """Fetch every file of a model into the cache (verified) and return their paths.
+
+    Example: ``signkit.zoo.download("sigma-tiny").weights``
+    """
+    entry = resolve_for_download(name)
+    result = DownloadResult(entry)
+    for spec in entry.files:
+        result.paths[spec.name] = fetch_file(entry, spec, options)
+    return result
+
+
+def is_cached(entry: ZooEntry) -> bool:
+    return entry.released and all(cached_path(entry, spec).is_file() for spec in entry.files)
+
+
+def verify(name: str) -> dict[str, str]:
+    """Re-hash the cached files of ``name``; a file that no longer matches is deleted. Returns file -> status."""
+    entry = resolve_name(name)
+    status: dict[str, str] = {}
+    for spec in entry.files:
+        path = cached_path(entry, spec)
+        if not path.is_file():
+            status[spec.name] = "missing"
+            continue
+        expected = spec.sha256 or pinned_sha256(spec.url)
+        got = sha256_file(path)
+        if expected and got != expected:
+            path.unlink()
+            status[spec.name] = f"corrupt (expected {expected}, got {got}; deleted, download again)"
+        else:
+            status[spec.name] = "ok" if expected else "ok (no checksum known)"
+    return status
+
+
+def remove(name: str) -> list[Path]:
+    """Delete the cached files (and interrupted downloads) of ``name``; returns what was deleted."""
+    entry = resolve_name(name)
+    folder = model_dir(entry.name)
+    removed: list[Path] = []
+    if folder.is_dir():
+        removed = sorted(p for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder)
+    return removed
+

@@ -1,0 +1,354 @@
+"""The registry of published weights: data files (TOML or JSON), not code.
+
+One entry per weight release, keyed ``arch.tag`` (``sigma-tiny.fs-lexicon``), as timm's ``default_cfgs`` and
+open_clip's pretrained table do. The architecture is a signkit config name (``arch``) optionally refined by a
+config file shipped with the weights, kept apart from the weight tag. Registries are layered, later ones
+overriding earlier entries of the same name:
+
+1. the built-in ``registry.toml`` next to this module;
+2. files added with ``signkit zoo add`` (copied into ``$SIGNKIT_HOME/zoo/registries/``);
+3. files named in ``SIGNKIT_ZOO_REGISTRY`` (``os.pathsep``-separated).
+
+A registry file looks like::
+
+    schema = 1
+    [[model]]
+    name = "sigma-tiny.fs-lexicon"
+    arch = "sigma-tiny"
+    ...
+    [[model.files]]
+    name = "model.safetensors"
+    url = "weights/sigma-tiny.fs-lexicon/model.safetensors"   # https://, hf://, file://, or relative to this file
+    sha256 = "..."
+    size = 123
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ZooError
+from .cache import registries_dir
+
+BUILTIN_REGISTRY = Path(__file__).with_name("registry.toml")
+REGISTRY_ENV = "SIGNKIT_ZOO_REGISTRY"
+SCHEMA_VERSION = 1
+
+TASKS = ("pretrain", "islr", "cslr", "slt")
+FORMATS = ("signkit", "unisign")
+STATUSES = ("released", "unreleased")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_.-]*)?$")
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of a release. ``sha256`` may be empty only when ``pin`` says it is recorded on first download."""
+
+    name: str
+    url: str
+    sha256: str = ""
+    size: int | None = None
+    pin: str = ""  # "first-download": the publisher gives no checksum; the first download's is pinned
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A reported result, with where it was reported (paper table, model card, our own evaluation log)."""
+
+    dataset: str
+    metric: str
+    value: float
+    split: str = "test"
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A published set of weights and everything needed to use them."""
+
+    name: str
+    arch: str
+    task: str = "pretrain"
+    num_classes: int | None = None
+    layout: str = "coco-wholebody-133"
+    pretrained_on: str = ""
+    licence: str = ""
+    citation: str = ""
+    description: str = ""
+    format: str = "signkit"
+    status: str = "released"
+    how_to_get: str = ""
+    default: bool = False
+    params: int | None = None
+    config_file: str = ""
+    config_overrides: dict = field(default_factory=dict)
+    files: tuple[FileSpec, ...] = ()
+    metrics: tuple[Metric, ...] = ()
+    registry: str = ""  # the file this entry came from (set by the loader)
+
+    @property
+    def released(self) -> bool:
+        return self.status == "released" and bool(self.files)
+
+    @property
+    def base_dir(self) -> Path | None:
+        """Folder that relative file URLs are resolved against: the registry file's folder."""
+        return Path(self.registry).parent if self.registry else None
+
+    def file(self, name: str) -> FileSpec:
+        for spec in self.files:
+            if spec.name == name:
+                return spec
+        raise ZooError(f"{self.name} has no file {name!r} (it has: {', '.join(f.name for f in self.files) or 'none'})")
+
+    @property
+    def weights_file(self) -> FileSpec:
+        """The weights file: the one ending in .safetensors, else .pth/.pt/.bin."""
+        for suffixes in ((".safetensors",), (".pth", ".pt", ".bin")):
+            for spec in self.files:
+                if spec.name.endswith(suffixes):
+                    return spec
+        raise ZooError(f"registry entry {self.name} ({self.registry}) lists no weights file (.safetensors or .pth)")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "registry":
+                continue
+            if f.name in ("files", "metrics"):
+                value = [{k: v for k, v in vars(x).items() if v not in (None, "")} for x in value]
+            if value in (None, "", (), [], {}) and f.name not in ("name", "arch"):
+                continue
+            out[f.name] = value
+        return out
+
+
+def _check_keys(kind: str, data: dict, cls: type, where: str) -> None:
+    allowed = {f.name for f in fields(cls)} - {"registry"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ZooError(f"{where}: unknown {kind} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _parse_file(data: Any, where: str) -> FileSpec:
+    if not isinstance(data, dict):
+        raise ZooError(f"{where}: each [[model.files]] must be a table with name, url, sha256, size")
+    _check_keys("file", data, FileSpec, where)
+    for key in ("name", "url"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ZooError(f"{where}: a file needs a non-empty {key!r}")
+    if "/" in data["name"] or data["name"].startswith("."):
+        raise ZooError(f"{where}: file name {data['name']!r} must be a plain file name (no folders, no leading dot)")
+    sha = str(data.get("sha256", "")).lower()
+    pin = data.get("pin", "")
+    if pin not in ("", "first-download"):
+        raise ZooError(f"{where}: file {data['name']}: pin must be 'first-download' or absent, not {pin!r}")
+    if sha and not _SHA_RE.match(sha):
+        raise ZooError(f"{where}: file {data['name']}: sha256 must be 64 hex digits, got {sha!r}")
+    if not sha and not pin:
+        raise ZooError(
+            f"{where}: file {data['name']} has no sha256; add it (sha256sum FILE), or set pin = \"first-download\" "
+            "if the publisher gives none"
+        )
+    size = data.get("size")
+    if size is not None and (not isinstance(size, int) or size < 0):
+        raise ZooError(f"{where}: file {data['name']}: size must be a byte count, got {size!r}")
+    return FileSpec(name=data["name"], url=data["url"], sha256=sha, size=size, pin=pin)
+
+
+def _parse_metric(data: Any, where: str) -> Metric:
+    if not isinstance(data, dict):
+        raise ZooError(f"{where}: each [[model.metrics]] must be a table")
+    _check_keys("metric", data, Metric, where)
+    try:
+        return Metric(**{**data, "value": float(data["value"])})
+    except (KeyError, TypeError, ValueError) as e:
+        raise ZooError(f"{where}: a metric needs dataset, metric and a numeric value ({e})") from None
+
+
+def parse_entry(data: Any, registry: str) -> ZooEntry:
+    """Validate one ``[[model]]`` table; every problem names the registry file and the entry."""
+    if not isinstance(data, dict):
+        raise ZooError(f"{registry}: each [[model]] must be a table")
+    name = data.get("name")
+    where = f"{registry}: entry {name!r}"
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ZooError(f"{where}: name must look like 'arch.tag' (lowercase letters, digits, '-', '_', '.')")
+    _check_keys("model", data, ZooEntry, where)
+    if not isinstance(data.get("arch"), str) or not data["arch"]:
+        raise ZooError(f"{where}: 'arch' (a signkit config name such as sigma-tiny) is required")
+    checks = {"task": TASKS, "format": FORMATS, "status": STATUSES}
+    for key, allowed in checks.items():
+        if key in data and data[key] not in allowed:
+            raise ZooError(f"{where}: {key} must be one of {', '.join(allowed)}, not {data[key]!r}")
+    num_classes = data.get("num_classes")
+    task = data.get("task", "pretrain")
+    if task in ("islr", "cslr") and not isinstance(num_classes, int):
+        raise ZooError(f"{where}: a {task} entry needs num_classes (the size of the head it was trained with)")
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ZooError(f"{where}: num_classes must be a positive integer, not {num_classes!r}")
+    overrides = data.get("config_overrides", {})
+    if not isinstance(overrides, dict):
+        raise ZooError(f"{where}: config_overrides must be a table of SigmaConfig fields")
+    files = tuple(_parse_file(f, where) for f in data.get("files", []))
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise ZooError(f"{where}: file names must be unique, got {names}")
+    status = data.get("status", "released")
+    if status == "released" and not files:
+        raise ZooError(f"{where}: a released entry needs [[model.files]]; mark it status = \"unreleased\" otherwise")
+    if status == "unreleased" and not data.get("how_to_get"):
+        raise ZooError(f"{where}: an unreleased entry needs how_to_get (how a user can produce the weights)")
+    config_file = data.get("config_file", "")
+    if config_file and config_file not in names:
+        raise ZooError(f"{where}: config_file {config_file!r} is not one of its files ({', '.join(names)})")
+    metrics = tuple(_parse_metric(m, where) for m in data.get("metrics", []))
+    simple = {k: v for k, v in data.items() if k not in ("files", "metrics")}
+    return ZooEntry(**simple, files=files, metrics=metrics, registry=registry)
+
+
+def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
+    """Read and validate one registry file (.toml or .json)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ZooError(f"registry file {path} does not exist; check {REGISTRY_ENV} or the path given to `zoo add`")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ZooError(f"registry file {path} is not valid {path.suffix.lstrip('.').upper() or 'TOML'}: {e}") from None
+    if not isinstance(data, dict):
+        raise ZooError(f"registry file {path} must hold a table with a 'model' array")
+    schema = data.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise ZooError(f"registry file {path} has schema {schema}; this signkit reads schema {SCHEMA_VERSION}")
+    unknown = sorted(set(data) - {"schema", "model"})
+    if unknown:
+        raise ZooError(f"registry file {path}: unknown top-level key(s) {', '.join(unknown)}; entries go in [[model]]")
+    entries: dict[str, ZooEntry] = {}
+    for raw in data.get("model", []):
+        entry = parse_entry(raw, str(path))
+        if entry.name in entries:
+            raise ZooError(f"registry file {path} lists {entry.name} twice")
+        entries[entry.name] = entry
+    return entries
+
+
+def registry_files() -> list[Path]:
+    """The registry files in the order they are layered (later ones win)."""
+    files = [BUILTIN_REGISTRY]
+    added = registries_dir()
+    if added.is_dir():
+        files += sorted(p for p in added.iterdir() if p.suffix in (".toml", ".json") and not p.name.startswith("."))
+    env = os.environ.get(REGISTRY_ENV, "")
+    files += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return files
+
+
+def load_registry() -> dict[str, ZooEntry]:
+    """All entries of all layered registries, read fresh (registries are small; no stale cache between calls)."""
+    entries: dict[str, ZooEntry] = {}
+    for path in registry_files():
+        entries.update(read_registry_file(path))
+    return entries
+
+
+def list_models(arch: str | None = None) -> list[ZooEntry]:
+    """Entries sorted by name, optionally only those of one architecture."""
+    entries = load_registry().values()
+    return sorted((e for e in entries if arch is None or e.arch == arch), key=lambda e: e.name)
+
+
+def resolve_name(name: str, entries: dict[str, ZooEntry] | None = None) -> ZooEntry:
+    """Parse a user's model name once: an exact ``arch.tag``, or a bare ``arch`` that picks its default release.
+
+    For a bare arch, released entries are preferred; among them the one marked ``default``, else the only one.
+    """
+    entries = load_registry() if entries is None else entries
+    if name in entries:
+        return entries[name]
+    candidates = [e for e in entries.values() if e.name.split(".")[0] == name]
+    if not candidates:
+        known = ", ".join(sorted(entries)) or "none"
+        raise ZooError(f"unknown model {name!r}; known: {known} (see `signkit zoo list`, or add a registry with `zoo add`)")
+    released = [e for e in candidates if e.released]
+    pool = released or candidates
+    defaults = [e for e in pool if e.default]
+    if len(pool) == 1:
+        return pool[0]
+    if len(defaults) == 1:
+        return defaults[0]
+    names = ", ".join(sorted(e.name for e in pool))
+    raise ZooError(f"{name!r} is ambiguous: it matches {names}; name one of them exactly")
+
+
+def add_registry(path: str | os.PathLike) -> Path:
+    """Validate a registry file and copy it into ``$SIGNKIT_HOME/zoo/registries/`` so it is layered from now on.
+
+    Relative file URLs in it are rewritten to absolute paths so they still point where they did.
+    """
+    from .._atomic import atomic_write_text
+    from .cache import ensure_writable
+
+    src = Path(path).expanduser().resolve()
+    entries = read_registry_file(src)
+    dest_dir = ensure_writable(registries_dir())
+    dest = dest_dir / (src.parent.name + "--" + src.name if src.name in ("registry.toml", "entry.toml") else src.name)
+    if src.suffix == ".json":
+        data = json.loads(src.read_text(encoding="utf-8"))
+    else:
+        data = tomllib.loads(src.read_text(encoding="utf-8"))
+    for raw in data.get("model", []):
+        for f in raw.get("files", []):
+            if _is_relative_path(f["url"]):
+                f["url"] = str((src.parent / f["url"]).resolve())
+    text = json.dumps(data, indent=2) if src.suffix == ".json" else dumps_registry(data)
+    atomic_write_text(dest, text)
+    del entries
+    return dest
+
+
+def _is_relative_path(url: str) -> bool:
+    return "://" not in url and not Path(url).expanduser().is_absolute()
+
+
+# ---- a small TOML writer for the registry's own shape (tomllib reads TOML; the stdlib has no writer) ----------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps_registry(data: dict[str, Any]) -> str:
+    """Write ``{"schema": 1, "model": [entry, ...]}`` (entries as in ``ZooEntry.to_dict``) as TOML."""
+    lines = [f"schema = {data.get('schema', SCHEMA_VERSION)}", ""]
+    for model in data.get("model", []):
+        lines.append("[[model]]")
+        for key, value in model.items():
+            if key not in ("files", "metrics") and value is not None:
+                lines.append(f"{key} = {_toml_value(value)}")
+        for table in ("files", "metrics"):
+            for item in model.get(table, []):
+                lines.append("")
+                lines.append(f"[[model.{table}]]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
+        lines.append("")
+    return "\n".join(lines)

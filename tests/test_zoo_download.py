@@ -1,0 +1,497 @@
+"""Zoo registry, cache and downloads, against a real HTTP server on 127.0.0.1 that each test starts.
+
+The server supports Range requests and has modes that drop the connection mid-file, serve wrong bytes,
+serve an HTML page, answer 404 or 500, ignore Range, or trickle slowly (for the concurrency test).
+Nothing here touches the network or the user's ~/.cache: SIGNKIT_HOME is a tmp_path.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import importlib
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from signkit.errors import ZooError
+from signkit.zoo.download import DownloadOptions, ZooPinWarning, download, remove, verify
+from signkit.zoo.registry import dumps_registry, list_models, read_registry_file, resolve_name
+
+dl = importlib.import_module("signkit.zoo.download")  # the module (signkit.zoo.download is also the function)
+FAST = DownloadOptions(retries=3, backoff=0.01, timeout=10, progress=False)
+PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
+
+
+class ZooServer:
+    """Serves ``files[path]`` with Range support; ``modes[path]`` picks a misbehaviour; ``log`` records requests."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.modes: dict[str, str] = {}
+        self.log: list[tuple[str, str, str | None]] = []
+        self.failures: dict[str, int] = {}  # path -> how many more requests get HTTP 500 / a dropped connection
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def do_GET(self):  # noqa: N802 (http.server's naming)
+                path, rng = self.path, self.headers.get("Range")
+                server.log.append(("GET", path, rng))
+                mode = server.modes.get(path, "normal")
+                if path not in server.files or mode == "404":
+                    return self._send(404, b"<html><body>Not Found</body></html>", "text/html")
+                data = server.files[path]
+                if mode == "wrong":
+                    data = bytes(reversed(data))
+                if mode == "html":
+                    return self._send(200, b"<!DOCTYPE html><html><body>Please log in</body></html>", "text/html")
+                if mode == "html-octet":
+                    return self._send(200, b"\n<!doctype html><html>quota exceeded</html>", "application/octet-stream")
+                if server.failures.get(path, 0) > 0 and mode == "500":
+                    server.failures[path] -= 1
+                    return self._send(500, b"busy", "text/plain")
+                start = 0
+                if rng and mode != "norange":
+                    start = int(rng.split("=")[1].split("-")[0])
+                    if start >= len(data):
+                        return self._send(416, b"", "text/plain")
+                body = data[start:]
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                if mode in ("drop", "norange") and server.failures.get(path, 0) > 0:
+                    server.failures[path] -= 1
+                    self.wfile.write(body[: len(body) // 3])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if mode == "slow":
+                    for i in range(0, len(body), 64 * 1024):
+                        self.wfile.write(body[i : i + 64 * 1024])
+                        self.wfile.flush()
+                        time.sleep(0.05)
+                    return
+                self.wfile.write(body)
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def gets(self, path: str) -> list[str | None]:
+        return [rng for method, p, rng in self.log if method == "GET" and p == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = ZooServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(autouse=True)
+def zoo_env(tmp_path, monkeypatch):
+    """A private SIGNKIT_HOME, no mirror, online, no proxies (so 127.0.0.1 is reached directly)."""
+    monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home"))
+    for var in ("SIGNKIT_ZOO_MIRROR", "SIGNKIT_OFFLINE", "HF_HUB_OFFLINE", "SIGNKIT_ZOO_REGISTRY"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_registry(path: Path, *models: dict) -> Path:
+    path.write_text(dumps_registry({"schema": 1, "model": list(models)}), encoding="utf-8")
+    return path
+
+
+def entry(name: str, url: str, data: bytes | None = PAYLOAD, **extra) -> dict:
+    spec = {"name": "model.safetensors", "url": url, "size": len(data) if data is not None else None}
+    if data is not None:
+        spec["sha256"] = sha(data)
+    else:
+        spec["pin"] = "first-download"
+        del spec["size"]
+    return {"name": name, "arch": "sigma-tiny", "files": [spec], **extra}
+
+
+def use_registry(monkeypatch, tmp_path, *models: dict) -> Path:
+    path = write_registry(tmp_path / "lab-registry.toml", *models)
+    monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(path))
+    return path
+
+
+def cached(name: str) -> Path:
+    return Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "models" / name / "model.safetensors"
+
+
+# ---- downloads --------------------------------------------------------------------------------------------
+
+
+def test_download_verifies_caches_and_is_not_repeated(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("lab.ok", server.url + "/w.bin"))
+    result = download("lab.ok", FAST)
+    assert result.weights == cached("lab.ok") and result.weights.read_bytes() == PAYLOAD
+    assert download("lab.ok", FAST).weights == result.weights
+    assert len(server.gets("/w.bin")) == 1, "a cached file must not be downloaded again"
+    assert not list(result.weights.parent.glob(".*incomplete")), "no partial left behind"
+    assert verify("lab.ok") == {"model.safetensors": "ok"}
+
+
+def test_connection_dropped_mid_file_resumes_with_range(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.modes["/w.bin"] = "drop"
+    server.failures["/w.bin"] = 1
+    use_registry(monkeypatch, tmp_path, entry("lab.drop", server.url + "/w.bin"))
+    assert download("lab.drop", FAST).weights.read_bytes() == PAYLOAD
+    ranges = server.gets("/w.bin")
+    assert ranges[0] is None and len(ranges) == 2
+    assert ranges[1] == f"bytes={len(PAYLOAD) // 3}-", "the retry must resume where the drop left off"
+
+
+def test_interrupted_run_resumes_on_the_next_run(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.modes["/w.bin"] = "drop"
+    server.failures["/w.bin"] = 1
+    use_registry(monkeypatch, tmp_path, entry("lab.resume", server.url + "/w.bin"))
+    with pytest.raises(ZooError, match="rerun the same command to resume from byte"):
+        download("lab.resume", DownloadOptions(retries=0, progress=False))
+    assert not cached("lab.resume").exists(), "an incomplete file never appears under its final name"
+    assert download("lab.resume", FAST).weights.read_bytes() == PAYLOAD
+    assert server.gets("/w.bin")[-1] == f"bytes={len(PAYLOAD) // 3}-"
+
+
+def test_server_that_ignores_range_restarts_cleanly(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.modes["/w.bin"] = "norange"
+    server.failures["/w.bin"] = 1
+    use_registry(monkeypatch, tmp_path, entry("lab.norange", server.url + "/w.bin"))
+    assert download("lab.norange", FAST).weights.read_bytes() == PAYLOAD
+
+
+def test_transient_server_errors_are_retried(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.modes["/w.bin"] = "500"
+    server.failures["/w.bin"] = 2
+    use_registry(monkeypatch, tmp_path, entry("lab.busy", server.url + "/w.bin"))
+    assert download("lab.busy", FAST).weights.read_bytes() == PAYLOAD
+    assert len(server.gets("/w.bin")) == 3
+
+
+def test_checksum_mismatch_discards_the_file_and_says_expected_vs_got(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    server.modes["/w.bin"] = "wrong"
+    use_registry(monkeypatch, tmp_path, entry("lab.wrong", server.url + "/w.bin"))
+    with pytest.raises(ZooError) as err:
+        download("lab.wrong", FAST)
+    message = str(err.value)
+    assert f"expected sha256 {sha(PAYLOAD)}" in message and f"got {sha(bytes(reversed(PAYLOAD)))}" in message
+    assert "discarded" in message
+    folder = cached("lab.wrong").parent
+    assert not any(folder.iterdir()), "neither the bad file nor a partial may stay in the cache"
+
+
+@pytest.mark.parametrize("mode", ["html", "html-octet"])
+def test_html_page_instead_of_weights(server, monkeypatch, tmp_path, mode):
+    server.files["/w.bin"] = PAYLOAD
+    server.modes["/w.bin"] = mode
+    use_registry(monkeypatch, tmp_path, entry("lab.html", server.url + "/w.bin"))
+    with pytest.raises(ZooError, match="HTML page instead of weights"):
+        download("lab.html", FAST)
+    assert not cached("lab.html").exists()
+
+
+def test_404_is_not_retried_and_says_so(server, monkeypatch, tmp_path):
+    use_registry(monkeypatch, tmp_path, entry("lab.gone", server.url + "/missing.bin"))
+    with pytest.raises(ZooError, match="HTTP 404"):
+        download("lab.gone", FAST)
+    assert len(server.gets("/missing.bin")) == 1
+
+
+def test_offline_mode_names_what_is_missing_and_how_to_get_it(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("lab.off", server.url + "/w.bin"))
+    for var in ("SIGNKIT_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+        with pytest.raises(ZooError) as err:
+            download("lab.off", FAST)
+        message = str(err.value)
+        assert "lab.off" in message and "model.safetensors" in message and "offline" in message
+        assert "signkit zoo download lab.off" in message and "SIGNKIT_ZOO_MIRROR" in message
+        monkeypatch.delenv(var)
+    assert server.log == [], "offline mode must not send a single request"
+    download("lab.off", FAST)
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    assert download("lab.off", FAST).weights.read_bytes() == PAYLOAD, "cached files work offline"
+
+
+def test_mirror_url_replaces_the_origin(server, monkeypatch, tmp_path):
+    server.files["/mirror/lab.m/model.safetensors"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("lab.m", "https://origin.invalid/w.bin"))
+    monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", server.url + "/mirror/")
+    assert download("lab.m", FAST).weights.read_bytes() == PAYLOAD
+
+
+def test_mirror_folder_works_offline_and_a_missing_file_is_named(monkeypatch, tmp_path):
+    folder = tmp_path / "mirror"
+    (folder / "lab.f").mkdir(parents=True)
+    use_registry(monkeypatch, tmp_path, entry("lab.f", "https://origin.invalid/w.bin"))
+    monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", str(folder))
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    with pytest.raises(ZooError, match=r"lab\.f/model\.safetensors does not exist"):
+        download("lab.f", FAST)
+    (folder / "lab.f" / "model.safetensors").write_bytes(PAYLOAD)
+    assert download("lab.f", FAST).weights.read_bytes() == PAYLOAD
+
+
+def test_local_relative_path_and_file_url(monkeypatch, tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "a.safetensors").write_bytes(PAYLOAD)
+    use_registry(
+        monkeypatch, tmp_path,
+        entry("lab.rel", "weights/a.safetensors"),
+        entry("lab.uri", (tmp_path / "weights" / "a.safetensors").as_uri()),
+    )
+    assert download("lab.rel", FAST).weights.read_bytes() == PAYLOAD
+    assert download("lab.uri", FAST).weights.read_bytes() == PAYLOAD
+
+
+def test_unknown_checksum_is_pinned_on_first_download_with_a_warning(server, monkeypatch, tmp_path):
+    server.files["/w.pth"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("lab.pin", server.url + "/w.pth", data=None))
+    with pytest.warns(ZooPinWarning, match="recorded"):
+        download("lab.pin", FAST)
+    pins = json.loads((Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "pins.json").read_text())
+    assert pins[server.url + "/w.pth"]["sha256"] == sha(PAYLOAD)
+    assert verify("lab.pin") == {"model.safetensors": "ok"}
+    remove("lab.pin")
+    server.files["/w.pth"] = PAYLOAD[::-1]  # the upload changed behind our back
+    with pytest.raises(ZooError, match="pinned on first download"):
+        download("lab.pin", FAST)
+    server.files["/w.pth"] = PAYLOAD
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ZooPinWarning)  # a pinned file downloads again without a new warning
+        download("lab.pin", FAST)
+
+
+def test_verify_deletes_a_corrupted_cache_file_and_remove_cleans_up(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("lab.v", server.url + "/w.bin"))
+    path = download("lab.v", FAST).weights
+    path.write_bytes(b"bitrot" + PAYLOAD[6:])
+    status = verify("lab.v")["model.safetensors"]
+    assert status.startswith("corrupt") and not path.exists()
+    download("lab.v", FAST)
+    assert remove("lab.v") == [path] and not path.exists()
+    assert verify("lab.v") == {"model.safetensors": "missing"}
+
+
+def test_unwritable_cache_says_to_set_signkit_home(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SIGNKIT_HOME", str(blocker / "home"))
+    use_registry(monkeypatch, tmp_path, entry("lab.ro", server.url + "/w.bin"))
+    with pytest.raises(ZooError, match="not writable.*SIGNKIT_HOME"):
+        download("lab.ro", FAST)
+
+
+def test_disk_full_before_and_during_the_download(server, monkeypatch, tmp_path):
+    server.files["/w.bin"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("lab.full", server.url + "/w.bin"))
+    real_usage = dl.shutil.disk_usage
+    monkeypatch.setattr(dl.shutil, "disk_usage", lambda p: real_usage(p)._replace(free=1000))
+    with pytest.raises(ZooError, match="not enough disk space"):
+        download("lab.full", FAST)
+    monkeypatch.setattr(dl.shutil, "disk_usage", real_usage)
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(dl, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    with pytest.raises(ZooError, match="disk full.*rerun"):
+        download("lab.full", FAST)
+    monkeypatch.undo()
+
+
+def test_two_processes_download_once_and_both_succeed(server, monkeypatch, tmp_path):
+    data = os.urandom(3 * 1024 * 1024)
+    server.files["/big.bin"] = data
+    server.modes["/big.bin"] = "slow"  # ~2.5 s, so the two processes overlap
+    registry = use_registry(monkeypatch, tmp_path, entry("lab.ddp", server.url + "/big.bin", data=data))
+    code = (
+        "import signkit.zoo as z; from signkit.zoo.download import DownloadOptions as O; "
+        "print(z.download('lab.ddp', O(progress=False)).weights)"
+    )
+    env = {**os.environ, "SIGNKIT_ZOO_REGISTRY": str(registry)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outs):
+        assert proc.returncode == 0, err
+        assert Path(out.strip()).read_bytes() == data
+    assert len(server.gets("/big.bin")) == 1, "the second process must wait for the first, not download again"
+
+
+def test_hf_source_goes_through_huggingface_hub(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_hf_hub_download(repo_id, filename, revision=None, local_dir=None):
+        calls.append((repo_id, filename, revision))
+        target = Path(local_dir) / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(PAYLOAD)
+        return str(target)
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
+    use_registry(monkeypatch, tmp_path, entry("lab.hf", "hf://owner/repo/sub/dir/w.pth@v1.0"))
+    assert download("lab.hf", FAST).weights.read_bytes() == PAYLOAD
+    assert calls == [("owner/repo", "sub/dir/w.pth", "v1.0")]
+    remove("lab.hf")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ZooError, match="offline"):
+        download("lab.hf", FAST)
+    assert len(calls) == 1
+
+
+# ---- registry ---------------------------------------------------------------------------------------------
+
+
+def test_builtin_registry_is_valid_and_honest():
+    entries = {e.name: e for e in list_models()}
+    base = resolve_name("sigma-base")
+    assert not base.released and "have not released" in base.how_to_get
+    for e in entries.values():
+        for spec in e.files:
+            assert spec.sha256 or spec.pin == "first-download", e.name
+            assert "example" not in spec.url and "invalid" not in spec.url, f"{e.name} has a placeholder URL"
+
+
+def test_sigma_base_without_weights_gives_one_clear_message():
+    with pytest.raises(ZooError) as err:
+        download("sigma-base", FAST)
+    message = str(err.value)
+    assert "have not released" in message
+    assert "signkit pretrain --config sigma-base" in message
+    assert "unisign." in message, "it must name a public checkpoint to start from"
+
+
+def test_sigma_base_from_a_lab_registry_or_a_mirror(server, monkeypatch, tmp_path):
+    server.files["/lab/sigma-base.ours.safetensors"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, entry("sigma-base.ours", server.url + "/lab/sigma-base.ours.safetensors"))
+    assert download("sigma-base", FAST).entry.name == "sigma-base.ours"
+    monkeypatch.delenv("SIGNKIT_ZOO_REGISTRY")
+    folder = tmp_path / "mirror" / "sigma-base"
+    folder.mkdir(parents=True)
+    write_registry(folder / "entry.toml", entry("sigma-base", "model.safetensors"))
+    (folder / "model.safetensors").write_bytes(PAYLOAD)
+    monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", str(tmp_path / "mirror"))
+    assert download("sigma-base", FAST).weights.read_bytes() == PAYLOAD
+
+
+def test_lab_registry_overrides_and_ambiguity(monkeypatch, tmp_path):
+    use_registry(
+        monkeypatch, tmp_path,
+        entry("lab.a", "a.safetensors"), entry("lab.b", "b.safetensors"),
+    )
+    with pytest.raises(ZooError, match="ambiguous.*lab.a, lab.b"):
+        resolve_name("lab")
+    with pytest.raises(ZooError, match="unknown model 'nope'"):
+        resolve_name("nope")
+    use_registry(monkeypatch, tmp_path, entry("lab.a", "a.safetensors"), entry("lab.b", "b.safetensors", default=True))
+    assert resolve_name("lab").name == "lab.b"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sha256": "abc"}, "64 hex digits"),
+        ({"sha256": None}, "has no sha256"),
+        ({"colour": "red"}, "unknown model field"),
+        ({"task": "dance"}, "task must be one of"),
+        ({"task": "islr"}, "needs num_classes"),
+        ({"files": []}, "released entry needs"),
+        ({"status": "unreleased", "files": []}, "needs how_to_get"),
+        ({"config_file": "config.json"}, "not one of its files"),
+        ({"arch": ""}, "'arch'"),
+        ({"name": "Bad Name"}, "arch.tag"),
+        ({"size": -1}, "size must be"),
+    ],
+)
+def test_registry_entry_validation(tmp_path, change, message):
+    raw = entry("lab.x", "x.safetensors")
+    for key, value in change.items():
+        if key in ("sha256", "size"):
+            if value is None:
+                del raw["files"][0][key]
+            else:
+                raw["files"][0][key] = value
+        else:
+            raw[key] = value
+    path = tmp_path / "r.toml"
+    path.write_text(dumps_registry({"schema": 1, "model": [raw]}))
+    with pytest.raises(ZooError, match=message):
+        read_registry_file(path)
+
+
+def test_registry_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[model]\n")
+    with pytest.raises(ZooError, match="not valid TOML"):
+        read_registry_file(bad)
+    with pytest.raises(ZooError, match="does not exist"):
+        read_registry_file(tmp_path / "none.toml")
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps({"schema": 1, "model": [entry("lab.json", "x.safetensors")]}))
+    assert "lab.json" in read_registry_file(js)
