@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import importlib
 import http.server
+import importlib
 import json
 import os
 import socket
@@ -376,7 +376,7 @@ def test_two_processes_download_once_and_both_succeed(server, monkeypatch, tmp_p
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outs):
+    for proc, (out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
         assert Path(out.strip()).read_bytes() == data
     assert len(server.gets("/big.bin")) == 1, "the second process must wait for the first, not download again"

@@ -140,7 +140,8 @@ def pinned_sha256(url: str) -> str:
 def record_pin(url: str, sha256: str, size: int) -> None:
     with file_lock("pins", what="the pins file"):
         pins = read_pins()
-        pins[url] = {"sha256": sha256, "size": size, "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        pins[url] = {"sha256": sha256, "size": size, "recorded": recorded}
         atomic_write_text(pins_path(), json.dumps(pins, indent=2, sort_keys=True) + "\n")
 
 

@@ -16,7 +16,6 @@ import errno
 import http.client
 import random
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -208,7 +207,7 @@ def _http_once(url: str, partial: Path, expected_size: int | None, opts: Downloa
             while True:
                 try:
                     block = response.read(CHUNK)
-                except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError) as e:
+                except (http.client.IncompleteRead, ConnectionError, TimeoutError) as e:
                     raise _Retryable(f"connection dropped after {have + written} bytes ({type(e).__name__})") from None
                 if not block:
                     break
@@ -236,7 +235,7 @@ def fetch_http(url: str, partial: Path, expected_size: int | None, opts: Downloa
             return
         except _Retryable as e:
             last = str(e)
-        except (urllib.error.URLError, ConnectionError, socket.timeout, TimeoutError, http.client.HTTPException) as e:
+        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as e:
             last = str(getattr(e, "reason", e) or type(e).__name__)
         if attempt < opts.retries:
             time.sleep(min(30.0, opts.backoff * 2**attempt) * (0.5 + random.random() / 2))
@@ -385,7 +384,7 @@ def resolve_for_download(name: str) -> ZooEntry:
 
 
 def _entry_from_mirror(name: str) -> ZooEntry | None:
-    """A mirror may serve a release the registries do not list: ``<mirror>/<name>/entry.toml`` as `zoo export` writes."""
+    """A mirror may serve a release no registry lists: ``<mirror>/<name>/entry.toml``, as `zoo export` writes it."""
     base = mirror()
     if base is None:
         return None

@@ -28,10 +28,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
+    import tomli as tomllib
 
 from ..errors import ZooError
 from .cache import registries_dir
@@ -278,7 +282,7 @@ def resolve_name(name: str, entries: dict[str, ZooEntry] | None = None) -> ZooEn
     candidates = [e for e in entries.values() if e.name.split(".")[0] == name]
     if not candidates:
         known = ", ".join(sorted(entries)) or "none"
-        raise ZooError(f"unknown model {name!r}; known: {known} (see `signkit zoo list`, or add a registry with `zoo add`)")
+        raise ZooError(f"unknown model {name!r}; known: {known} (see `signkit zoo list`; add a registry: `zoo add`)")
     released = [e for e in candidates if e.released]
     pool = released or candidates
     defaults = [e for e in pool if e.default]
