@@ -17,11 +17,12 @@ from ..errors import SignkitError
 
 # command name -> "module:attribute". Keep sorted; each module holds one click command or group.
 COMMANDS = {
+    "datasets": "signkit.cli.datasets:datasets",
     "demo": "signkit.cli.demo:demo",
     "extract": "signkit.cli.extract:extract",
     "info": "signkit.cli.info:info",
-    "show": "signkit.cli.show:show",
     "pack": "signkit.cli.pack:pack",
+    "show": "signkit.cli.show:show",
     "verify": "signkit.cli.verify:verify",
 }
 

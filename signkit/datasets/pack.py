@@ -205,10 +205,10 @@ def pack(
     if layout is not None:
         target_layout, convert = get_layout(layout).name, True
     else:
-        first = next((found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found), None)
-        if first is None:
-            raise DatasetError(f"none of the {len(recs)} labelled keys has a pose file under {poses_dir}")
-        target_layout, convert = read_pose_input(first, fps).layout, False
+        target_layout, convert = (
+            _first_layout([found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found], fps),
+            False,
+        )
     if fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
         raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
 
@@ -248,6 +248,19 @@ def pack(
         raise
     report.out_dir = out_dir
     return report
+
+
+def _first_layout(paths: list[Path], fps: float | None) -> str:
+    """The layout of the first readable pose (unreadable ones are refused later, with the others)."""
+    if not paths:
+        raise DatasetError("none of the labelled keys has a pose file; check that keys are paths without suffix")
+    errors = []
+    for path in paths:
+        try:
+            return read_pose_input(path, fps).layout
+        except PoseError as e:
+            errors.append(str(e))
+    raise DatasetError(f"no pose file could be read, e.g. {errors[0]}")
 
 
 def _version() -> str:
