@@ -12,6 +12,7 @@ Keypoint releases (``asl-signs``, ``asl-fingerspelling``, ``fingerspelling-lexic
 
 from ._base import Source, SourceInfo, hash_split, normalize_gloss
 from ._clips import CLIP_COLUMNS, media_present, split_by_media, write_clip_list
+from ._export import write_poses
 from ._inspect import inspect_source, missing_error
 from ._registry import get_source, list_sources
 
@@ -28,4 +29,5 @@ __all__ = [
     "normalize_gloss",
     "split_by_media",
     "write_clip_list",
+    "write_poses",
 ]

@@ -13,7 +13,7 @@ import io
 import json
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,9 @@ class Source:
             classes = classes[: self.subset_sizes[self.check_subset(subset)]]
         return classes
 
-    def poses(self, root: str | os.PathLike | None) -> Iterator[tuple[str, Any]]:
-        """``(key, Pose)`` for releases that ship keypoints; video releases must go through `signkit extract`."""
+    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Any]]:
+        """``(key, Pose)`` for releases that ship keypoints (skipping keys in ``exclude``), in record order; video
+        releases must go through `signkit extract`."""
         raise DatasetError(
             f"{self.name} ships videos, not keypoints: write a clip list with `signkit datasets clips {self.name}`, "
             "run `signkit extract` on it, then `signkit pack --poses POSES_DIR`"

@@ -14,7 +14,7 @@ marked in ``meta["fps_assumed"]``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -129,9 +129,11 @@ class ASLSigns(Source):
             ))
         return records
 
-    def poses(self, root) -> Iterator[tuple[str, object]]:
+    def poses(self, root, exclude: Container[str] = ()) -> Iterator[tuple[str, object]]:
         root = self.resolve_root(root)
         for record in self.records(root):
+            if record.key in exclude:
+                continue
             file = root / record.media
             if not file.is_file():
                 raise DatasetError(f"asl-signs: landmark file {file} of sample {record.key} is missing; "
@@ -176,12 +178,14 @@ class ASLFingerspelling(Source):
             ))
         return records
 
-    def poses(self, root) -> Iterator[tuple[str, object]]:
+    def poses(self, root, exclude: Container[str] = ()) -> Iterator[tuple[str, object]]:
         """Each parquet file is read once and cut into its sequences, in record order within the file."""
         pq = _require_pyarrow()
         root = self.resolve_root(root)
         by_file: dict[str, list[SampleRecord]] = {}
         for record in self.records(root):
+            if record.key in exclude:
+                continue
             by_file.setdefault(record.media, []).append(record)
         columns = [f"{axis}_{name}" for name in wide_columns() for axis in "xyz"]
         for media, records in by_file.items():

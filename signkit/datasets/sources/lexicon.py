@@ -11,7 +11,7 @@ With no ``--root`` the copy inside the installed ``spoken-to-signed`` package is
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 
 from ...errors import DatasetError
@@ -101,11 +101,13 @@ class FingerspellingLexicon(Source):
             ))
         return records
 
-    def poses(self, root) -> Iterator[tuple[str, object]]:
+    def poses(self, root, exclude: Container[str] = ()) -> Iterator[tuple[str, object]]:
         from ...pose import load_pose
 
         root = self.resolve_root(root)
         for record in self.records(root):
+            if record.key in exclude:
+                continue
             file = root / record.media
             if not file.is_file():
                 raise DatasetError(f"fingerspelling-lexicon: {file} (sample {record.key}) is missing")
