@@ -1,0 +1,225 @@
+"""The reader: batch contract, exactly-once across ranks x workers, resampling, bucketing, and bad shards."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_pack import write_labels_csv, write_poses
+
+import signkit.datasets as sd
+from signkit.datasets.reader import slot_ranges
+from signkit.errors import DatasetError
+from signkit.pose import load_pose, normalize
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """23 train samples in 7 shards (3,3,3,3,3,3,2 plus dev/test), so counts divide by nothing."""
+    tmp = tmp_path_factory.mktemp("reader")
+    keys = write_poses(tmp / "poses", 31)
+    labels = write_labels_csv(tmp / "labels.csv", keys, splits=("train", "train", "train", "dev"))
+    sd.pack(tmp / "poses", tmp / "ds", labels=labels, samples_per_shard=3)
+    return tmp / "ds", tmp / "poses", keys
+
+
+def test_batch_contract(packed):
+    root, poses, _ = packed
+    ds = sd.open(root, split="train", shuffle=False)
+    assert ds.layout == "mediapipe-holistic" and ds.classes == ["HELLO", "THANKS", "YES"] and ds.num_classes == 3
+    batch = next(iter(ds.loader(batch_size=5)))
+    b, t = batch["pose"].shape[:2]
+    assert b == 5 and batch["pose"].dtype == torch.float32 and batch["pose"].shape[2:] == (543, 3)
+    assert batch["conf"].shape == (b, t, 543) and batch["mask"].dtype == torch.bool
+    assert batch["length"].dtype == torch.int64 and batch["label"].dtype == torch.int64
+    assert batch["mask"].sum(1).tolist() == batch["length"].tolist() and t == int(batch["length"].max())
+    for i, key in enumerate(batch["key"]):
+        n = int(batch["length"][i])
+        assert not batch["pose"][i, n:].any() and not batch["conf"][i, n:].any()
+        want = normalize(load_pose(poses / f"{key}.npz"))
+        np.testing.assert_allclose(batch["pose"][i, :n].numpy(), want.coords, atol=2e-3, rtol=1e-3)
+        np.testing.assert_allclose(batch["conf"][i, :n].numpy(), want.conf, atol=1e-3)
+    assert set(batch["gloss"]) <= {"HELLO", "THANKS", "YES"} and batch["label"].min() >= 0
+    assert batch["signer"][0] in ("s0", "s1") and batch["language"][0] == "ase" and batch["text"][0] is None
+
+
+def test_unlabelled_samples_get_label_minus_one(tmp_path):
+    write_poses(tmp_path / "poses", 3)
+    sd.pack(tmp_path / "poses", tmp_path / "ds")
+    batch = next(iter(sd.open(tmp_path / "ds").loader(4)))
+    assert batch["label"].tolist() == [-1, -1, -1] and batch["gloss"] == [None, None, None]
+
+
+def test_slot_ranges_partition_every_sample_once():
+    for counts in ([3, 3, 2], [5], [1, 1], [4, 0, 7, 2], [10] * 7):
+        for slots in (1, 2, 5, 6, 13):
+            seen = Counter()
+            for slot in range(slots):
+                for shard, keep in slot_ranges(counts, slot, slots):
+                    seen.update((shard, i) for i in keep)
+            assert seen == Counter((s, i) for s, c in enumerate(counts) for i in range(c))
+
+
+def _epoch_keys(root: Path, world: int, workers: int, epoch: int = 0, **kw) -> list[list[str]]:
+    per_rank = []
+    for rank in range(world):
+        ds = sd.open(root, split="train", rank=rank, world_size=world, **kw)
+        loader = ds.loader(batch_size=2, num_workers=workers)
+        loader.set_epoch(epoch)
+        per_rank.append([k for batch in loader for k in batch["key"]])
+    return per_rank
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")  # 3 workers on a 2-core CI machine is the point
+@pytest.mark.parametrize("per_shard", [3, 10])  # 7 uneven shards, and 3 shards for 6 slots
+def test_exactly_once_across_two_ranks_and_three_workers(packed, tmp_path, per_shard):
+    root, poses, _ = packed
+    if per_shard != 3:
+        root = tmp_path / "ds"
+        sd.pack(poses, root, labels=packed[0].parent / "labels.csv", samples_per_shard=per_shard)
+    train = sd.open(root, split="train")
+    assert len(train.shards) == (8 if per_shard == 3 else 3)
+    expected = sorted(r["key"] for r in sd.read_manifest(root).to_pylist() if r["split"] == "train")
+    for shuffle in (False, True):
+        ranks = _epoch_keys(root, world=2, workers=3, shuffle=shuffle)
+        got = sorted(k for r in ranks for k in r)
+        assert got == expected, f"every sample exactly once (shuffle={shuffle})"
+        assert abs(len(ranks[0]) - len(ranks[1])) <= 1
+        assert [len(r) for r in ranks] == [len(sd.open(root, rank=i, world_size=2)) for i in range(2)]
+    e0 = _epoch_keys(root, world=2, workers=3, epoch=0, shuffle=True)
+    e1 = _epoch_keys(root, world=2, workers=3, epoch=1, shuffle=True)
+    assert e0 != e1 and sorted(sum(e1, [])) == expected
+    assert _epoch_keys(root, world=2, workers=3, epoch=1, shuffle=True) == e1  # seeded: reproducible
+
+
+def test_loader_moves_to_the_next_epoch_by_itself(packed):
+    ds = sd.open(packed[0], split="train", seed=3)
+    loader = ds.loader(batch_size=4)
+    first = [k for b in loader for k in b["key"]]
+    second = [k for b in loader for k in b["key"]]
+    assert first != second and sorted(first) == sorted(second)
+
+
+def test_resampled_epoch_size(packed):
+    ds = sd.open(packed[0], split="train", resampled=True, epoch_size=50, rank=1, world_size=2)
+    keys = [k for b in ds.loader(batch_size=4, num_workers=2) for k in b["key"]]
+    assert len(keys) == 50 == len(ds)
+    assert len(set(keys)) < 50  # drawn with replacement
+
+
+def test_max_frames_crop_and_resample(packed):
+    root = packed[0]
+    full = {s["key"]: s for s in sd.open(root, split="train", shuffle=False)}
+    centre = {s["key"]: s for s in sd.open(root, split="train", shuffle=False, max_frames=6)}
+    resampled = {s["key"]: s for s in sd.open(root, split="train", shuffle=False, max_frames=6, crop="resample")}
+    for key, s in full.items():
+        t = s["pose"].shape[0]
+        assert centre[key]["pose"].shape[0] == min(t, 6)
+        if t > 6:
+            start = (t - 6) // 2
+            np.testing.assert_array_equal(centre[key]["pose"], s["pose"][start : start + 6])
+            np.testing.assert_array_equal(resampled[key]["pose"][[0, -1]], s["pose"][[0, t - 1]])
+
+
+def test_length_bucketing_from_the_manifest(packed):
+    ds = sd.open(packed[0], split="train", shuffle=True)
+    boundaries = ds.bucket_boundaries(3)
+    assert len(boundaries) >= 1
+    keys, padded_frames = [], 0
+    for batch in ds.loader(batch_size=4, buckets=3):
+        keys += batch["key"]
+        lengths = batch["length"].numpy()
+        padded_frames += int((lengths.max() - lengths).sum())
+        assert len(set(np.searchsorted(boundaries, lengths, side="right"))) == 1  # one bucket per batch
+    assert sorted(keys) == sorted(s["key"] for s in sd.open(packed[0], split="train", shuffle=False))
+
+
+def test_augmented_training_keeps_shapes_and_masks(packed):
+    ds = sd.open(packed[0], split="train", augment=sd.Augment(mirror=0.5, frame_dropout=0.2), max_frames=8)
+    for batch in ds.loader(batch_size=6):
+        assert batch["length"].max() <= 8
+        undetected = batch["conf"] == 0
+        assert not batch["pose"][undetected].any()
+
+
+def _copy_dataset(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_truncated_shard_is_an_error_naming_shard_and_sample(packed, tmp_path):
+    root = _copy_dataset(packed[0], tmp_path / "ds")
+    shard = root / "shards" / "train-000001.tar"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        DatasetError, match=r"shard train-000001\.tar: (corrupt or truncated at sample '[^']+'|ends after)"
+    ):
+        list(sd.open(root, split="train", shuffle=False))
+
+
+def test_corrupt_member_is_an_error_naming_it(packed, tmp_path):
+    root = _copy_dataset(packed[0], tmp_path / "ds")
+    shard = root / "shards" / "train-000000.tar"
+    with tarfile.open(shard) as tf:
+        members = [(m, tf.extractfile(m).read()) for m in tf.getmembers()]
+    with tarfile.open(shard, "w") as tf:
+        for m, data in members:
+            if m.name.endswith(".pose.npy"):
+                data = b"garbage"
+                m.size = len(data)
+            tf.addfile(m, io.BytesIO(data))
+    with pytest.raises(DatasetError, match=r"train-000000\.tar: sample '[^']+' cannot be decoded"):
+        list(sd.open(root, split="train", shuffle=False))
+
+
+def test_hostile_member_names_are_refused_and_never_written(packed, tmp_path):
+    for evil in ("../escape.json", "/tmp/abs.json", "a/../../up.json"):
+        root = _copy_dataset(packed[0], tmp_path / f"ds{abs(hash(evil))}")
+        shard = root / "shards" / "train-000000.tar"
+        with tarfile.open(shard, "a") as tf:
+            info = tarfile.TarInfo(evil)
+            info.size = 2
+            tf.addfile(info, io.BytesIO(b"{}"))
+        with pytest.raises(DatasetError, match="hostile"):
+            list(sd.open(root, split="train", shuffle=False))
+        assert any("hostile" in p for p in sd.verify(root).problems)
+    assert not (tmp_path / "escape.json").exists() and not Path("/tmp/abs.json").exists()
+    root = _copy_dataset(packed[0], tmp_path / "dslink")
+    with tarfile.open(root / "shards" / "train-000000.tar", "a") as tf:
+        info = tarfile.TarInfo("x.link")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(info)
+    with pytest.raises(DatasetError, match="not a regular file"):
+        list(sd.open(root, split="train", shuffle=False))
+
+
+def test_manifest_that_disagrees_with_the_shards_is_an_error(packed, tmp_path):
+    root = _copy_dataset(packed[0], tmp_path / "ds")
+    meta = json.loads((root / "dataset.json").read_text())
+    meta["shards"][-1]["samples"] += 1
+    (root / "dataset.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="manifest disagrees with the shards"):
+        sd.open(root, split=meta["shards"][-1]["split"])
+    root = _copy_dataset(packed[0], tmp_path / "ds2")
+    rows = sd.read_manifest(root).to_pylist()
+    first_train = next(r for r in rows if r["split"] == "train" and r["index"] == 0)
+    first_train["key"] = "ghost"
+    sd.manifest.write_manifest(rows, root / "manifest.parquet")
+    with pytest.raises(DatasetError, match="manifest says 'ghost'"):
+        list(sd.open(root, split="train", shuffle=False))
+
+
+def test_unknown_split_and_missing_dataset(packed, tmp_path):
+    with pytest.raises(DatasetError, match="has no split 'test'; its splits are dev, train"):
+        sd.open(packed[0], split="test")
+    with pytest.raises(DatasetError, match="signkit pack"):
+        sd.open(tmp_path / "nothing")

@@ -1,0 +1,104 @@
+"""Transforms: pure functions of (coords, conf) that never invent a detection; mirror swaps sides by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from signkit.datasets import transforms as tr
+from signkit.errors import ConfigError
+from signkit.pose import get_layout
+
+
+def _sample(frames: int = 12, layout: str = "coco-wholebody-133", seed: int = 0):
+    rng = np.random.default_rng(seed)
+    k = get_layout(layout).num_points
+    coords = rng.normal(size=(frames, k, 3)).astype(np.float32)
+    conf = rng.uniform(0.5, 1, size=(frames, k)).astype(np.float32)
+    conf[:, :5] = 0  # some points never detected
+    coords[conf == 0] = 0
+    return coords, conf
+
+
+@pytest.mark.parametrize("layout", ["coco-wholebody-133", "mediapipe-holistic", "mediapipe-holistic-refined"])
+def test_mirror_swaps_left_and_right_by_name(layout):
+    lay = get_layout(layout)
+    perm = tr.mirror_permutation(layout)
+    assert sorted(perm) == list(range(lay.num_points)) and (perm[perm] == np.arange(lay.num_points)).all()
+    for part_a, part_b in (("left_hand", "right_hand"), ("right_hand", "left_hand")):
+        assert [perm[i] for i in lay.part_indices(part_a)] == list(lay.part_indices(part_b))
+    assert perm[lay.index("left_shoulder")] == lay.index("right_shoulder")
+    assert perm[lay.index("nose")] == lay.index("nose")
+    if layout.startswith("mediapipe"):
+        assert perm[lay.index("mouth_left")] == lay.index("mouth_right")
+    coords, conf = _sample(layout=layout)
+    m_coords, m_conf = tr.mirror(coords, conf, layout)
+    li, ri = lay.index("left_hand_wrist"), lay.index("right_hand_wrist")
+    np.testing.assert_array_equal(m_coords[:, li, 0], -coords[:, ri, 0])
+    np.testing.assert_array_equal(m_coords[:, li, 1:], coords[:, ri, 1:])
+    np.testing.assert_array_equal(m_conf[:, li], conf[:, ri])
+    back = tr.mirror(m_coords, m_conf, layout)
+    np.testing.assert_array_equal(back[0], coords)
+    np.testing.assert_array_equal(back[1], conf)
+
+
+def test_rotation_and_scale_are_what_they_say():
+    coords, conf = _sample()
+    r, rc = tr.rotate(coords, conf, 90)
+    seen = conf > 0
+    np.testing.assert_allclose(r[..., 0][seen], -coords[..., 1][seen], atol=1e-5)
+    np.testing.assert_allclose(r[..., 1][seen], coords[..., 0][seen], atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(r[..., :2], axis=-1), np.linalg.norm(coords[..., :2], axis=-1), atol=1e-5)
+    s, _ = tr.scale(coords, conf, 2.0)
+    np.testing.assert_allclose(s, coords * 2, atol=1e-6)
+    sh, _ = tr.shear(coords, conf, 0.5)
+    np.testing.assert_allclose(sh[..., 0], coords[..., 0] + 0.5 * coords[..., 1], atol=1e-6)
+    assert rc is conf
+
+
+def test_transforms_never_invent_detections():
+    coords, conf = _sample()
+    rng = np.random.default_rng(1)
+    for out, out_conf in (
+        tr.rotate(coords, conf, 30),
+        tr.jitter(coords, conf, 0.1, rng),
+        tr.Augment(mirror=1.0, frame_dropout=0.3)(coords, conf, "coco-wholebody-133", rng),
+    ):
+        assert not out[out_conf == 0].any()
+        assert out.dtype == np.float32
+
+
+def test_augment_is_reproducible_with_a_seed_and_differs_without():
+    coords, conf = _sample()
+    aug = tr.Augment(mirror=0.5, frame_dropout=0.2)
+    a = aug(coords, conf, "coco-wholebody-133", np.random.default_rng(7))
+    b = aug(coords, conf, "coco-wholebody-133", np.random.default_rng(7))
+    c = aug(coords, conf, "coco-wholebody-133", np.random.default_rng(8))
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[0].shape != c[0].shape or not np.array_equal(a[0], c[0])
+    with pytest.raises(ConfigError):
+        tr.Augment(frame_dropout=1.0)
+
+
+def test_frame_dropout_keeps_at_least_one_frame():
+    coords, conf = _sample(frames=3)
+    out, out_conf = tr.frame_dropout(coords, conf, 0.999999, np.random.default_rng(0))
+    assert out.shape[0] >= 1 and out_conf.shape[0] == out.shape[0]
+
+
+def test_temporal_crop_modes():
+    coords, conf = _sample(frames=10)
+    c, _ = tr.temporal_crop(coords, conf, 4, "center")
+    np.testing.assert_array_equal(c, coords[3:7])
+    r, _ = tr.temporal_crop(coords, conf, 10, "random", np.random.default_rng(0))
+    assert r is coords  # short enough: untouched
+    starts = {
+        int(np.argmax((coords[:, 5:] == tr.temporal_crop(coords, conf, 4, "random", np.random.default_rng(s))[0][0, 5:])
+                      .all(axis=(1, 2))))
+        for s in range(30)
+    }  # fmt: skip
+    assert len(starts) > 2 and max(starts) <= 6
+    u, _ = tr.temporal_crop(coords, conf, 4, "resample")
+    np.testing.assert_array_equal(u, coords[[0, 3, 6, 9]])
+    with pytest.raises(ConfigError, match="crop mode"):
+        tr.temporal_crop(coords, conf, 4, "middle")
