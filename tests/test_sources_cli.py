@@ -61,6 +61,22 @@ def test_clip_list_seconds_and_key_collisions(tmp_path):
     assert read_clips(out)[0] == first  # the failed write left the earlier file as it was
 
 
+def test_clip_list_is_what_signkit_extract_reads(tmp_path):
+    from signkit.pose_extract.inputs import read_clip_list
+
+    root = release(tmp_path, "wlasl")
+    touch(root / "raw_videos_mp4" / "0UsjUE-TXns.mp4")
+    records = get_source("wlasl").records(root)
+    out = tmp_path / "clips.csv"
+    write_clip_list(records, out, root=root)
+    clips = {c.key: c for c in read_clip_list(out)}
+    assert list(clips) == [r.key for r in records]
+    cut = clips["06307"]
+    assert (cut.start, cut.end, cut.unit) == (1000, 1090, "frames")
+    assert Path(cut.path).resolve() == (root / "raw_videos_mp4" / "0UsjUE-TXns.mp4").resolve()
+    assert (clips["69241"].start, clips["69241"].end) == (None, None)
+
+
 # --- CLI ------------------------------------------------------------------------------------------------------
 
 
