@@ -1,0 +1,27 @@
+"""`signkit demo -o DIR`: signkit's main job on its embedded default clips (see README)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
+              show_default=True, help="Folder for everything the demo writes.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Extraction processes (default: the cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object at the end.")
+def demo(out_dir: Path, workers: int | None, as_json: bool) -> None:
+    """Run signkit's main job on the real-human clips shipped with it: extract skeletons, check them, draw them.
+
+    \b
+    Example:
+      signkit demo -o demo-out
+    """
+    from ..demo import run_demo
+
+    results = run_demo(out_dir, workers=workers, echo=(lambda s: None) if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, default=str))
