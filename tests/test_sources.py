@@ -196,6 +196,11 @@ def test_lsa64_names_and_both_split_protocols(tmp_path):
     independent = source.records(root, subset="signer-independent")
     assert [r.split for r in independent] == ["train", "train", "dev", "test", "train"]
     assert len(source.classes(root)) == 64
+    (root / "all").mkdir()
+    (root / "all" / "002_010_002.mp4").write_bytes(b"")
+    with pytest.raises(DatasetError, match="same video twice"):
+        source.records(root)
+    (root / "all" / "002_010_002.mp4").unlink()
     (root / "001_011_001.mp4").write_bytes(b"")
     with pytest.raises(DatasetError, match="001_011_001.mp4: sign/signer/repetition out of range"):
         source.records(root)

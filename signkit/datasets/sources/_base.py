@@ -329,4 +329,8 @@ class MediaIndex:
 
 
 def rel(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
+    """``path`` relative to the release root (media must lie inside the release)."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        raise DatasetError(f"{path} lies outside the release folder {root}; keep the release as distributed") from None

@@ -90,4 +90,8 @@ class LSA64(Source):
             raise DatasetError(f"lsa64: no videos named like 001_001_001.mp4 under {root}; "
                                "pass the folder you unpacked the release to")
         found.sort(key=lambda v: (v[1], v[2], v[3]))
+        for a, b in zip(found, found[1:], strict=False):
+            if a[1:] == b[1:]:
+                raise DatasetError(f"lsa64: {a[0]} and {b[0]} are the same video twice (raw and cut copies?); "
+                                   "pass the folder of one copy as --root")
         return found
