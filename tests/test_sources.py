@@ -385,3 +385,16 @@ def test_duplicate_keys_are_an_error(tmp_path):
     split.write_text(split.read_text() + "S000000_P0000_T00|test\n")
     with pytest.raises(DatasetError, match="two samples share the key 'S000000_P0000_T00'"):
         get_source("csl-daily").records(root)
+
+
+def test_unknown_split_names_file_and_line(tmp_path):
+    root = release(tmp_path, "csl-daily")
+    split = root / "sentence_label" / "split_1.txt"
+    split.write_text(split.read_text().replace("S000002_P0003_T00|dev", "S000002_P0003_T00|holdout"))
+    with pytest.raises(DatasetError, match=r"split_1.txt:4: unknown split 'holdout'"):
+        get_source("csl-daily").records(root)
+    root = release(tmp_path, "wlasl")
+    path = root / "WLASL_v0.3.json"
+    path.write_text(path.read_text().replace('"split": "test"', '"split": "eval"', 1))
+    with pytest.raises(DatasetError, match=r"WLASL_v0.3.json: entry 0 \('book'\) instance 2: unknown split 'eval'"):
+        get_source("wlasl").records(root)

@@ -223,6 +223,14 @@ def read_dict_rows(path: Path, required: Sequence[str], delimiter: str = ",",
         yield reader.line_num, {h: f.strip() for h, f in zip(header, fields, strict=True)}
 
 
+def record_at(path: Path, line: int | None, where: str | None = None, **fields: Any) -> SampleRecord:
+    """A `SampleRecord` whose validation errors (bad split, bad key) name the file and line it came from."""
+    try:
+        return SampleRecord(**fields)
+    except DatasetError as e:
+        raise row_error(path, line, f"{where}: {e}" if where else str(e)) from None
+
+
 def parse_int(value: Any, path: Path, line: int | None, what: str) -> int:
     try:
         if isinstance(value, bool):

@@ -20,6 +20,7 @@ from ._base import (
     normalize_gloss,
     parse_int,
     read_rows,
+    record_at,
     row_error,
 )
 
@@ -75,7 +76,8 @@ class AUTSL(Source):
                 if not 0 <= label < len(classes):
                     raise row_error(path, line, f"class id {label} not in {CLASS_FILE} (0..{len(classes) - 1})")
                 video = f"{sample}_color.mp4"
-                records.append(SampleRecord(
+                records.append(record_at(
+                    path, line,
                     key=f"{split}/{sample}",
                     split=split,
                     source=self.name,

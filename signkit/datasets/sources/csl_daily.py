@@ -15,7 +15,7 @@ from typing import Any
 
 from ...errors import DatasetError
 from ..schema import SampleRecord
-from ._base import Source, SourceInfo, normalize_gloss, read_dict_rows, rel, row_error, signer_or_none
+from ._base import Source, SourceInfo, normalize_gloss, read_dict_rows, record_at, rel, row_error, signer_or_none
 
 SPLIT_FILE = "split_1.txt"
 LABELS = "csl2020ct_v2.pkl"
@@ -82,7 +82,8 @@ class CSLDaily(Source):
             frames = release / FRAMES / name
             if not frames.is_dir() and (release / "frames_512x512" / name).is_dir():
                 frames = release / "frames_512x512" / name
-            records.append(SampleRecord(
+            records.append(record_at(
+                split_path, line,
                 key=name,
                 split=row["split"],
                 source=self.name,

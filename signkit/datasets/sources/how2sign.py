@@ -12,7 +12,17 @@ import csv
 from pathlib import Path
 
 from ..schema import SampleRecord
-from ._base import MediaIndex, Source, SourceInfo, normalize_gloss, parse_float, read_dict_rows, row_error, safe_key
+from ._base import (
+    MediaIndex,
+    Source,
+    SourceInfo,
+    normalize_gloss,
+    parse_float,
+    read_dict_rows,
+    record_at,
+    row_error,
+    safe_key,
+)
 
 SPLIT_FILES = {"train": "how2sign_realigned_train.csv", "dev": "how2sign_realigned_val.csv",
                "test": "how2sign_realigned_test.csv"}  # fmt: skip
@@ -54,7 +64,8 @@ class How2Sign(Source):
                 if clip is None:
                     clip = media.find_stem(row["VIDEO_NAME"]) or f"raw_videos/{row['VIDEO_NAME']}.mp4"
                     bounds = (start or None, end)
-                records.append(SampleRecord(
+                records.append(record_at(
+                    path, line,
                     key=safe_key(row["SENTENCE_NAME"]),
                     split=split,
                     source=self.name,

@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import DatasetError
 from ..schema import SampleRecord
-from ._base import Source, SourceInfo, hash_split, normalize_gloss, read_dict_rows, read_json, rel, row_error
+from ._base import Source, SourceInfo, hash_split, normalize_gloss, read_dict_rows, read_json, record_at, rel, row_error
 
 LAYOUT = "mediapipe-holistic"
 ASSUMED_FPS = 30.0
@@ -117,7 +117,8 @@ class ASLSigns(Source):
             if sign not in label_of:
                 raise row_error(path, line, f"sign {sign!r} is not in sign_to_prediction_index_map.json")
             key = f"{row['participant_id']}/{row['sequence_id']}"
-            records.append(SampleRecord(
+            records.append(record_at(
+                path, line,
                 key=key,
                 split=hash_split(key),
                 source=self.name,
@@ -166,7 +167,8 @@ class ASLFingerspelling(Source):
             if not phrase:
                 raise row_error(path, line, "empty phrase")
             key = f"{row['file_id']}/{row['sequence_id']}"
-            records.append(SampleRecord(
+            records.append(record_at(
+                path, line,
                 key=key,
                 split=hash_split(key),
                 source=self.name,

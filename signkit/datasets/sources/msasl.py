@@ -20,6 +20,7 @@ from ._base import (
     parse_float,
     parse_int,
     read_json,
+    record_at,
     row_error,
     safe_key,
     signer_or_none,
@@ -87,7 +88,8 @@ class MSASL(Source):
                 end = parse_float(s["end_time"], path, None, f"{where} end_time")
                 if end <= start:
                     raise row_error(path, None, f"{where} ends ({end}s) before it starts ({start}s)")
-                records.append(SampleRecord(
+                records.append(record_at(
+                    path, None, where,
                     key=f"{split}/{i:05d}_{safe_key(yt)}",
                     split=split,
                     source=self.name,

@@ -12,7 +12,17 @@ import csv
 from pathlib import Path
 
 from ..schema import SampleRecord
-from ._base import MediaIndex, Source, SourceInfo, normalize_gloss, parse_timestamp, read_dict_rows, row_error, safe_key
+from ._base import (
+    MediaIndex,
+    Source,
+    SourceInfo,
+    normalize_gloss,
+    parse_timestamp,
+    read_dict_rows,
+    record_at,
+    row_error,
+    safe_key,
+)
 
 ANNOTATION = "openasl-v1.0.tsv"
 COLUMNS = ("vid", "yid", "start", "end", "raw-text", "split")
@@ -53,7 +63,8 @@ class OpenASL(Source):
             if clip is None:
                 clip = media.find_stem(yid) or f"raw-video/{yid}.mp4"
                 bounds = (start or None, end)
-            records.append(SampleRecord(
+            records.append(record_at(
+                path, line,
                 key=safe_key(vid),
                 split=row["split"],
                 source=self.name,

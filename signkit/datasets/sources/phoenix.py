@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...errors import DatasetError
 from ..schema import SampleRecord
-from ._base import Source, SourceInfo, check_unique_keys, normalize_gloss, read_dict_rows, rel, row_error
+from ._base import Source, SourceInfo, check_unique_keys, normalize_gloss, read_dict_rows, record_at, rel, row_error
 
 FRAMES = Path("features") / "fullFrame-210x260px"
 _SPLITS = ("train", "dev", "test")
@@ -68,7 +68,8 @@ class Phoenix2014(Source):
                 if not gloss:
                     raise row_error(path, line, f"sample {row['id']!r} has an empty annotation")
                 folder = _frame_dir(row["folder"], path, line)
-                records.append(SampleRecord(
+                records.append(record_at(
+                    path, line,
                     key=f"{split}/{row['id']}",
                     split=split,
                     source=self.name,
@@ -117,7 +118,8 @@ class Phoenix2014T(Source):
                 text = normalize_gloss(row["translation"])
                 if not text:
                     raise row_error(path, line, f"sample {name!r} has an empty translation")
-                records.append(SampleRecord(
+                records.append(record_at(
+                    path, line,
                     key=f"{split}/{name}",
                     split=split,
                     source=self.name,

@@ -21,6 +21,7 @@ from ._base import (
     normalize_gloss,
     parse_int,
     read_json,
+    record_at,
     row_error,
     safe_key,
     signer_or_none,
@@ -95,7 +96,8 @@ class WLASL(Source):
                         clip, bounds = f"videos/{video_id}.mp4", (None, None)  # expected there; missing
                 else:
                     clip = cut or f"videos/{video_id}.mp4"
-                records.append(SampleRecord(
+                records.append(record_at(
+                    path, None, where,
                     key=safe_key(video_id),
                     split=str(inst["split"]),
                     source=self.name,
