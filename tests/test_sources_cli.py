@@ -209,3 +209,19 @@ def test_pack_the_lexicon_via_dataset(tmp_path):
     assert len(manifest) == 600 and len({m["language"] for m in manifest}) == 19
     expected = {r.key: r for r in get_source("fingerspelling-lexicon").records(root)}
     assert all(m["split"] == expected[m["key"]].split and m["label"] == expected[m["key"]].label for m in manifest)
+
+
+def test_pack_a_keypoint_release_via_dataset(tmp_path):
+    from signkit.datasets import pack
+
+    root = release(tmp_path, "asl-signs")
+    write_poses("asl-signs", root, tmp_path / "poses")
+    report = pack(tmp_path / "poses", tmp_path / "packed", dataset="asl-signs", root=root)
+    assert report.total == 3 and not report.refused
+    meta = json.loads((tmp_path / "packed" / "dataset.json").read_text())
+    assert meta["classes"] == ["TV", "blow", "wait"] and meta["layout"] == "mediapipe-holistic"
+    import pyarrow.parquet as pq
+
+    rows = {m["key"]: m for m in pq.read_table(tmp_path / "packed" / "manifest.parquet").to_pylist()}
+    assert (rows["28656/1000210073"]["label"], rows["28656/1000210073"]["gloss"]) == (0, "TV")
+    assert rows["26734/1000035562"]["signer"] == "26734" and rows["26734/1000035562"]["num_frames"] == 3
