@@ -16,10 +16,13 @@ import unicodedata
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...errors import DatasetError
 from ..schema import SampleRecord
+
+if TYPE_CHECKING:
+    from ...pose import Pose
 
 TASKS = ("ISLR", "CSLR", "SLT")
 
@@ -84,7 +87,7 @@ class Source:
             classes = classes[: self.subset_sizes[self.check_subset(subset)]]
         return classes
 
-    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Any]]:
+    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:
         """``(key, Pose)`` for releases that ship keypoints (skipping keys in ``exclude``), in record order; video
         releases must go through `signkit extract`."""
         raise DatasetError(

@@ -14,14 +14,19 @@ marked in ``meta["fps_assumed"]``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Container, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...errors import DatasetError
 from ..schema import SampleRecord
 from ._base import Source, SourceInfo, hash_split, normalize_gloss, read_dict_rows, read_json, record_at, rel, row_error
+
+if TYPE_CHECKING:
+    from ...pose import Pose
 
 LAYOUT = "mediapipe-holistic"
 ASSUMED_FPS = 30.0
@@ -36,7 +41,7 @@ def _require_pyarrow():
     return pq
 
 
-def _to_pose(xyz: np.ndarray, source: str) -> object:
+def _to_pose(xyz: np.ndarray, source: str) -> Pose:
     """[T, 543, 3] with NaN for missing -> Pose (conf 0 and coords 0 where x or y is NaN)."""
     from ...pose import Pose
 
@@ -47,7 +52,7 @@ def _to_pose(xyz: np.ndarray, source: str) -> object:
     return Pose(coords.astype(np.float32), seen.astype(np.float32), ASSUMED_FPS, LAYOUT, meta)
 
 
-def long_parquet_to_pose(path: Path) -> object:
+def long_parquet_to_pose(path: Path) -> Pose:
     """One asl-signs sequence (long format) as a Pose in the mediapipe-holistic layout."""
     pq = _require_pyarrow()
     try:
@@ -130,7 +135,7 @@ class ASLSigns(Source):
             ))
         return records
 
-    def poses(self, root, exclude: Container[str] = ()) -> Iterator[tuple[str, object]]:
+    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:
         root = self.resolve_root(root)
         for record in self.records(root):
             if record.key in exclude:
@@ -180,7 +185,7 @@ class ASLFingerspelling(Source):
             ))
         return records
 
-    def poses(self, root, exclude: Container[str] = ()) -> Iterator[tuple[str, object]]:
+    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:
         """Each parquet file is read once and cut into its sequences, in record order within the file."""
         pq = _require_pyarrow()
         root = self.resolve_root(root)

@@ -11,8 +11,10 @@ With no ``--root`` the copy inside the installed ``spoken-to-signed`` package is
 
 from __future__ import annotations
 
+import os
 from collections.abc import Container, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import DatasetError
 from ..schema import SampleRecord
@@ -26,6 +28,9 @@ from ._base import (
     row_error,
     safe_key,
 )
+
+if TYPE_CHECKING:
+    from ...pose import Pose
 
 COLUMNS = ("path", "spoken_language", "signed_language", "words")
 
@@ -101,7 +106,7 @@ class FingerspellingLexicon(Source):
             ))
         return records
 
-    def poses(self, root, exclude: Container[str] = ()) -> Iterator[tuple[str, object]]:
+    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:
         from ...pose import load_pose
 
         root = self.resolve_root(root)

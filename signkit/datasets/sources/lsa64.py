@@ -40,7 +40,7 @@ class LSA64(Source):
         notes="no official split: default = repetitions 1-3/4/5; subset signer-independent = signers 1-8/9/10",
     )
 
-    def records(self, root, subset: str | None = None) -> list[SampleRecord]:
+    def records(self, root: str | os.PathLike | None, subset: str | None = None) -> list[SampleRecord]:
         root = self.resolve_root(root)
         protocol = self.check_subset(subset) if subset is not None else None
         records = []
@@ -68,7 +68,7 @@ class LSA64(Source):
             return SIGNER_INDEPENDENT
         raise DatasetError(f"lsa64 has no subset {subset!r}; its subsets: {SIGNER_INDEPENDENT}")
 
-    def classes(self, root, subset: str | None = None) -> list[str]:
+    def classes(self, root: str | os.PathLike | None, subset: str | None = None) -> list[str]:
         self.resolve_root(root)
         return [f"{i:03d}" for i in range(1, NUM_SIGNS + 1)]
 

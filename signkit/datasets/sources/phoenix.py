@@ -10,6 +10,7 @@ release has ``{split}.SI5.corpus.csv``: subset ``SI5``). 2014-T: ``PHOENIX-2014-
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 from ...errors import DatasetError
@@ -55,7 +56,7 @@ class Phoenix2014(Source):
             return "SI5"
         raise DatasetError(f"phoenix2014 has no subset {subset!r}; its subsets: SI5 (signer-independent release)")
 
-    def records(self, root, subset: str | None = None) -> list[SampleRecord]:
+    def records(self, root: str | os.PathLike | None, subset: str | None = None) -> list[SampleRecord]:
         root = self.resolve_root(root)
         infix = f".{self.check_subset(subset)}" if subset is not None else ""
         records = []
@@ -82,7 +83,7 @@ class Phoenix2014(Source):
         check_unique_keys(records, self.name)
         return records
 
-    def classes(self, root, subset: str | None = None) -> list[str]:
+    def classes(self, root: str | os.PathLike | None, subset: str | None = None) -> list[str]:
         self.resolve_root(root)
         return []
 
