@@ -6,35 +6,22 @@ Example::
     model = signkit.zoo.load("sigma-tiny", task="islr", num_classes=100)
     signkit.zoo.download("unisign.wlasl2000-islr").weights   # path of the verified cached file
 
-Registry and download code import no torch; ``load``/``export``/``convert_unisign`` import it when called.
+Importing this package imports no torch; ``load``/``export``/``convert_unisign`` import it when called.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-
+# load/export/convert_unisign import torch only inside their functions, so importing them here stays cheap.
+# Importing the functions (not the modules) keeps `signkit.zoo.load` and `signkit.zoo.export` the functions.
 from .cache import is_offline, model_dir, signkit_home
+from .convert_unisign import ConvertedCheckpoint, convert_unisign
 from .download import DownloadOptions, DownloadResult, ZooPinWarning, download, is_cached, remove, verify
+from .export import ExportResult, export
+from .load import LoadReport, load, load_state_dict_strict, read_checkpoint
 from .registry import FileSpec, Metric, ZooEntry, add_registry, list_models, load_registry, resolve_name
 
-_LAZY = {
-    "load": "load",
-    "load_state_dict_strict": "load",
-    "LoadReport": "load",
-    "read_checkpoint": "load",
-    "export": "export",
-    "ExportResult": "export",
-    "convert_unisign": "convert_unisign",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module 'signkit.zoo' has no attribute {name!r}")
-
-
 __all__ = [
+    "ConvertedCheckpoint",
     "DownloadOptions",
     "DownloadResult",
     "ExportResult",

@@ -1,0 +1,190 @@
+"""Turn a checkpoint into a publishable release: safetensors + config + model card + a registry entry with sha256.
+
+``export(checkpoint, name)`` writes ``OUT/<name>/``::
+
+    model.safetensors   the weights (tied tensors stored once), with the config, task and classes in its metadata
+    config.json         the SigmaConfig the weights belong to
+    README.md           the model card: what it is, how it was made (command, data, seed), files and checksums
+    entry.toml          a one-entry registry: `signkit zoo add OUT/<name>/entry.toml` makes `load("<name>")` work
+
+The checkpoint is loaded strictly into a freshly built model before anything is written, so a release that does
+not fit its own config can never be exported. Upload the folder anywhere (https, Hugging Face, a share) and pass
+``url_base`` so the entry points there; without it the entry points at the files next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import __version__
+from .._atomic import atomic_path, atomic_write_text
+from ..errors import ZooError
+from .cache import sha256_file
+from .load import ModelSource, load_state_dict_strict, read_checkpoint, resolve_source
+from .registry import _NAME_RE, ZooEntry, dumps_registry, read_registry_file
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+CARD = "README.md"
+ENTRY = "entry.toml"
+
+
+@dataclass
+class ExportResult:
+    folder: Path
+    entry: ZooEntry
+    registry: Path  # the entry.toml
+
+    @property
+    def weights(self) -> Path:
+        return self.folder / WEIGHTS
+
+
+def _unisign_source(checkpoint: Path, arch: str) -> ModelSource:
+    from ..models import get_config
+    from .convert_unisign import convert_unisign
+
+    state_dict, _ = read_checkpoint(checkpoint)
+    converted = convert_unisign(state_dict)
+    source = ModelSource(str(checkpoint), converted.state_dict, get_config(arch), "slt", None)
+    source.allow_new, source.notes = converted.new_prefixes, [converted.note]
+    return source
+
+
+def export(
+    checkpoint: str | Path,
+    name: str,
+    out_dir: str | Path = ".",
+    *,
+    url_base: str | None = None,
+    pretrained_on: str = "",
+    licence: str = "",
+    citation: str = "",
+    description: str = "",
+    command: str = "",
+    source_format: str = "signkit",
+    arch: str = "sigma-base",
+    metrics: list[dict] | None = None,
+) -> ExportResult:
+    """Export ``checkpoint`` (a run folder, checkpoint folder, export folder or weights file) as release ``name``.
+
+    ``source_format="unisign"`` reads a Uni-Sign ``.pth`` and converts it (into config ``arch``) first.
+    ``command`` is the exact command that produced the weights; it goes into the model card for provenance.
+    """
+    from safetensors.torch import save_model
+
+    from ..models import create_model, parameter_counts
+
+    if not _NAME_RE.match(name):
+        raise ZooError(f"release name {name!r} must look like 'arch.tag' (lowercase letters, digits, '-', '_', '.')")
+    checkpoint = Path(checkpoint).expanduser()
+    if not checkpoint.exists():
+        raise ZooError(f"checkpoint {checkpoint} does not exist")
+    if source_format == "unisign":
+        source = _unisign_source(checkpoint, arch)
+    elif source_format == "signkit":
+        source = resolve_source(checkpoint)
+    else:
+        raise ZooError(f"unknown source format {source_format!r}; use signkit or unisign")
+    config = source.config
+    model = create_model(config, source.task, source.num_classes if source.task in ("islr", "cslr") else None)
+    report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard)
+    if report.new_keys and source_format == "signkit":
+        raise ZooError(f"{source.label} lacks {len(report.new_keys)} keys of its own model ({report.new_keys[:5]}...)")
+    folder = Path(out_dir).expanduser() / name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    metadata = {
+        "format": "pt",
+        "signkit.version": __version__,
+        "signkit.name": name,
+        "signkit.config": json.dumps(config.to_dict(), sort_keys=True),
+        "signkit.task": source.task or "",
+        "signkit.num_classes": str(source.num_classes or ""),
+    }
+    with atomic_path(folder / WEIGHTS) as tmp:
+        save_model(model, str(tmp), metadata=metadata)
+    atomic_write_text(folder / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    def file_entry(file_name: str) -> dict:
+        path = folder / file_name
+        url = f"{url_base.rstrip('/')}/{name}/{file_name}" if url_base else file_name
+        return {"name": file_name, "url": url, "sha256": sha256_file(path), "size": path.stat().st_size}
+
+    raw = {
+        "name": name,
+        "arch": config.name,
+        "task": source.task or "pretrain",
+        "num_classes": source.num_classes if source.task in ("islr", "cslr") else None,
+        "layout": config.layout,
+        "params": parameter_counts(model)["total"],
+        "pretrained_on": pretrained_on,
+        "licence": licence,
+        "citation": citation,
+        "description": description,
+        "config_file": CONFIG,
+        "files": [file_entry(WEIGHTS), file_entry(CONFIG)],
+        "metrics": metrics or [],
+    }
+    raw = {k: v for k, v in raw.items() if v not in (None, "", [])}
+    atomic_write_text(folder / ENTRY, dumps_registry({"schema": 1, "model": [raw]}))
+    entry = read_registry_file(folder / ENTRY)[name]  # validates what we wrote
+    atomic_write_text(folder / CARD, model_card(entry, command, report.summary()))
+    return ExportResult(folder, entry, folder / ENTRY)
+
+
+def model_card(entry: ZooEntry, command: str = "", load_summary: str = "") -> str:
+    """A model card in Markdown (Hugging Face style front matter), written from the registry entry."""
+    lines = [
+        "---",
+        "library_name: signkit",
+        f"license: {json.dumps(entry.licence or 'unknown')}",
+        "tags: [sign-language, skeleton, pose, signkit]",
+        "---",
+        "",
+        f"# {entry.name}",
+        "",
+        entry.description or f"A signkit `{entry.arch}` model.",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| architecture | `{entry.arch}` (config in `{entry.config_file}`) |",
+        f"| task | {entry.task}" + (f" ({entry.num_classes} classes)" if entry.num_classes else "") + " |",
+        f"| keypoint layout | `{entry.layout}` |",
+        f"| parameters | {entry.params:,} |" if entry.params else "| parameters | - |",
+        f"| pre-trained on | {entry.pretrained_on or 'not stated'} |",
+        f"| licence | {entry.licence or 'not stated'} |",
+        f"| signkit | {__version__} |",
+        "",
+        "## How it was made",
+        "",
+        f"```\n{command}\n```" if command else "The exporter was not told the command that produced these weights.",
+        "",
+        "## Use",
+        "",
+        "```",
+        "signkit zoo add entry.toml            # or SIGNKIT_ZOO_REGISTRY=entry.toml",
+        f"signkit zoo download {entry.name}",
+        "```",
+        "",
+        "```python",
+        "import signkit",
+        f'model = signkit.zoo.load("{entry.name}", task="islr", num_classes=100)  # new head, strict backbone',
+        "```",
+        "",
+        "## Files",
+        "",
+        "| file | bytes | sha256 |",
+        "|---|---|---|",
+        *[f"| {f.name} | {f.size} | `{f.sha256}` |" for f in entry.files],
+    ]
+    if entry.metrics:
+        lines += ["", "## Reported results", "", "| dataset | split | metric | value | source |", "|---" * 5 + "|"]
+        lines += [f"| {m.dataset} | {m.split} | {m.metric} | {m.value} | {m.source} |" for m in entry.metrics]
+    if entry.citation:
+        lines += ["", "## Citation", "", entry.citation]
+    if load_summary:
+        lines += ["", "## Export check", "", load_summary]
+    return "\n".join(lines) + "\n"

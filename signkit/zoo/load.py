@@ -1,0 +1,366 @@
+"""Load published or local weights into a Sigma model, strictly.
+
+``load(name_or_path, task=..., num_classes=...)`` builds the model from the config that travels with the weights,
+loads the backbone strictly and leaves a new task head initialised. The only keys allowed to be missing are the new
+head's (``head.*``), plus, for a converted foreign checkpoint, the modules that checkpoint never had (named by its
+converter). Any other difference (missing or unexpected backbone keys, a shape mismatch, tied tensors with
+different values) is refused with a message listing them. What happened is in ``model.load_report``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError, ZooError
+from .download import DownloadOptions, download
+from .registry import ZooEntry, read_registry_file
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger("signkit.zoo")
+
+HEAD_PREFIX = "head."
+PRETRAIN = "pretrain"
+_LIST = 12  # keys shown per category in an error message
+
+
+@dataclass
+class LoadReport:
+    """What a strict load did: every key that was new (initialised fresh) or discarded from the checkpoint."""
+
+    source: str
+    task: str | None
+    num_classes: int | None
+    loaded: list[str] = field(default_factory=list)
+    new_keys: list[str] = field(default_factory=list)
+    discarded_keys: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.new_keys:
+            parts.append(f"{len(self.new_keys)} new (initialised fresh): {_short(self.new_keys)}")
+        if self.discarded_keys:
+            parts.append(f"{len(self.discarded_keys)} discarded from the checkpoint: {_short(self.discarded_keys)}")
+        return "; ".join(parts + self.notes)
+
+
+def _short(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_LIST])
+    return shown + (f", ... ({len(keys) - _LIST} more)" if len(keys) > _LIST else "")
+
+
+# ---- reading checkpoints -------------------------------------------------------------------------------------
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(state dict, metadata) from a ``.safetensors`` file, or a ``.pth``/``.pt``/``.bin`` read with weights_only.
+
+    A ``.pth`` holding ``{"model": state_dict}`` or ``{"state_dict": ...}`` (Uni-Sign, many trainers) is unwrapped.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ZooError(f"checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = dict(f.metadata() or {})
+            return load_file(str(path)), meta
+        except (SafetensorError, OSError, ValueError) as e:
+            raise ZooError(f"{path} is not a readable safetensors file ({e}); download it again") from None
+    if path.suffix in (".pth", ".pt", ".bin", ".ckpt"):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise ZooError(
+                f"{path} holds Python objects besides tensors, which signkit refuses to unpickle (weights_only=True); "
+                f"re-save its state dict alone, or convert it to safetensors ({str(e).splitlines()[0]})"
+            ) from None
+        except (RuntimeError, EOFError, OSError) as e:
+            raise ZooError(f"{path} is not a readable PyTorch checkpoint ({e}); download it again") from None
+        for key in ("model", "state_dict", "module"):
+            if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+        if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+            raise ZooError(f"{path} does not hold a state dict (name -> tensor); cannot load it")
+        return dict(obj), {}
+    raise ZooError(f"{path}: unknown checkpoint format {path.suffix!r}; use .safetensors (or .pth)")
+
+
+# ---- strict loading ------------------------------------------------------------------------------------------
+
+
+def _alias_groups(model: torch.nn.Module) -> list[list[str]]:
+    """State-dict keys that name the same tensor (tied embeddings, shared hand streams)."""
+    groups: dict[tuple, list[str]] = {}
+    for key, tensor in model.state_dict(keep_vars=True).items():
+        ident = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tensor.device)
+        groups.setdefault(ident, []).append(key)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def load_state_dict_strict(
+    model: torch.nn.Module,
+    state_dict: dict[str, torch.Tensor],
+    source: str = "checkpoint",
+    allow_new: tuple[str, ...] = (),
+    discard: tuple[str, ...] = (),
+) -> LoadReport:
+    """Load ``state_dict`` into ``model``; only ``head.*`` (and ``allow_new`` prefixes) may be missing.
+
+    The checkpoint's own ``head.*`` is loaded when it fits the model's head exactly (same task, same classes) and
+    discarded otherwise; keys under ``discard`` prefixes are discarded too. Keys that name one tied tensor may
+    appear once; if they appear with different values the load is refused (the model would silently keep one).
+    """
+    import torch
+
+    task = getattr(model, "task", None)
+    report = LoadReport(source, task, getattr(model, "num_classes", None))
+    expected = model.state_dict()
+    sd = dict(state_dict)
+    for prefix in discard:
+        for key in [k for k in sd if k.startswith(prefix)]:
+            report.discarded_keys.append(key)
+            del sd[key]
+    ckpt_head = {k: v for k, v in sd.items() if k.startswith(HEAD_PREFIX)}
+    model_head = {k: v for k, v in expected.items() if k.startswith(HEAD_PREFIX)}
+    head_fits = bool(ckpt_head) and ckpt_head.keys() == model_head.keys() and all(
+        ckpt_head[k].shape == model_head[k].shape for k in ckpt_head
+    )
+    if ckpt_head and not head_fits:
+        report.discarded_keys += sorted(ckpt_head)
+        for key in ckpt_head:
+            del sd[key]
+
+    conflicts = []
+    for group in _alias_groups(model):
+        present = [k for k in group if k in sd]
+        if not present:
+            continue
+        first = sd[present[0]]
+        for other in present[1:]:
+            if sd[other].shape != first.shape or not torch.equal(sd[other], first):
+                conflicts.append(f"{present[0]} vs {other}")
+        for key in group:
+            sd.setdefault(key, first)
+
+    missing = sorted(set(expected) - set(sd))
+    unexpected = sorted(set(sd) - set(expected))
+    shapes = sorted(
+        f"{k} {tuple(sd[k].shape)} -> {tuple(expected[k].shape)}"
+        for k in set(sd) & set(expected)
+        if sd[k].shape != expected[k].shape
+    )
+    allowed = (HEAD_PREFIX, *allow_new)
+    new = [k for k in missing if k.startswith(allowed)]
+    bad_missing = [k for k in missing if not k.startswith(allowed)]
+    if bad_missing or unexpected or shapes or conflicts:
+        problems = []
+        if bad_missing:
+            problems.append(f"{len(bad_missing)} missing: {_short(bad_missing)}")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected: {_short(unexpected)}")
+        if shapes:
+            problems.append(f"{len(shapes)} with another shape: {_short(shapes)}")
+        if conflicts:
+            problems.append(
+                f"tied in the model but different in the checkpoint: {_short(conflicts)} (the model config ties "
+                "tensors that the checkpoint keeps apart)"
+            )
+        raise ZooError(
+            f"{source} does not fit the model ({'; '.join(problems)}); only new task-head keys (head.*) may differ. "
+            "Check that the config (arch, layout, sizes) is the one the weights were trained with"
+        )
+    model.load_state_dict({k: v for k, v in sd.items() if k in expected}, strict=False)
+    report.loaded = sorted(k for k in sd if k in expected)
+    report.new_keys = new
+    return report
+
+
+# ---- where weights come from ---------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelSource:
+    """A resolved checkpoint: its state dict, the config to build, and the task it was trained for."""
+
+    label: str
+    state_dict: dict[str, torch.Tensor]
+    config: Any  # SigmaConfig
+    task: str | None
+    num_classes: int | None
+    allow_new: tuple[str, ...] = ()
+    discard: tuple[str, ...] = ()
+    notes: list[str] = field(default_factory=list)
+    entry: ZooEntry | None = None
+
+
+def entry_config(entry: ZooEntry, paths: dict[str, Path] | None = None):
+    """The SigmaConfig of a registry entry: its config file if it ships one, else ``arch`` with its overrides."""
+    from ..models import SigmaConfig, get_config, list_configs
+
+    where = f"registry entry {entry.name} ({entry.registry or 'no file'})"
+    try:
+        if entry.config_file:
+            if paths is None or entry.config_file not in paths:
+                raise ZooError(f"{where}: its config file {entry.config_file} was not downloaded")
+            data = json.loads(paths[entry.config_file].read_text(encoding="utf-8"))
+            data.update(entry.config_overrides)
+            return SigmaConfig.from_dict(data)
+        if entry.arch not in list_configs():
+            raise ZooError(
+                f"{where} names arch {entry.arch!r}, which is not a signkit config (known: {', '.join(list_configs())})"
+                "; fix the entry or ship a config_file"
+            )
+        if not entry.config_overrides:
+            return get_config(entry.arch)
+        data = get_config(entry.arch).to_dict()
+        for key, value in entry.config_overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return SigmaConfig.from_dict(data)
+    except (ConfigError, TypeError, ValueError) as e:
+        raise ZooError(f"{where} has a wrong config: {e}; fix the entry (or its config file)") from None
+
+
+def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
+    config = entry_config(entry, paths)
+    if config.layout != entry.layout:
+        raise ZooError(
+            f"registry entry {entry.name} ({entry.registry}) says layout {entry.layout!r} but its config says "
+            f"{config.layout!r}; fix the entry"
+        )
+    weights = paths[entry.weights_file.name]
+    state_dict, _ = read_checkpoint(weights)
+    task = None if entry.task == PRETRAIN else entry.task
+    source = ModelSource(f"{entry.name} ({weights})", state_dict, config, task, entry.num_classes, entry=entry)
+    if entry.format == "unisign":
+        from .convert_unisign import convert_unisign
+
+        converted = convert_unisign(state_dict)
+        source.state_dict = converted.state_dict
+        source.allow_new = converted.new_prefixes
+        source.notes.append(converted.note)
+        source.discard = ()
+        source.notes.append(f"{len(converted.dropped)} RGB-branch keys dropped" if converted.dropped else "")
+    return source
+
+
+def _source_from_path(path: Path) -> ModelSource:
+    """A local export folder (entry.toml or config.json + model.safetensors) or a weights file with a config."""
+    from ..models import SigmaConfig
+
+    folder = path if path.is_dir() else path.parent
+    entry_file = folder / "entry.toml"
+    if path.is_dir() and entry_file.is_file():
+        entries = read_registry_file(entry_file)
+        if len(entries) == 1:
+            entry = next(iter(entries.values()))
+            paths = {spec.name: folder / spec.name for spec in entry.files}
+            missing = [name for name, p in paths.items() if not p.is_file()]
+            if missing:
+                raise ZooError(f"{folder} lacks {', '.join(missing)} named in its entry.toml")
+            return _source_from_entry(entry, paths)
+    if path.is_dir() and (path / "checkpoints").is_dir():  # a training run: its best, else latest, checkpoint
+        for pointer in ("best", "latest"):
+            ptr = path / "checkpoints" / pointer
+            if ptr.is_file() and (path / "checkpoints" / ptr.read_text().strip() / "model.safetensors").is_file():
+                path = folder = path / "checkpoints" / ptr.read_text().strip()
+                break
+        else:
+            raise ZooError(f"the run {path} has no complete checkpoint yet (checkpoints/best or checkpoints/latest)")
+    weights = path
+    if path.is_dir():
+        candidates = [folder / "model.safetensors", *sorted(folder.glob("*.safetensors")), *folder.glob("*.pth")]
+        weights = next((c for c in candidates if c.is_file()), None)
+        if weights is None:
+            raise ZooError(f"{folder} holds no weights (model.safetensors or *.pth)")
+    state_dict, meta = read_checkpoint(weights)
+    config_data, task, num_classes = None, None, None
+    if "signkit.config" in meta:
+        config_data = json.loads(meta["signkit.config"])
+        task = meta.get("signkit.task") or None
+        num_classes = int(meta["signkit.num_classes"]) if meta.get("signkit.num_classes") else None
+    else:
+        for candidate in (folder / "config.json", folder / "model.json", folder.parent.parent / "model.json"):
+            if candidate.is_file():
+                data = json.loads(candidate.read_text(encoding="utf-8"))
+                if "sign_encoder" in data:
+                    config_data = data
+                else:  # a training run's model.json: {"config": ..., "task": ..., "num_classes": ...}
+                    config_data = data.get("config") or data.get("model_config") or data.get("model")
+                    task, num_classes = data.get("task"), data.get("num_classes")
+                break
+    if not isinstance(config_data, dict):
+        raise ZooError(
+            f"no model config found for {weights}: expected config.json (or a training run's model.json) next to it, "
+            "or weights written by `signkit zoo export`"
+        )
+    try:
+        config = SigmaConfig.from_dict(config_data)
+    except (ConfigError, TypeError) as e:
+        raise ZooError(f"the config next to {weights} is wrong: {e}") from None
+    task = None if task in (None, PRETRAIN) else task
+    return ModelSource(str(weights), state_dict, config, task, num_classes)
+
+
+def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = None) -> ModelSource:
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return _source_from_path(path)
+    if isinstance(name_or_path, Path) or "/" in str(name_or_path):
+        raise ZooError(f"{name_or_path} does not exist (and a registry name has no '/'); check the path")
+    result = download(str(name_or_path), options)
+    return _source_from_entry(result.entry, result.paths)
+
+
+def load(
+    name_or_path: str | Path,
+    task: str | None = None,
+    num_classes: int | None = None,
+    *,
+    options: DownloadOptions | None = None,
+):
+    """A Sigma model with published or local weights, ready to fine-tune or run.
+
+    ``task=None`` gives the model as published (its own task and head); ``task="pretrain"`` the pre-training
+    model; ``task="islr"|"cslr"|"slt"`` with ``num_classes`` builds that task, loading the backbone strictly and
+    initialising a new head (unless the checkpoint's head fits exactly). ``model.load_report`` says which keys were
+    new and which were discarded. Example: ``signkit.zoo.load("sigma-tiny", task="islr", num_classes=100)``.
+    """
+    from ..models import create_model
+
+    source = resolve_source(name_or_path, options)
+    if task is None:
+        task, num_classes = source.task, (source.num_classes if num_classes is None else num_classes)
+    elif task == PRETRAIN:
+        task = None
+    elif task == source.task and num_classes is None:
+        num_classes = source.num_classes
+    if task in ("islr", "cslr") and num_classes is None:
+        raise ZooError(f"task {task} needs num_classes (the checkpoint {source.label} was not trained for it)")
+    try:
+        model = create_model(source.config, task, num_classes if task in ("islr", "cslr") else None)
+    except ConfigError as e:
+        raise ZooError(f"cannot build the model for {source.label}: {e}") from None
+    report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard)
+    report.notes += [n for n in source.notes if n]
+    model.load_report = report
+    model.zoo_entry = source.entry
+    log.info(report.summary())
+    return model
+

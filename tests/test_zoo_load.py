@@ -1,0 +1,269 @@
+"""Strict loading, export -> add -> download -> load round trips, and the Uni-Sign converter.
+
+Models are sigma-tiny (CPU, seconds). The round trip downloads over the local HTTP server of test_zoo_download.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_model
+from test_zoo_download import FAST, ZooServer, zoo_env  # noqa: F401 (zoo_env is an autouse fixture)
+
+from signkit.errors import ZooError
+from signkit.models import create_model, get_config
+from signkit.pose import get_layout
+from signkit.zoo import add_registry, download, export, load, load_state_dict_strict, read_checkpoint
+from signkit.zoo.convert_unisign import convert_unisign
+
+
+def make_batch(layout: str = "mediapipe-holistic", b: int = 2, t: int = 12, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    k = get_layout(layout).num_points
+    mask = torch.ones(b, t, dtype=torch.bool)
+    mask[1, t - 3 :] = False
+    return {"pose": torch.randn(b, t, k, 3, generator=g) * 0.5, "conf": torch.rand(b, t, k, generator=g), "mask": mask}
+
+
+@pytest.fixture(scope="module")
+def trained_islr() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model("sigma-tiny", task="islr", num_classes=5)
+    with torch.no_grad():  # make every tensor distinct from a fresh init, so a skipped key would show
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    return model.eval()
+
+
+def write_run_like(model, folder: Path) -> Path:
+    """A checkpoint as a training run leaves it: model.safetensors + a model.json saying how to rebuild it."""
+    folder.mkdir(parents=True)
+    save_model(model, str(folder / "model.safetensors"))
+    spec = {"config": model.config.to_dict(), "task": model.task, "num_classes": model.num_classes}
+    (folder / "model.json").write_text(json.dumps(spec))
+    return folder / "model.safetensors"
+
+
+def test_export_add_download_load_round_trip_gives_identical_outputs(trained_islr, tmp_path):
+    weights = write_run_like(trained_islr, tmp_path / "run")
+    server = ZooServer()
+    try:
+        result = export(weights, "sigma-tiny.test-islr", tmp_path / "out", url_base=server.url + "/releases",
+                        licence="CC-BY-4.0", pretrained_on="synthetic", command="pytest")  # fmt: skip
+        for path in result.folder.iterdir():
+            server.files[f"/releases/sigma-tiny.test-islr/{path.name}"] = path.read_bytes()
+        card = (result.folder / "README.md").read_text()
+        assert "pytest" in card and result.entry.files[0].sha256 in card
+        add_registry(result.registry)
+        downloaded = download("sigma-tiny.test-islr", FAST)
+        assert downloaded.weights.read_bytes() == result.weights.read_bytes()
+        assert len(server.gets("/releases/sigma-tiny.test-islr/model.safetensors")) == 1
+        model = load("sigma-tiny.test-islr", options=FAST).eval()
+    finally:
+        server.close()
+    assert model.task == "islr" and model.num_classes == 5
+    assert model.load_report.new_keys == [] and model.load_report.discarded_keys == []
+    batch = make_batch()
+    with torch.no_grad():
+        assert torch.equal(model(batch).logits, trained_islr(batch).logits)
+    _, meta = read_checkpoint(result.weights)
+    assert json.loads(meta["signkit.config"])["name"] == "sigma-tiny" and meta["signkit.task"] == "islr"
+
+
+def test_new_task_head_is_reported_exactly_and_backbone_is_loaded(trained_islr, tmp_path):
+    weights = write_run_like(trained_islr, tmp_path / "run")
+    model = load(weights.parent, task="cslr", num_classes=9)
+    report = model.load_report
+    expected_new = sorted(k for k in model.state_dict() if k.startswith("head."))
+    assert report.new_keys == expected_new and expected_new
+    assert report.discarded_keys == sorted(k for k in trained_islr.state_dict() if k.startswith("head."))
+    for key, value in trained_islr.state_dict().items():
+        if not key.startswith("head."):
+            assert torch.equal(model.state_dict()[key], value), key
+    pre = load(weights.parent, task="pretrain")
+    assert pre.task is None and pre.load_report.discarded_keys == report.discarded_keys
+
+
+def test_any_other_mismatch_is_refused_with_the_keys_listed(trained_islr):
+    sd = dict(trained_islr.state_dict())
+    fresh = create_model("sigma-tiny", task="islr", num_classes=5)
+    missing = dict(sd)
+    del missing["sign_encoder.pose_proj.weight"]
+    with pytest.raises(ZooError, match=r"1 missing: sign_encoder\.pose_proj\.weight"):
+        load_state_dict_strict(fresh, missing)
+    with pytest.raises(ZooError, match=r"1 unexpected: extra\.weight"):
+        load_state_dict_strict(fresh, {**sd, "extra.weight": torch.zeros(1)})
+    wrong = {**sd, "sign_encoder.part_para": torch.zeros(3)}
+    with pytest.raises(ZooError, match=r"another shape: sign_encoder\.part_para \(3,\)"):
+        load_state_dict_strict(fresh, wrong)
+    right = "sign_encoder.proj_linear.right.weight"
+    untied = {**sd, right.replace("right", "left"): sd[right] + 1}
+    with pytest.raises(ZooError, match="tied in the model but different in the checkpoint"):
+        load_state_dict_strict(fresh, untied)
+
+
+def test_registry_entry_with_a_wrong_config_is_refused(trained_islr, tmp_path, monkeypatch):
+    weights = write_run_like(trained_islr, tmp_path / "run")
+    result = export(weights, "sigma-tiny.cfg", tmp_path / "out")
+    text = result.registry.read_text()
+    monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(result.registry))
+    result.registry.write_text(text.replace('layout = "mediapipe-holistic"', 'layout = "coco-wholebody-133"'))
+    with pytest.raises(ZooError, match="says layout 'coco-wholebody-133' but its config says 'mediapipe-holistic'"):
+        load("sigma-tiny.cfg")
+    bad = text.replace('config_file = "config.json"\n', 'config_overrides = { colour = "red" }\n')
+    bad = bad.replace('arch = "sigma-tiny"', 'arch = "sigma-huge"')
+    result.registry.write_text(bad)
+    download_error = r"names arch 'sigma-huge', which is not a signkit config"
+    with pytest.raises(ZooError, match=download_error):
+        load("sigma-tiny.cfg")
+    result.registry.write_text(text.replace('config_file = "config.json"\n', 'config_overrides = { colour = "red" }\n'))
+    with pytest.raises(ZooError, match="has a wrong config"):
+        load("sigma-tiny.cfg")
+
+
+def test_pth_is_read_only_with_weights_only(tmp_path):
+    good = tmp_path / "good.pth"
+    torch.save({"model": {"w": torch.ones(2)}}, good)
+    assert torch.equal(read_checkpoint(good)[0]["w"], torch.ones(2))
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": {"w": torch.ones(2)}, "args": Path("/etc")}, evil)  # any non-tensor object
+    with pytest.raises(ZooError, match="weights_only=True"):
+        read_checkpoint(evil)
+    html = tmp_path / "page.safetensors"
+    html.write_bytes(b"<html>nope</html>")
+    with pytest.raises(ZooError, match="not a readable safetensors"):
+        read_checkpoint(html)
+
+
+# ---- Uni-Sign ------------------------------------------------------------------------------------------------
+
+# Uni-Sign's pose branch as its models.py + stgcn_layers build it: four parts with their graph sizes, a shared hand
+# stream (state dicts list it under both 'left' and 'right'), K = 2 adjacency subsets (distance, max_hop 1),
+# spatial chain 64 -> [64, 128, 256] (kernel (1, K): no tcn), temporal chain 3 x 256 with kernel (5, K).
+UNISIGN_PARTS = {"body": 9, "left": 21, "right": 21, "face_all": 18}
+
+
+def _bn(prefix: str, c: int) -> dict[str, tuple]:
+    return {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,), f"{prefix}.running_mean": (c,),
+            f"{prefix}.running_var": (c,), f"{prefix}.num_batches_tracked": ()}  # fmt: skip
+
+
+def unisign_pose_shapes(hidden: int = 256, text_dim: int = 768, k: int = 2) -> dict[str, tuple]:
+    shapes: dict[str, tuple] = {}
+    for part, v in UNISIGN_PARTS.items():
+        shapes[f"proj_linear.{part}.weight"] = (64, 3)
+        shapes[f"proj_linear.{part}.bias"] = (64,)
+        chains = {"gcn_modules": [(64, 64), (64, 128), (128, 256)],
+                  "fusion_gcn_modules": [(256, 256)] * 3}  # fmt: skip
+        for chain, blocks in chains.items():
+            for j, (cin, cout) in enumerate(blocks):
+                layer = f"layer{j}_0" if chain == "gcn_modules" else f"layer0_{j}"
+                p = f"{chain}.{part}.{layer}"
+                shapes[f"{p}.gcn.conv.weight"] = (cout * k, cin, 1, 1)
+                shapes[f"{p}.gcn.conv.bias"] = (cout * k,)
+                shapes[f"{p}.gcn.A"] = (k, v, v)
+                shapes.update(_bn(f"{p}.gcn.bn", cout))
+                if chain == "fusion_gcn_modules":
+                    shapes[f"{p}.tcn.0.weight"] = (cout, cout, 5, 1)
+                    shapes[f"{p}.tcn.0.bias"] = (cout,)
+                    shapes.update(_bn(f"{p}.tcn.1", cout))
+                if cin != cout:
+                    shapes[f"{p}.residual.0.weight"] = (cout, cin, 1, 1)
+                    shapes[f"{p}.residual.0.bias"] = (cout,)
+                    shapes.update(_bn(f"{p}.residual.1", cout))
+    shapes["part_para"] = (hidden * 4,)
+    shapes["pose_proj.weight"] = (text_dim, hidden * 4)
+    shapes["pose_proj.bias"] = (text_dim,)
+    return shapes
+
+
+def small_mt5() -> dict:
+    """mT5 with mT5-Base's width (768, which Uni-Sign's pose_proj targets) but one layer and a small vocabulary."""
+    cfg = get_config("sigma-base").to_dict()
+    cfg["text_model"].update(vocab_size=384, num_layers=1, num_decoder_layers=1, d_ff=64)
+    cfg["signef_layers"] = [0]
+    cfg["tokenizer"] = "byt5"
+    return cfg
+
+
+def unisign_state_dict(text_sd: dict[str, torch.Tensor], rgb: bool = True) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    sd = {}
+    for key, shape in unisign_pose_shapes().items():
+        if key.startswith(("proj_linear.left", "gcn_modules.left", "fusion_gcn_modules.left")):
+            continue
+        counter = key.endswith("num_batches_tracked")
+        sd[key] = torch.zeros((), dtype=torch.long) if counter else torch.randn(shape, generator=g)
+    for key in [k for k in sd if ".right" in k]:
+        sd[key.replace(".right", ".left")] = sd[key]  # the shared hand stream, listed twice as torch does
+    for key, value in text_sd.items():
+        sd["mt5_model." + key] = torch.randn(value.shape, generator=g)
+    # lm_head equal to the shared embedding, so this loads into a text model that ties them (transformers 5 T5
+    # does); real mT5-Base keeps them apart: see test_unisign_untied_lm_head_is_refused_not_silently_merged.
+    sd["mt5_model.lm_head.weight"] = sd["mt5_model.shared.weight"]
+    for key in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight"):
+        sd["mt5_model." + key] = sd["mt5_model.shared.weight"]
+    if rgb:
+        sd["rgb_proj.weight"] = torch.randn(256, 1280, 1, 1, generator=g)
+        sd["fusion_gate.0.weight"] = torch.randn(256, 512, 1, generator=g)
+    return sd
+
+
+def test_unisign_converter_maps_every_backbone_key_with_its_shape(tmp_path, monkeypatch):
+    from signkit.models import SigmaConfig
+
+    model = create_model(SigmaConfig.from_dict(small_mt5()), task="slt")
+    text_sd = {k.removeprefix("text_model."): v for k, v in model.state_dict().items() if k.startswith("text_model.")}
+    sd = unisign_state_dict(text_sd)
+    converted = convert_unisign({"model": sd})
+    assert converted.dropped == ["fusion_gate.0.weight", "rgb_proj.weight"]
+    ours = model.state_dict()
+    pose_keys = {k for k in converted.state_dict if k.startswith("sign_encoder.")}
+    assert pose_keys == {"sign_encoder." + k for k in unisign_pose_shapes()}
+    for key in pose_keys:
+        assert key in ours, f"Uni-Sign's {key} has no counterpart in signkit's sign encoder"
+        assert tuple(ours[key].shape) == tuple(converted.state_dict[key].shape), key
+    # Into a Sigma model: only SignEF, HAL and the STM head are new; everything else loads strictly.
+    path = tmp_path / "unisign.pth"
+    torch.save({"model": sd}, path)
+    (tmp_path / "reg.toml").write_text(
+        "schema = 1\n[[model]]\nname = \"unisign.test\"\narch = \"sigma-base\"\nformat = \"unisign\"\ntask = \"slt\"\n"
+        f"config_overrides = {json.dumps(small_mt5()).replace(':', ' =')}\n"
+        "[[model.files]]\nname = \"w.pth\"\nurl = \"unisign.pth\"\npin = \"first-download\"\n"
+    )
+    monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(tmp_path / "reg.toml"))
+    with pytest.warns(UserWarning, match="first download"):
+        loaded = load("unisign.test")
+    report = loaded.load_report
+    assert report.new_keys and all(k.startswith(("signef.", "hal.", "stm_head.")) for k in report.new_keys)
+    state = loaded.state_dict()
+    assert torch.equal(state["sign_encoder.gcn_modules.face_all.layer2_0.gcn.A"],
+                       sd["gcn_modules.face_all.layer2_0.gcn.A"])  # fmt: skip
+    assert torch.equal(state["text_model.encoder.block.0.layer.0.SelfAttention.q.weight"],
+                       sd["mt5_model.encoder.block.0.layer.0.SelfAttention.q.weight"])  # fmt: skip
+
+
+def test_unisign_untied_lm_head_is_refused_not_silently_merged():
+    """mT5-Base keeps lm_head apart from the shared embedding; a model that ties them must not silently keep one."""
+    from signkit.models import SigmaConfig
+
+    model = create_model(SigmaConfig.from_dict(small_mt5()), task="slt")
+    if model.text_model.lm_head.weight is not model.text_model.shared.weight:
+        pytest.skip("the text model keeps lm_head untied, so an untied checkpoint loads as is")
+    text_sd = {k.removeprefix("text_model."): v for k, v in model.state_dict().items() if k.startswith("text_model.")}
+    sd = unisign_state_dict(text_sd, rgb=False)
+    sd["mt5_model.lm_head.weight"] = sd["mt5_model.shared.weight"] + 1
+    converted = convert_unisign(sd)
+    with pytest.raises(ZooError, match="tied in the model but different"):
+        load_state_dict_strict(model, converted.state_dict, allow_new=converted.new_prefixes)
+
+
+def test_unisign_converter_refuses_foreign_checkpoints():
+    with pytest.raises(ZooError, match="not a Uni-Sign checkpoint: 1 keys"):
+        convert_unisign({"gcn_modules.body.x": torch.zeros(1), "mt5_model.shared.weight": torch.zeros(1),
+                         "classifier.weight": torch.zeros(1)})  # fmt: skip
+    with pytest.raises(ZooError, match="lacks the pose branch"):
+        convert_unisign({"mt5_model.shared.weight": torch.zeros(1)})
