@@ -1,0 +1,232 @@
+"""The Sigma model: sign encoder + T5 text model + SignEF + HAL + SGT, with one task head (or none: pre-training).
+
+``model(batch)`` takes the loader's batch dict (pose, conf, mask, label, text, ...; see DESIGN.md) and returns a
+`SigmaOutput`. Parameter names: the sign encoder under ``sign_encoder.``, the T5 model under ``text_model.``
+(Hugging Face's own names), SignEF under ``signef.``, HAL under ``hal.``, the STM classifier under ``stm_head.``,
+and the task head, alone, under ``head.``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, DatasetError
+from .alignment import HAL, masked_mean
+from .config import SigmaConfig, get_config
+from .fusion import SignEF
+from .heads import CSLRHead, ISLRHead, ctc_beam_decode, ctc_greedy_decode
+from .sgt import lm_loss, mine_hard_negatives, same_text_matrix
+from .sign_encoder import SignEncoder
+from .text import build_text_model, load_tokenizer
+
+TASKS = (None, "islr", "cslr", "slt")
+
+
+@dataclass
+class SigmaOutput:
+    """``loss`` (weighted sum of ``terms``), the named terms, and the task's outputs."""
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    logits: torch.Tensor | None = None  # islr [B, C]; cslr [B, T, V]
+    lengths: torch.Tensor | None = None  # cslr: valid frames per sample
+    sign_embeds: torch.Tensor | None = None  # pre-training: unit global sign embeddings [B, E]
+    text_embeds: torch.Tensor | None = None  # pre-training: unit global text embeddings [B, E]
+
+
+class SigmaModel(nn.Module):
+    def __init__(self, config: SigmaConfig, task: str | None = None, num_classes: int | None = None):
+        super().__init__()
+        self.config = config.validate()
+        self.task = task
+        self.num_classes = num_classes
+        self.text_model = build_text_model(config.text_model)
+        dim = self.text_model.config.d_model
+        self.dim = dim
+        self.sign_encoder = SignEncoder(config.sign_encoder, config.layout, dim)
+        self.signef = SignEF(self.text_model.encoder, config.signef_layers, dim, config.signef_heads)
+        self.hal = HAL(dim, config.embed_dim, config.num_clusters, config.cluster_temperature, config.init_temperature)
+        self.stm_head = nn.Linear(dim, 2)
+        if task == "islr":
+            self.head = ISLRHead(dim, num_classes, config.head_dropout)
+        elif task == "cslr":
+            self.head = CSLRHead(dim, num_classes, config.head_dropout)
+        self._tokenizer = None
+        self._prompt_ids: torch.Tensor | None = None
+
+    # ---- text ---------------------------------------------------------------------------------------------------
+    @property
+    def tokenizer(self):
+        """The text model's tokenizer (byte-level for sigma-tiny; loaded lazily from the HF cache otherwise)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.config.tokenizer)
+        return self._tokenizer
+
+    def tokenize(self, texts: list[str | None], keys: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids [B, L] (ending in EOS, 0-padded) and mask for a list of texts; a missing text is an error."""
+        missing = [i for i, t in enumerate(texts) if t is None]
+        if missing:
+            names = [keys[i] for i in missing] if keys else missing
+            raise DatasetError(f"samples without text cannot train this task: {names[:5]}; give them text or drop them")
+        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.config.max_text_tokens,
+                             return_tensors="pt")  # fmt: skip
+        device = self.device
+        return enc["input_ids"].to(device), enc["attention_mask"].to(device).bool()
+
+    def _text_ids(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        if "text_ids" in batch:  # pre-tokenised by the caller (saves host work per step)
+            return batch["text_ids"].to(self.device), batch["text_mask"].to(self.device).bool()
+        return self.tokenize(batch["text"], batch.get("key"))
+
+    @property
+    def device(self) -> torch.device:
+        return self.sign_encoder.part_para.device
+
+    def prompt_ids(self) -> torch.Tensor:
+        if self._prompt_ids is None or self._prompt_ids.device != self.device:
+            ids = self.tokenizer(self.config.prompt, add_special_tokens=False)["input_ids"]
+            self._prompt_ids = torch.tensor(ids, dtype=torch.long, device=self.device)
+        return self._prompt_ids
+
+    # ---- encoders -----------------------------------------------------------------------------------------------
+    def sign_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text-encoder inputs for the sign stream: [prompt ; sign tokens] embeddings and their mask."""
+        dev = self.device
+        pose, conf, mask = batch["pose"].to(dev), batch["conf"].to(dev), batch["mask"].to(dev).bool()
+        sign = self.sign_encoder(pose, conf, mask)
+        prompt = self.text_model.get_input_embeddings()(self.prompt_ids())
+        b = sign.shape[0]
+        embeds = torch.cat([prompt[None].expand(b, -1, -1).to(sign.dtype), sign], dim=1)
+        full_mask = torch.cat([mask.new_ones(b, prompt.shape[0]), mask], dim=1)
+        return embeds, full_mask
+
+    def encode_sign_tokens(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(encoder states [B, P+T, D], their mask, sign-token states [B, T, D], sign mask [B, T])."""
+        embeds, full_mask = self.sign_inputs(batch)
+        enc = self.text_model.encoder(inputs_embeds=embeds, attention_mask=full_mask.long()).last_hidden_state
+        p = self.prompt_ids().shape[0]
+        return enc, full_mask, enc[:, p:], full_mask[:, p:]
+
+    def encode_text_tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.text_model.encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+
+    @torch.no_grad()
+    def embed_sign(self, batch: dict) -> torch.Tensor:
+        """Unit global sign embeddings [B, E] (HAL space), for retrieval."""
+        _, _, tok, mask = self.encode_sign_tokens(batch)
+        return self.hal.embed(tok, mask, self.hal.sign_proj)[0]
+
+    @torch.no_grad()
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        """Unit global text embeddings [B, E] (HAL space), for retrieval."""
+        ids, mask = self.tokenize(texts)
+        return self.hal.embed(self.encode_text_tokens(ids, mask), mask, self.hal.text_proj)[0]
+
+    # ---- losses -------------------------------------------------------------------------------------------------
+    def _lm(self, enc: torch.Tensor, enc_mask: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        labels = ids.masked_fill(~mask, -100)
+        out = self.text_model(encoder_outputs=(enc,), attention_mask=enc_mask.long(),
+                              decoder_input_ids=self.text_model._shift_right(ids))  # fmt: skip
+        return lm_loss(out.logits, labels, self.config.label_smoothing)
+
+    def _stm(self, sign, sign_mask, ids, mask, sim, texts) -> torch.Tensor:
+        same = same_text_matrix(list(texts), sim.device) if texts is not None else torch.eye(len(ids), dtype=torch.bool,
+                                                                                               device=sim.device)
+        neg_text, neg_sign, valid = mine_hard_negatives(sim, same, self.config.hard_negatives)
+        v = valid.nonzero().squeeze(1)
+        s = torch.cat([sign, sign[v], sign[neg_sign[v]]])
+        sm = torch.cat([sign_mask, sign_mask[v], sign_mask[neg_sign[v]]])
+        t = torch.cat([ids, ids[neg_text[v]], ids[v]])
+        tm = torch.cat([mask, mask[neg_text[v]], mask[v]])
+        target = torch.cat([torch.ones(len(ids)), torch.zeros(2 * len(v))]).long().to(sim.device)
+        with self.signef.fused(s, sm, tm):
+            fused = self.encode_text_tokens(t, tm)
+        return F.cross_entropy(self.stm_head(masked_mean(fused, tm)).float(), target)
+
+    def forward(self, batch: dict) -> SigmaOutput:
+        enc, enc_mask, sign, sign_mask = self.encode_sign_tokens(batch)
+        w = self.config.loss_weights
+        if self.task is None:
+            ids, mask = self._text_ids(batch)
+            text = self.encode_text_tokens(ids, mask)
+            hal = self.hal(sign, sign_mask, text, mask)
+            terms = {
+                "hal_global": hal["hal_global"],
+                "hal_local": hal["hal_local"],
+                "sgt_stm": self._stm(sign, sign_mask, ids, mask, hal["sim"], batch.get("text")),
+                "sgt_lm": self._lm(enc, enc_mask, ids, mask),
+            }
+            loss = sum(w.get(k, 1.0) * v for k, v in terms.items())
+            return SigmaOutput(loss, terms, sign_embeds=hal["sign_embeds"], text_embeds=hal["text_embeds"])
+        if self.task == "slt":
+            ids, mask = self._text_ids(batch)
+            lm = self._lm(enc, enc_mask, ids, mask)
+            return SigmaOutput(lm, {"sgt_lm": lm})
+        if self.task == "islr":
+            logits = self.head(masked_mean(sign, sign_mask))
+            terms = {}
+            if "label" in batch:
+                label = batch["label"].to(logits.device)
+                has = label >= 0
+                ce = F.cross_entropy(logits[has].float(), label[has]) if has.any() else logits.sum() * 0.0
+                terms["ce"] = ce
+            return SigmaOutput(terms.get("ce", logits.sum() * 0.0), terms, logits=logits)
+        # cslr
+        logits = self.head(sign)
+        lengths = sign_mask.sum(1)
+        terms = {}
+        if "targets" in batch:
+            log_probs = logits.float().log_softmax(-1).transpose(0, 1)
+            terms["ctc"] = F.ctc_loss(log_probs, batch["targets"].to(logits.device), lengths,
+                                      batch["target_lengths"].to(logits.device), blank=0, reduction="mean",
+                                      zero_infinity=True)  # fmt: skip
+        return SigmaOutput(terms.get("ctc", logits.sum() * 0.0), terms, logits=logits, lengths=lengths)
+
+    # ---- inference ----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, batch: dict, k: int = 5, beam_size: int = 1, length_penalty: float = 1.0,
+                max_length: int | None = None):  # fmt: skip
+        """islr: (top-k class indices [B, k], probabilities [B, k]); cslr: id sequences (greedy when beam_size is
+        1, else prefix beam search); slt and pre-training: generated strings (beam search, length penalty)."""
+        if self.task == "islr":
+            probs = self(batch).logits.float().softmax(-1)
+            scores, indices = probs.topk(min(k, probs.shape[-1]), dim=-1)
+            return indices, scores
+        if self.task == "cslr":
+            out = self(batch)
+            lp = out.logits.float().log_softmax(-1)
+            if beam_size <= 1:
+                return ctc_greedy_decode(lp, out.lengths)
+            return ctc_beam_decode(lp, out.lengths, beam_size)
+        embeds, mask = self.sign_inputs(batch)
+        ids = self.text_model.generate(inputs_embeds=embeds, attention_mask=mask.long(), num_beams=beam_size,
+                                       length_penalty=length_penalty, do_sample=False,
+                                       max_new_tokens=max_length or self.config.max_text_tokens)  # fmt: skip
+        return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+
+def create_model(config: str | SigmaConfig, task: str | None = None, num_classes: int | None = None) -> SigmaModel:
+    """Build a Sigma model (random weights, no download). ``task``: None (pre-training), islr, cslr or slt."""
+    cfg = get_config(config) if isinstance(config, str) else config
+    if task not in TASKS:
+        raise ConfigError(f"unknown task {task!r}; use one of islr, cslr, slt (or None for pre-training)")
+    if task in ("islr", "cslr") and (num_classes is None or num_classes < (2 if task == "cslr" else 1)):
+        hint = "the number of classes" if task == "islr" else "gloss vocabulary size + 1 (CTC blank = 0)"
+        raise ConfigError(f"task {task} needs num_classes = {hint}, got {num_classes}")
+    if task not in ("islr", "cslr") and num_classes is not None:
+        raise ConfigError(f"task {task} takes no num_classes")
+    return SigmaModel(cfg, task, num_classes)
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Parameters per top-level component (shared tensors counted once) and the total."""
+    counts: dict[str, int] = {}
+    for name, p in model.named_parameters():
+        top = name.split(".")[0]
+        counts[top] = counts.get(top, 0) + p.numel()
+    counts["total"] = sum(counts.values())
+    return counts

@@ -1,0 +1,59 @@
+"""The text side: a T5-family encoder-decoder built from a config dict, and its tokenizer.
+
+Building never downloads. A config dict (sigma-tiny's small T5, sigma-base's mT5-Base written out in full) builds
+randomly initialised weights; pre-trained weights come later from a checkpoint (`signkit.zoo`) or, when online,
+from the Hugging Face cache. The ``byt5`` tokenizer needs no files (3 specials + 256 bytes); a hub tokenizer
+(``google/mt5-base``) is loaded lazily, on first use, from the HF cache.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..errors import ConfigError, ZooError
+
+
+def t5_config(spec: dict[str, Any] | str):
+    """A transformers `T5Config` (or `MT5Config`) from a dict, or from a hub name found in the local cache."""
+    from transformers import AutoConfig, MT5Config, T5Config
+
+    if isinstance(spec, str):
+        try:
+            return AutoConfig.from_pretrained(spec, local_files_only=True)
+        except OSError as e:
+            raise ZooError(
+                f"text model config {spec!r} is not in the Hugging Face cache; write the T5 config out in the Sigma "
+                f"config's text_model (as sigma-base does) or download it once with huggingface_hub ({e})"
+            ) from None
+    d = copy.deepcopy(spec)
+    model_type = d.pop("model_type", "t5")
+    if model_type not in ("t5", "mt5"):
+        raise ConfigError(f"text_model.model_type must be 't5' or 'mt5', got {model_type!r}")
+    return (MT5Config if model_type == "mt5" else T5Config)(**d)
+
+
+def build_text_model(spec: dict[str, Any] | str):
+    """A randomly initialised T5 encoder-decoder for ``spec`` (no download)."""
+    from transformers import MT5ForConditionalGeneration, T5ForConditionalGeneration
+
+    cfg = t5_config(spec)
+    cls = MT5ForConditionalGeneration if cfg.model_type == "mt5" else T5ForConditionalGeneration
+    return cls(cfg)
+
+
+def load_tokenizer(name: str):
+    """``byt5``: a byte-level tokenizer that needs no files; anything else: a hub tokenizer from the local cache."""
+    if name == "byt5":
+        from transformers import ByT5Tokenizer
+
+        return ByT5Tokenizer(extra_ids=0)
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except OSError:
+        raise ZooError(
+            f"tokenizer {name!r} is not in the Hugging Face cache; fetch it once when online with "
+            f"`huggingface_hub.snapshot_download({name!r})` (or set HF_HOME to a cache that has it)"
+        ) from None
