@@ -25,7 +25,9 @@ _HAND = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip", "index_fing
          "middle_finger_tip", "ring_finger_mcp", "ring_finger_pip", "ring_finger_dip", "ring_finger_tip",
          "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")  # fmt: skip
 # Uni-Sign's hand graph: each finger a chain from the wrist (no palm edges between finger bases).
-_UNI_SIGN_HAND_EDGES = tuple(e for f in range(5) for e in [(0, 4 * f + 1)] + [(4 * f + k, 4 * f + k + 1) for k in (1, 2, 3)])
+_UNI_SIGN_HAND_EDGES = tuple(
+    e for f in range(5) for e in [(0, 4 * f + 1)] + [(4 * f + k, 4 * f + k + 1) for k in (1, 2, 3)]
+)
 # Jaw (iBUG 0, 2, ..., 16), inner lips (iBUG 60-67) and the nose tip (iBUG 30) last: the face's anchor.
 _UNI_SIGN_FACE = tuple(f"face68_{i}" for i in range(0, 17, 2)) + tuple(f"face68_{i}" for i in range(60, 68)) + (
     "face68_30",

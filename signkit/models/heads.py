@@ -66,7 +66,7 @@ def ctc_prefix_beam_search(log_probs: np.ndarray, beam_size: int = 5, blank: int
         cand = set(np.argsort(lp)[-beam_size:].tolist()) | {blank}
         nxt: dict[tuple[int, ...], list[float]] = {}
 
-        def add(prefix, pb, pnb):
+        def add(prefix, pb, pnb, nxt=nxt):
             cur = nxt.setdefault(prefix, [-math.inf, -math.inf])
             cur[0] = _logaddexp(cur[0], pb)
             cur[1] = _logaddexp(cur[1], pnb)
@@ -91,6 +91,7 @@ def ctc_prefix_beam_search(log_probs: np.ndarray, beam_size: int = 5, blank: int
     return list(best)
 
 
-def ctc_beam_decode(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 5, blank: int = 0) -> list[list[int]]:
+def ctc_beam_decode(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 5,
+                    blank: int = 0) -> list[list[int]]:  # fmt: skip
     lp = log_probs.float().cpu().numpy()
     return [ctc_prefix_beam_search(lp[b, :n], beam_size, blank) for b, n in enumerate(lengths.tolist())]

@@ -70,8 +70,9 @@ class SignEncoder(nn.Module):
             A = torch.from_numpy(adjacency(self.graphs[part].num_points, self.graphs[part].edges))
             self.proj_linear[key] = nn.Linear(3, cfg.proj_dim)
             self.gcn_modules[key] = STGCNChain(cfg.proj_dim, spatial, 1, A, cfg.adaptive_graph, cfg.masked_batchnorm)
-            self.fusion_gcn_modules[key] = STGCNChain(cfg.part_dim, temporal, cfg.temporal_kernel, A,
-                                                      cfg.adaptive_graph, cfg.masked_batchnorm, cfg.dropout)  # fmt: skip
+            self.fusion_gcn_modules[key] = STGCNChain(
+                cfg.part_dim, temporal, cfg.temporal_kernel, A, cfg.adaptive_graph, cfg.masked_batchnorm, cfg.dropout
+            )
         if cfg.share_hands:
             for modules in (self.proj_linear, self.gcn_modules, self.fusion_gcn_modules):
                 modules["left"] = modules["right"]

@@ -88,7 +88,9 @@ class STGCNBlock(nn.Module):
         if in_channels == out_channels:
             self.residual = None
         else:
-            self.residual = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1), _bn(out_channels, masked_bn))
+            self.residual = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1), _bn(out_channels, masked_bn)
+            )
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
