@@ -24,6 +24,7 @@ COMMANDS = {
     "pack": "signkit.cli.pack:pack",
     "show": "signkit.cli.show:show",
     "verify": "signkit.cli.verify:verify",
+    "zoo": "signkit.cli.zoo:zoo_group",
 }
 
 

@@ -1,0 +1,211 @@
+"""`signkit zoo ...`: list, inspect, download, verify and publish pre-trained weights (thin layer over signkit.zoo)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import click
+
+from .. import zoo
+from ..errors import ZooError
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
+
+
+@click.group("zoo")
+def zoo_group() -> None:
+    """Pre-trained models: a registry of published weights, verified cached downloads, export for publishing.
+
+    \b
+    Example:
+      signkit zoo list
+      signkit zoo download sigma-tiny
+      SIGNKIT_ZOO_REGISTRY=lab.toml signkit zoo download sigma-base.lab
+    """
+
+
+@zoo_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(as_json: bool) -> None:
+    """List every model of the layered registries and whether it is cached.
+
+    \b
+    Example:
+      signkit zoo list --json
+    """
+    entries = zoo.list_models()
+    rows = [
+        {
+            "name": e.name,
+            "task": e.task + (f" ({e.num_classes})" if e.num_classes else ""),
+            "params": f"{e.params / 1e6:.1f}M" if e.params else "-",
+            "layout": e.layout,
+            "pretrained_on": e.pretrained_on or "-",
+            "licence": e.licence or "-",
+            "cached": "yes" if zoo.is_cached(e) else ("unreleased" if not e.released else "no"),
+        }
+        for e in entries
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "task", "params", "layout", "pre-trained on", "licence", "cached?")
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*[str(v) for v in row.values()])
+    Console().print(table)
+
+
+@zoo_group.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the registry entry as JSON.")
+def info(name: str, as_json: bool) -> None:
+    """Show a model's registry entry: files, checksums, licence, citation, reported metrics.
+
+    \b
+    Example:
+      signkit zoo info sigma-base
+    """
+    entry = zoo.resolve_name(name)
+    data = entry.to_dict()
+    data["registry"] = entry.registry
+    data["cached"] = zoo.is_cached(entry)
+    data["cache_dir"] = str(zoo.model_dir(entry.name))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for key, value in data.items():
+        if key in ("files", "metrics"):
+            for item in value:
+                click.echo(f"{key[:-1]:>14}: " + ", ".join(f"{k}={v}" for k, v in item.items()))
+        else:
+            click.echo(f"{key:>14}: {value}")
+
+
+@zoo_group.command()
+@click.argument("name")
+@click.option("--retries", default=5, show_default=True, help="Attempts after a transient failure (with backoff).")
+def download(name: str, retries: int) -> None:
+    """Download a model's files into $SIGNKIT_HOME (verified by sha256, resumable, safe to run concurrently).
+
+    \b
+    Example:
+      signkit zoo download unisign.wlasl2000-islr
+      SIGNKIT_ZOO_MIRROR=/shared/zoo SIGNKIT_OFFLINE=1 signkit zoo download sigma-base.lab
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", zoo.ZooPinWarning)
+        result = zoo.download(name, zoo.DownloadOptions(retries=retries))
+    _echo_warnings(caught)
+    for path in result.paths.values():
+        click.echo(str(path))
+
+
+@zoo_group.command()
+@click.argument("name")
+def verify(name: str) -> None:
+    """Re-hash a model's cached files; a corrupted file is deleted (exit status 1 unless all are ok).
+
+    \b
+    Example:
+      signkit zoo verify sigma-tiny
+    """
+    status = zoo.verify(name)
+    for file_name, state in status.items():
+        click.echo(f"{file_name}: {state}")
+    if not all(state.startswith("ok") for state in status.values()):
+        raise ZooError(f"{name}: not every file is cached and intact; run `signkit zoo download {name}`")
+
+
+@zoo_group.command()
+@click.argument("name")
+def path(name: str) -> None:
+    """Print the path of a model's cached weights file (error if it is not downloaded).
+
+    \b
+    Example:
+      signkit zoo path sigma-tiny
+    """
+    entry = zoo.resolve_name(name)
+    if not zoo.is_cached(entry):
+        folder = zoo.model_dir(entry.name)
+        raise ZooError(f"{entry.name} is not in the cache ({folder}); run `signkit zoo download {name}`")
+    click.echo(str(zoo.model_dir(entry.name) / entry.weights_file.name))
+
+
+@zoo_group.command()
+@click.argument("name")
+@click.option("--unpin", is_flag=True, help="Also forget sha256 values pinned on first download (to re-pin).")
+def remove(name: str, unpin: bool) -> None:
+    """Delete a model's cached files (and interrupted downloads).
+
+    \b
+    Example:
+      signkit zoo remove unisign.csl-daily-slt --unpin
+    """
+    removed = zoo.remove(name)
+    if unpin:
+        from ..zoo.cache import forget_pin
+
+        for spec in zoo.resolve_name(name).files:
+            if forget_pin(spec.url):
+                click.echo(f"unpinned {spec.url}")
+    click.echo(f"removed {len(removed)} file(s)")
+
+
+@zoo_group.command()
+@click.argument("registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def add(registry_file: Path) -> None:
+    """Layer a registry file (e.g. an export's entry.toml) on top of the built-in one, for good.
+
+    \b
+    Example:
+      signkit zoo add exports/sigma-base.lab/entry.toml
+    """
+    dest = zoo.add_registry(registry_file)
+    names = ", ".join(sorted(zoo.registry.read_registry_file(dest)))
+    click.echo(f"added {names} (registry copied to {dest})")
+
+
+@zoo_group.command()
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", required=True, help="Release name, 'arch.tag' (e.g. sigma-base.mylab).")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Folder that receives <name>/.")  # fmt: skip
+@click.option("--url-base", help="Where the folder will be uploaded (https://... or hf://owner/repo); else local.")
+@click.option("--licence", default="", help="Licence of the weights (SPDX id).")
+@click.option("--pretrained-on", default="", help="Data the weights were trained on.")
+@click.option("--citation", default="", help="How to cite the weights.")
+@click.option("--description", default="", help="One line for the model card and `zoo list`.")
+@click.option("--command", "made_with", default="", help="The exact command that produced the checkpoint.")
+@click.option("--from", "source_format", type=click.Choice(["signkit", "unisign"]), default="signkit",
+              show_default=True, help="Checkpoint format; unisign converts a Uni-Sign .pth.")  # fmt: skip
+@click.option("--arch", default="sigma-base", show_default=True, help="Config for --from unisign.")
+def export(checkpoint: Path, name: str, out_dir: Path, url_base: str | None, licence: str, pretrained_on: str,
+           citation: str, description: str, made_with: str, source_format: str, arch: str) -> None:  # fmt: skip
+    """Export a checkpoint as a release: safetensors + config + model card + registry entry with sha256.
+
+    CHECKPOINT is a training run folder (its best, else latest, checkpoint), a checkpoint folder, or a weights file.
+
+    \b
+    Example:
+      signkit zoo export runs/pretrain --name sigma-base.mylab -o exports --licence CC-BY-4.0 \\
+          --command "signkit pretrain --config sigma-base --data data/ -o runs/pretrain"
+      signkit zoo add exports/sigma-base.mylab/entry.toml
+    """
+    result = zoo.export(checkpoint, name, out_dir, url_base=url_base, licence=licence, pretrained_on=pretrained_on,
+                        citation=citation, description=description, command=made_with, source_format=source_format,
+                        arch=arch)  # fmt: skip
+    click.echo(f"exported {name} to {result.folder}")
+    for spec in result.entry.files:
+        click.echo(f"  {spec.name}  {spec.size} bytes  sha256 {spec.sha256}")
+    click.echo(f"registry entry: {result.registry}")
+

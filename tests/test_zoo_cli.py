@@ -1,0 +1,65 @@
+"""`signkit zoo ...` commands: thin wrappers, one-line errors, exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+from test_zoo_download import PAYLOAD, entry, sha, use_registry, zoo_env  # noqa: F401 (autouse fixture)
+
+from signkit.cli.main import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["zoo", *args], catch_exceptions=False)
+
+
+def test_list_info_download_path_verify_remove(monkeypatch, tmp_path):
+    (tmp_path / "w.safetensors").write_bytes(PAYLOAD)
+    use_registry(monkeypatch, tmp_path, entry("lab.cli", "w.safetensors", licence="MIT"))
+    rows = {r["name"]: r for r in json.loads(run("list", "--json").output)}
+    assert rows["lab.cli"]["cached"] == "no" and rows["sigma-base.paper"]["cached"] == "unreleased"
+    assert rows["lab.cli"]["licence"] == "MIT"
+    info = json.loads(run("info", "lab.cli", "--json").output)
+    assert info["files"][0]["sha256"] == sha(PAYLOAD) and info["cached"] is False
+    assert run("path", "lab.cli").exit_code == 1
+    result = run("download", "lab.cli")
+    assert result.exit_code == 0, result.output
+    path = result.output.strip().splitlines()[-1]
+    assert run("path", "lab.cli").output.strip() == path
+    assert run("verify", "lab.cli").output.strip() == "model.safetensors: ok"
+    assert json.loads(run("list", "--json").output)[0]["cached"] == "yes"
+    assert "removed 1 file(s)" in run("remove", "lab.cli").output
+    assert run("verify", "lab.cli").exit_code == 1
+
+
+def test_add_layers_a_registry_for_good(tmp_path):
+    from test_zoo_download import write_registry
+
+    (tmp_path / "w.safetensors").write_bytes(PAYLOAD)
+    reg = write_registry(tmp_path / "lab.toml", entry("lab.added", "w.safetensors"))
+    assert "added lab.added" in run("add", str(reg)).output
+    reg.unlink()  # the copy lives in $SIGNKIT_HOME, with the relative URL made absolute
+    assert run("download", "lab.added").exit_code == 0
+
+
+def test_sigma_base_error_is_one_line_and_exit_1(tmp_path):
+    env = {**os.environ, "SIGNKIT_HOME": str(tmp_path / "home")}
+    env.pop("SIGNKIT_ZOO_REGISTRY", None)
+    env.pop("SIGNKIT_ZOO_MIRROR", None)
+    proc = subprocess.run([sys.executable, "-m", "signkit", "zoo", "download", "sigma-base"], capture_output=True,
+                          text=True, env=env)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "have not released" in proc.stderr and "signkit pretrain --config sigma-base" in proc.stderr
+
+
+def test_every_zoo_subcommand_has_an_example():
+    from signkit.cli.zoo import zoo_group
+
+    for name in zoo_group.commands:
+        out = run(name, "--help").output
+        assert "Example" in out, name
