@@ -1,0 +1,185 @@
+"""Checkpoints that a ``kill -9`` at any moment cannot corrupt, and that resume a run exactly.
+
+A run directory::
+
+    RUN_DIR/config.json                 the resolved TrainConfig
+    RUN_DIR/model.json                  how to rebuild the model: model config, task, classes / gloss vocabulary
+    RUN_DIR/metrics.jsonl               one JSON line per log / eval event (rank 0)
+    RUN_DIR/checkpoints/step-000200/    model.safetensors, trainer.pt (optimiser + scheduler), rng.pt, state.json
+    RUN_DIR/checkpoints/latest          the name of the newest complete checkpoint (a one-line text file)
+    RUN_DIR/checkpoints/best            the name of the best checkpoint on the dev split
+
+A checkpoint is written into a hidden temporary folder and renamed into place when complete; the ``latest`` and
+``best`` pointers are replaced atomically after that. A folder without its pointer is never read, so a half-written
+checkpoint is invisible. ``trainer.pt`` and ``rng.pt`` hold only tensors and plain Python values and are read with
+``weights_only=True``; weights are safetensors (``save_model`` keeps tied embeddings tied).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+
+from .._atomic import atomic_write_text
+from ..errors import ConfigError
+from .state import TrainState
+
+WEIGHTS = "model.safetensors"
+TRAINER = "trainer.pt"
+RNG = "rng.pt"
+STATE = "state.json"
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def step_name(step: int) -> str:
+    return f"step-{step:07d}"
+
+
+# ------------------------------------------------------------------------------------------------------------- RNG
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random generator a training step can draw from (python, numpy, torch CPU and CUDA)."""
+    np_state = np.random.get_state()
+    py_version, py_internal, py_gauss = random.getstate()
+    return {
+        "python": [py_version, list(py_internal), py_gauss],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py_version, py_internal, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_internal), py_gauss))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ---------------------------------------------------------------------------------------------------- write / read
+
+
+def _pointer(run_dir: Path, name: str) -> Path | None:
+    ptr = checkpoint_dir(run_dir) / name
+    if not ptr.is_file():
+        return None
+    target = checkpoint_dir(run_dir) / ptr.read_text().strip()
+    return target if (target / STATE).is_file() else None
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint of a run, or None."""
+    return _pointer(Path(run_dir), "latest")
+
+
+def best_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint that scored best on the dev split, or None (no dev split, or no evaluation yet)."""
+    return _pointer(Path(run_dir), "best")
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    model: torch.nn.Module,
+    state: TrainState,
+    trainer: dict[str, Any] | None,
+    rng: list[dict[str, Any]] | None,
+    name: str | None = None,
+    pointers: tuple[str, ...] = ("latest",),
+    keep_last: int = 2,
+) -> Path:
+    """Write a checkpoint folder atomically and point ``pointers`` (``latest``, ``best``) at it.
+
+    ``trainer`` holds the optimiser and scheduler state dicts, ``rng`` one `rng_state()` per rank; both may be
+    None for a weights-only checkpoint. Older step checkpoints beyond ``keep_last`` are removed unless ``best``
+    points at them.
+    """
+    root = checkpoint_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    name = name or step_name(state.step)
+    final = root / name
+    tmp = root / f".{name}.{uuid.uuid4().hex[:8]}.partial"
+    tmp.mkdir()
+    try:
+        save_model(model, str(tmp / WEIGHTS))
+        if trainer is not None:
+            torch.save(trainer, tmp / TRAINER)
+        if rng is not None:
+            torch.save(rng, tmp / RNG)
+        (tmp / STATE).write_text(json.dumps(state.to_dict(), indent=2))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():  # a rerun of the same step (after a crash between rename and pointer update)
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for ptr in pointers:
+        atomic_write_text(root / ptr, name + "\n")
+    _prune(root, keep_last)
+    return final
+
+
+def _prune(root: Path, keep_last: int) -> None:
+    keep = set()
+    for ptr in ("latest", "best"):
+        if (root / ptr).is_file():
+            keep.add((root / ptr).read_text().strip())
+    steps = sorted(p.name for p in root.glob("step-*") if p.is_dir())
+    keep.update(steps[-max(keep_last, 1) :])
+    for name in steps:
+        if name not in keep:
+            shutil.rmtree(root / name, ignore_errors=True)
+    for leftover in root.glob(".*.partial"):  # from writers killed mid-write
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> None:
+    """Load ``model.safetensors`` from a checkpoint folder (or the file itself) strictly."""
+    path = Path(path)
+    file = path / WEIGHTS if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"no weights at {file}; point at a checkpoint folder that holds {WEIGHTS}")
+    missing, unexpected = load_model(model, str(file), strict=False)
+    if strict and (missing or unexpected):
+        raise ConfigError(
+            f"weights in {file} do not fit the model: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]} (was the checkpoint made for another model config or task?)"
+        )
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module) -> tuple[TrainState, dict | None, list | None]:
+    """Load weights into ``model``; return the saved TrainState, trainer state and per-rank RNG states."""
+    path = Path(path)
+    load_weights(model, path)
+    state = TrainState.from_dict(json.loads((path / STATE).read_text()))
+    trainer = torch.load(path / TRAINER, weights_only=True) if (path / TRAINER).is_file() else None
+    rng = torch.load(path / RNG, weights_only=True) if (path / RNG).is_file() else None
+    return state, trainer, rng
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")

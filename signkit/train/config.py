@@ -1,0 +1,146 @@
+"""`TrainConfig`: every knob of a fine-tuning or pre-training run, from a file plus ``key=value`` overrides.
+
+The resolved config is written to ``RUN_DIR/config.json``; ``--resume`` reads it back, so a resumed run cannot
+silently change its hyper-parameters (an override that differs from the saved value is an error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+TASKS = ("islr", "cslr", "slt", "pretrain")
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Steps count optimiser updates (after gradient accumulation)."""
+
+    task: str = "islr"
+    model: str = "sigma-tiny"  # zoo name, config name, checkpoint or run directory
+    data: str = ""  # packed dataset directory
+    train_split: str = "train"
+    dev_split: str | None = "dev"  # None: no evaluation during training (then no "best" checkpoint)
+    # schedule
+    max_steps: int = 1000
+    batch_size: int = 16  # global batch per optimiser step = batch_size * grad_accum (* world size is not added:
+    # under torchrun each of N ranks gets batch_size // N samples of every batch)
+    grad_accum: int = 1
+    lr: float = 3e-4  # backbone learning rate
+    head_lr: float | None = None  # task-head learning rate; None = 10 x lr when fine-tuning, lr when pre-training
+    weight_decay: float = 0.01
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio at max_steps
+    betas: tuple[float, float] = (0.9, 0.999)
+    clip_grad: float | None = 1.0
+    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
+    seed: int = 0
+    # data
+    num_workers: int = 0
+    max_frames: int | None = None  # crop (train) / truncate (eval) longer clips; None = keep all frames
+    # bookkeeping
+    log_every: int = 10
+    eval_every: int = 200
+    ckpt_every: int = 200
+    keep_last: int = 2  # step checkpoints kept besides "best"
+    tensorboard: bool = False
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # decode options etc. passed to the task
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "eval_every", "ckpt_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.lr <= 0:
+            raise ConfigError("warmup_steps must be >= 0 and lr > 0")
+        self.betas = tuple(self.betas)
+
+    @property
+    def head_learning_rate(self) -> float:
+        if self.head_lr is not None:
+            return self.head_lr
+        return self.lr if self.task == "pretrain" else 10 * self.lr
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A JSON or TOML file of TrainConfig fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(path.read_text())
+        return json.loads(path.read_text())
+    except ImportError:
+        raise ConfigError("TOML configs need Python >= 3.11; use a .json config") from None
+    except ValueError as e:
+        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {e}") from None
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f for f in fields(TrainConfig)}
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` -> (key, typed value); the value is parsed as JSON when it can be, else kept as a string."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value (e.g. lr=1e-4)")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if key not in _field_types():
+        raise ConfigError(f"unknown training option {key!r}; known: {', '.join(sorted(_field_types()))}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = {"none": None, "null": None, "true": True, "false": False}.get(raw.lower(), raw)
+    return key, value
+
+
+def resolve_config(
+    file: str | Path | None = None, overrides: dict[str, Any] | None = None, items: list[str] | tuple = ()
+) -> TrainConfig:
+    """Defaults < config file < ``overrides`` (dict, e.g. from CLI options) < ``items`` (``key=value`` strings)."""
+    data: dict[str, Any] = {}
+    if file is not None:
+        data.update(read_config_file(file))
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    data.update(dict(parse_override(i) for i in items))
+    return TrainConfig.from_dict(data)
+
+
+def check_resume_compatible(saved: TrainConfig, requested: TrainConfig) -> None:
+    """A resumed run must keep every option that shapes the result; only bookkeeping may change."""
+    free = {"progress", "tensorboard", "num_workers", "log_every"}
+    diffs = [
+        f.name
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in free and getattr(saved, f.name) != getattr(requested, f.name)
+    ]
+    if diffs:
+        raise ConfigError(
+            f"--resume with different options than the saved run ({', '.join(diffs)}); "
+            "rerun with the same options or start a new run directory"
+        )

@@ -1,0 +1,332 @@
+"""The training loop: plain PyTorch, one function, resumable to the exact step.
+
+`fit` drives a task object (model + loss + metrics, `signkit.train.tasks`) over a `BatchSource` whose batch order
+is a pure function of the epoch number. It keeps a `TrainState` (step, epoch, batch within the epoch), checkpoints
+model, optimiser, scheduler and every RNG every ``ckpt_every`` steps, and on ``resume`` continues from the latest
+checkpoint: it replays the data position (skipping the batches of the epoch already consumed), *then* restores the
+RNG states, so the next step draws exactly what the uninterrupted run drew. Under ``torchrun`` every rank reads the
+same global batch and trains on its share (`distributed.shard_batch`); DDP averages the gradients, so N processes
+give the result of one process with the same global batch. Rank 0 logs and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from .._atomic import atomic_write_text
+from ..errors import DatasetError, SignkitError
+from . import distributed as D
+from .checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from .config import TrainConfig
+from .state import TrainState
+from .tasks import Task
+
+
+class BatchSource(Protocol):
+    """Global batches (the batch contract of DESIGN.md), in an order fixed by ``epoch`` (and the source's seed)."""
+
+    def batches(self, epoch: int) -> Iterable[dict[str, Any]]: ...
+
+
+@dataclass
+class FitResult:
+    state: TrainState
+    run_dir: Path
+    last_eval: dict[str, float] = field(default_factory=dict)
+    best_eval: dict[str, float] | None = None
+
+
+# ------------------------------------------------------------------------------------------------ small pieces
+
+
+def pick_device(info: D.DistInfo | None = None) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", (info or D.env_info()).local_rank)
+    return torch.device("cpu")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on GPU (``auto``/``bf16``), fp32 on CPU unless ``bf16`` is asked for explicitly."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def param_groups(model: torch.nn.Module, config: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW groups: backbone and head (``head.*``) at their own learning rates; no weight decay on biases/norms."""
+    groups: dict[tuple[str, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        part = "head" if name.startswith("head.") else "backbone"
+        groups.setdefault((part, p.ndim >= 2), []).append(p)
+    lrs = {"backbone": config.lr, "head": config.head_learning_rate}
+    return [
+        {"params": ps, "lr": lrs[part], "weight_decay": config.weight_decay if decay else 0.0, "name": f"{part}"}
+        for (part, decay), ps in sorted(groups.items())
+    ]
+
+
+def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[int], float]:
+    """LR factor: linear warm-up over ``warmup`` steps, then cosine from 1 to ``min_ratio`` at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class RunLog:
+    """``metrics.jsonl`` (and TensorBoard when asked), written by rank 0 only."""
+
+    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool = False, resume_step: int = 0):
+        self.path = run_dir / "metrics.jsonl"
+        self.enabled = enabled
+        self.tb = None
+        if not enabled:
+            return
+        if self.path.exists():
+            # drop what a killed run logged after its last checkpoint: those steps will be run again
+            keep = [ln for ln in self.path.read_text().splitlines() if ln.strip() and
+                    json.loads(ln).get("step", 0) <= resume_step]  # fmt: skip
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise SignkitError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step + 1)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record, default=float) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch"):
+                    self.tb.add_scalar(f"{record.get('event', 'train')}/{k}", v, record["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------------------------------- evaluation
+
+
+def predict_source(
+    task: Task, model: torch.nn.Module, source: BatchSource, device: torch.device, precision: str = "auto"
+) -> list[dict[str, Any]]:
+    """Predictions for every sample of ``source`` (on every rank under DDP, sorted by key).
+
+    The RNG states are restored afterwards, so evaluating during training does not change what training draws.
+    """
+    info = D.env_info()
+    saved = rng_state()
+    was_training = model.training
+    model.eval()
+    preds: list[dict[str, Any]] = []
+    try:
+        for batch in source.batches(0):
+            local = D.shard_batch(task.prepare(batch), info.rank, info.world_size)
+            if not local["key"]:
+                continue
+            with torch.no_grad(), autocast(device, precision):
+                preds.extend(task.predict(model, to_device(local, device)))
+    finally:
+        model.train(was_training)
+        set_rng_state(saved)
+    merged = [p for part in D.gather_objects(preds) for p in part]
+    return sorted(merged, key=lambda p: p["key"])
+
+
+def evaluate_model(
+    task: Task, model: torch.nn.Module, source: BatchSource, device: torch.device, precision: str = "auto"
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    preds = predict_source(task, model, source, device, precision)
+    return task.score(preds), preds
+
+
+# ------------------------------------------------------------------------------------------------------- fit
+
+
+def _skip(it: Iterator, n: int, epoch: int) -> None:
+    for i in range(n):
+        try:
+            next(it)
+        except StopIteration:
+            raise DatasetError(
+                f"the training data has fewer batches in epoch {epoch} ({i}) than the checkpoint consumed ({n}); "
+                "the dataset or batch size changed since the run started: resume with the same data and options"
+            ) from None
+
+
+def fit(
+    task: Task,
+    model: torch.nn.Module,
+    train: BatchSource,
+    config: TrainConfig,
+    run_dir: str | Path,
+    dev: BatchSource | None = None,
+    resume: bool = False,
+    device: torch.device | None = None,
+) -> FitResult:
+    """Train ``model`` on ``train`` until ``config.max_steps`` optimiser steps; see the module docstring.
+
+    With ``resume=True`` and a checkpoint in ``run_dir``, continue from it; without one, start from step 0.
+    """
+    run_dir = Path(run_dir)
+    info = D.init(device or pick_device())
+    device = device or pick_device(info)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, betas=config.betas)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(config.warmup_steps, config.max_steps, config.min_lr_ratio)
+    )
+    state = TrainState()
+    pending_rng: dict[str, Any] | None = None
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if ckpt is not None:
+        state, trainer, rngs = load_checkpoint(ckpt, model)
+        optimizer.load_state_dict(trainer["optimizer"])
+        scheduler.load_state_dict(trainer["scheduler"])
+        if rngs is None or len(rngs) != info.world_size:
+            raise SignkitError(
+                f"checkpoint {ckpt} was written by {len(rngs or [])} processes, this run has {info.world_size}; "
+                "resume with the same number of processes"
+            )
+        pending_rng = rngs[info.rank]
+    elif resume is False and latest_checkpoint(run_dir) is not None:
+        raise SignkitError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new -o folder")
+    net: torch.nn.Module = model
+    if D.is_dist():
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    log = RunLog(run_dir, info.is_main, config.tensorboard, state.step)
+    bar = _progress(config.max_steps, state.step, info.is_main and config.progress)
+    result = FitResult(state, run_dir)
+    window: dict[str, list[float]] = {}
+    window_samples, window_start = 0, time.perf_counter()
+    micro = 0
+    model.train()
+
+    def checkpoint(pointers: tuple[str, ...]) -> None:
+        rngs = D.gather_objects(rng_state())
+        if info.is_main:
+            trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+            save_checkpoint(run_dir, model, state, trainer, rngs, pointers=pointers, keep_last=config.keep_last)
+        D.barrier()
+
+    try:
+        while state.step < config.max_steps:
+            it = iter(train.batches(state.epoch))
+            _skip(it, state.batch_in_epoch, state.epoch)
+            if pending_rng is not None:
+                set_rng_state(pending_rng)
+                pending_rng = None
+            consumed = state.batch_in_epoch
+            for batch in it:
+                batch = task.prepare(batch, training=True)
+                local = to_device(D.shard_batch(batch, info.rank, info.world_size), device)
+                state.batch_in_epoch += 1
+                micro += 1
+                sync = micro == config.grad_accum
+                no_sync = net.no_sync() if isinstance(net, DistributedDataParallel) and not sync else None
+                with no_sync or contextlib.nullcontext():
+                    with autocast(device, config.precision):
+                        loss, terms = task.loss(net, local)
+                    if not torch.isfinite(loss):
+                        raise SignkitError(
+                            f"loss is {loss.item()} at step {state.step + 1} (keys {batch['key'][:3]}); "
+                            "lower the learning rate or check the data"
+                        )
+                    (loss / config.grad_accum).backward()
+                window.setdefault("loss", []).append(float(loss.detach()))
+                for k, v in terms.items():
+                    window.setdefault(k, []).append(float(v.detach()))
+                n = len(batch["key"])
+                state.samples_seen += n
+                window_samples += n
+                if not sync:
+                    continue
+                micro = 0
+                grad_norm = None
+                if config.clip_grad:
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad))
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                state.step += 1
+                bar.update(1)
+                last = state.step >= config.max_steps
+                if state.step % config.log_every == 0 or last:
+                    vals = D.mean_across({k: sum(v) / len(v) for k, v in window.items()}, device)
+                    elapsed = time.perf_counter() - window_start
+                    rec = {"event": "train", "step": state.step, "epoch": state.epoch, **vals,
+                           "lr": scheduler.get_last_lr()[0], "head_lr": scheduler.get_last_lr()[-1],
+                           "samples_per_s": window_samples / elapsed if elapsed > 0 else None}  # fmt: skip
+                    if grad_norm is not None:
+                        rec["grad_norm"] = grad_norm
+                    log.write(rec)
+                    bar.set_postfix(loss=f"{vals['loss']:.4f}")
+                    window, window_samples, window_start = {}, 0, time.perf_counter()
+                pointers: tuple[str, ...] = ()
+                if dev is not None and (state.step % config.eval_every == 0 or last):
+                    scores, _ = evaluate_model(task, model, dev, device, config.precision)
+                    scores = D.broadcast_object(scores)
+                    result.last_eval = scores
+                    log.write({"event": "eval", "step": state.step, **scores})
+                    value = scores.get(task.primary)
+                    if value is not None and _better(value, state.best_metric, task.higher_is_better):
+                        state.best_metric, state.best_step = float(value), state.step
+                        result.best_eval = scores
+                        pointers = ("best",)
+                if pointers or state.step % config.ckpt_every == 0 or last:
+                    checkpoint(("latest", *pointers))
+                if last:
+                    break
+            else:
+                if state.batch_in_epoch == consumed == 0:
+                    raise DatasetError("the training split yields no batches; check --data and the split name")
+                state.epoch += 1
+                state.batch_in_epoch = 0
+    finally:
+        bar.close()
+        log.close()
+    return result
+
+
+def _better(value: float, best: float | None, higher: bool) -> bool:
+    if best is None:
+        return True
+    return value > best if higher else value < best

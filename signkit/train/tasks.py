@@ -1,0 +1,225 @@
+"""Task objects: what a batch means for a task, how the model's output becomes predictions, how they are scored.
+
+The training loop knows nothing about ISLR, CSLR or SLT; it calls ``prepare`` (targets from the batch's labels),
+``loss`` (training), ``predict`` (one JSON-able dict per sample) and ``score`` (metrics over all predictions), and
+compares ``score(...)[task.primary]`` to keep the best checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DatasetError
+from . import metrics
+
+
+@dataclass
+class LabelSpace:
+    """What a task needs to know about the dataset: class names (ISLR), gloss vocabulary (CSLR), language."""
+
+    classes: list[str] = field(default_factory=list)
+    gloss_vocab: list[str] = field(default_factory=list)
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"classes": self.classes, "gloss_vocab": self.gloss_vocab, "language": self.language}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LabelSpace:
+        return cls(list(d.get("classes") or []), list(d.get("gloss_vocab") or []), d.get("language"))
+
+
+class Task:
+    """Base task: the loss comes straight from ``model(batch).loss``."""
+
+    name = "task"
+    primary = "loss"
+    higher_is_better = False
+
+    def __init__(self, labels: LabelSpace | None = None, options: dict[str, Any] | None = None):
+        self.labels = labels or LabelSpace()
+        self.options = dict(options or {})
+
+    @property
+    def num_classes(self) -> int | None:
+        return None
+
+    def prepare(self, batch: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        return batch
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        out = model(batch)
+        return out.loss, dict(getattr(out, "terms", None) or {})
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per-sample records; the base task records the batch loss (pre-training is scored by its loss)."""
+        loss, terms = self.loss(model, batch)
+        n = len(batch["key"])
+        rec = {"loss": float(loss), **{k: float(v) for k, v in terms.items()}, "weight": n}
+        return [{"key": batch["key"][0], **rec}] + [{"key": k} for k in batch["key"][1:]]
+
+    def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
+        weighted = [p for p in predictions if "weight" in p]
+        total = sum(p["weight"] for p in weighted)
+        if not total:
+            return {}
+        names = [k for k in weighted[0] if k not in ("key", "weight")]
+        return {k: sum(p[k] * p["weight"] for p in weighted) / total for k in names}
+
+
+class PretrainTask(Task):
+    name = "pretrain"
+
+
+class ISLRTask(Task):
+    """Isolated recognition: labels are class indices; scored by per-instance and per-class top-1 / top-5."""
+
+    name = "islr"
+    primary = "top1"
+    higher_is_better = True
+
+    @property
+    def num_classes(self) -> int:
+        if not self.labels.classes:
+            raise DatasetError("ISLR needs the dataset's class list (dataset.json 'classes'); pack it with labels")
+        return len(self.labels.classes)
+
+    def prepare(self, batch: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        if "label" in batch and bool((batch["label"] < 0).any()) and training:
+            bad = [k for k, lab in zip(batch["key"], batch["label"].tolist(), strict=True) if lab < 0][:3]
+            raise DatasetError(f"samples without a class label in the training split: {bad}; pack them with labels")
+        return batch
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        logits = model(batch).logits.float()
+        k = min(5, logits.shape[1])
+        scores, idx = logits.softmax(-1).topk(k, dim=1)
+        labels = batch["label"].tolist()
+        out = []
+        for i, key in enumerate(batch["key"]):
+            top = idx[i].tolist()
+            out.append({
+                "key": key,
+                "label": labels[i],
+                "pred": top[0],
+                "pred_gloss": self._gloss(top[0]),
+                "topk": top,
+                "scores": [round(s, 6) for s in scores[i].tolist()],
+                "logits": logits[i].tolist(),
+            })  # fmt: skip
+        return out
+
+    def _gloss(self, index: int) -> str | None:
+        return self.labels.classes[index] if index < len(self.labels.classes) else None
+
+    def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
+        scored = [p for p in predictions if p["label"] >= 0]
+        if not scored:
+            return {}
+        logits = np.asarray([p["logits"] for p in scored], dtype=np.float64)
+        labels = np.asarray([p["label"] for p in scored])
+        out = metrics.topk_accuracy(logits, labels, (1, 5))
+        out.update(metrics.per_class_accuracy(logits, labels, (1, 5)))
+        out["samples"] = len(scored)
+        return out
+
+
+class CSLRTask(Task):
+    """Continuous recognition: CTC over the gloss vocabulary (blank = 0, glosses from 1); scored by WER."""
+
+    name = "cslr"
+    primary = "wer"
+    higher_is_better = False
+
+    def __init__(self, labels: LabelSpace | None = None, options: dict[str, Any] | None = None):
+        super().__init__(labels, options)
+        self._ids = {g: i + 1 for i, g in enumerate(self.labels.gloss_vocab)}
+
+    @property
+    def num_classes(self) -> int:
+        if not self.labels.gloss_vocab:
+            raise DatasetError("CSLR needs the dataset's gloss vocabulary (dataset.json 'gloss_vocab')")
+        return len(self.labels.gloss_vocab) + 1
+
+    def encode(self, glosses: str) -> list[int]:
+        try:
+            return [self._ids[g] for g in glosses.split()]
+        except KeyError as e:
+            msg = f"gloss {e.args[0]!r} is not in the dataset's gloss vocabulary; repack the dataset"
+            raise DatasetError(msg) from None
+
+    def decode(self, ids: Sequence[int]) -> str:
+        vocab = self.labels.gloss_vocab
+        return " ".join(vocab[i - 1] for i in ids if 0 < i <= len(vocab))
+
+    def prepare(self, batch: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        if "targets" in batch or not training:
+            return batch
+        seqs = []
+        for key, g in zip(batch["key"], batch["gloss"], strict=True):
+            if not g:
+                raise DatasetError(f"sample {key} has no gloss sequence; CSLR training needs one per sample")
+            seqs.append(self.encode(g))
+        longest = max(len(s) for s in seqs)
+        targets = torch.zeros(len(seqs), longest, dtype=torch.int64)
+        for i, s in enumerate(seqs):
+            targets[i, : len(s)] = torch.tensor(s, dtype=torch.int64)
+        return {**batch, "targets": targets, "target_lengths": torch.tensor([len(s) for s in seqs])}
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        decode = {k: v for k, v in self.options.items() if k in ("beam_size",)}
+        hyps = model.predict(batch, **decode)
+        return [
+            {"key": k, "ref": g or "", "hyp": self.decode(list(h))}
+            for k, g, h in zip(batch["key"], batch["gloss"], hyps, strict=True)
+        ]
+
+    def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
+        res = metrics.wer([p["ref"] for p in predictions], [p["hyp"] for p in predictions],
+                          cleanup=self.options.get("wer_cleanup"))  # fmt: skip
+        return res.to_dict()
+
+
+class SLTTask(Task):
+    """Gloss-free translation: text targets, generated hypotheses; scored by BLEU-1..4, ROUGE-L and chrF."""
+
+    name = "slt"
+    primary = "bleu4"
+    higher_is_better = True
+
+    def prepare(self, batch: dict[str, Any], training: bool = False) -> dict[str, Any]:
+        if training:
+            missing = [k for k, t in zip(batch["key"], batch["text"], strict=True) if not t][:3]
+            if missing:
+                raise DatasetError(f"samples without a translation in the training split: {missing}")
+        return batch
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        decode = {k: v for k, v in self.options.items() if k in ("num_beams", "length_penalty", "max_length")}
+        hyps = model.predict(batch, **decode)
+        return [{"key": k, "ref": t or "", "hyp": h} for k, t, h in zip(batch["key"], batch["text"], hyps, strict=True)]
+
+    def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
+        if not predictions:
+            return {}
+        return metrics.translation_metrics([p["hyp"] for p in predictions], [p["ref"] for p in predictions],
+                                           language=self.labels.language)  # fmt: skip
+
+
+TASK_TYPES: dict[str, type[Task]] = {"islr": ISLRTask, "cslr": CSLRTask, "slt": SLTTask, "pretrain": PretrainTask}
+
+
+def make_task(name: str, labels: LabelSpace | None = None, options: dict[str, Any] | None = None) -> Task:
+    try:
+        return TASK_TYPES[name](labels, options)
+    except KeyError:
+        raise ConfigError(f"unknown task {name!r}; use one of {', '.join(TASK_TYPES)}") from None
