@@ -92,6 +92,16 @@ class ZooServer:
                     return
                 self.wfile.write(body)
 
+            def do_HEAD(self):  # noqa: N802 (the Hugging Face Hub protocol: metadata first, then GET)
+                server.log.append(("HEAD", self.path, None))
+                if self.path not in server.files or server.modes.get(self.path) == "404":
+                    return self._send(404, b"", "text/plain")
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", "0123456789abcdef" * 2 + "01234567")
+                self.send_header("ETag", f'"{hashlib.sha256(server.files[self.path]).hexdigest()}"')
+                self.send_header("Content-Length", str(len(server.files[self.path])))
+                self.end_headers()
+
             def _send(self, code: int, body: bytes, ctype: str) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
@@ -321,6 +331,10 @@ def test_verify_deletes_a_corrupted_cache_file_and_remove_cleans_up(server, monk
     status = verify("lab.v")["model.safetensors"]
     assert status.startswith("corrupt") and not path.exists()
     download("lab.v", FAST)
+    with path.open("ab") as f:  # a truncated or appended cache file is noticed without re-hashing
+        f.write(b"x")
+    with pytest.warns(UserWarning, match="downloading it again"):
+        assert download("lab.v", FAST).weights.read_bytes() == PAYLOAD
     assert remove("lab.v") == [path] and not path.exists()
     assert verify("lab.v") == {"model.safetensors": "missing"}
 
@@ -382,27 +396,31 @@ def test_two_processes_download_once_and_both_succeed(server, monkeypatch, tmp_p
     assert len(server.gets("/big.bin")) == 1, "the second process must wait for the first, not download again"
 
 
-def test_hf_source_goes_through_huggingface_hub(monkeypatch, tmp_path):
-    calls = []
-
-    def fake_hf_hub_download(repo_id, filename, revision=None, local_dir=None):
-        calls.append((repo_id, filename, revision))
-        target = Path(local_dir) / filename
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(PAYLOAD)
-        return str(target)
-
-    import huggingface_hub
-
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_hf_hub_download)
-    use_registry(monkeypatch, tmp_path, entry("lab.hf", "hf://owner/repo/sub/dir/w.pth@v1.0"))
+def test_hf_source_is_fetched_by_huggingface_hub(server, monkeypatch, tmp_path):
+    """The real huggingface_hub client, pointed at the local server with HF_ENDPOINT (HEAD for metadata, then GET)."""
+    server.files["/owner/repo/resolve/v1.0/sub/dir/w.pth"] = PAYLOAD
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    use_registry(monkeypatch, tmp_path, entry("lab.hf", "hf://owner/repo/sub/dir/w.pth@v1.0"),
+                 entry("lab.hf-gone", "hf://owner/repo/nothing.pth@v1.0"))  # fmt: skip
     assert download("lab.hf", FAST).weights.read_bytes() == PAYLOAD
-    assert calls == [("owner/repo", "sub/dir/w.pth", "v1.0")]
+    assert ("GET", "/owner/repo/resolve/v1.0/sub/dir/w.pth", None) in server.log
+    assert not (cached("lab.hf").parent / ".hf-staging").exists()
+    with pytest.raises(ZooError, match="nothing.pth"):
+        download("lab.hf-gone", FAST)
     remove("lab.hf")
+    requests = len(server.log)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ZooError, match="offline"):
         download("lab.hf", FAST)
-    assert len(calls) == 1
+    assert len(server.log) == requests
+
+
+def test_hf_reference_parsing():
+    assert dl.parse_hf("hf://a/b/c.pth") == ("a/b", "c.pth", None)
+    assert dl.parse_hf("hf://a/b/x/y.safetensors@main") == ("a/b", "x/y.safetensors", "main")
+    with pytest.raises(ZooError, match="bad Hugging Face reference"):
+        dl.parse_hf("hf://a/b")
 
 
 # ---- registry ---------------------------------------------------------------------------------------------

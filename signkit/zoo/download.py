@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import os
 import random
 import shutil
 import time
@@ -254,13 +255,16 @@ def fetch_hf(url: str, partial: Path, opts: DownloadOptions) -> None:
     repo_id, filename, revision = parse_hf(url)
     staging = partial.parent / ".hf-staging"
     try:
-        path = huggingface_hub.hf_hub_download(repo_id, filename, revision=revision, local_dir=staging)
-    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError) as e:
-        raise ZooError(f"{url}: {type(e).__name__} on the Hugging Face Hub; check the repository, file and revision "
-                       "in the registry (a private or gated repository needs `hf auth login`)") from None
-    except hf_errors.LocalEntryNotFoundError as e:
-        raise ZooError(f"{url} could not be fetched from the Hugging Face Hub and is not cached ({e}); "
-                       "check the network, or unset HF_HUB_OFFLINE") from None
+        path = huggingface_hub.hf_hub_download(
+            repo_id, filename, revision=revision, local_dir=staging, endpoint=os.environ.get("HF_ENDPOINT") or None
+        )
+    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError,
+            hf_errors.LocalEntryNotFoundError) as e:  # fmt: skip
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ZooError(
+            f"{url} could not be fetched from the Hugging Face Hub ({type(e).__name__}: {detail}); check the network, "
+            "and the repository, file and revision in the registry (a gated repository needs `hf auth login`)"
+        ) from None
     except hf_errors.HfHubHTTPError as e:
         raise ZooError(f"{url}: the Hugging Face Hub answered {e}; rerun later (the download resumes)") from None
     except OSError as e:
@@ -307,14 +311,14 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
     """Make sure one file of ``entry`` is in the cache, verified; return its path."""
     opts = options or DownloadOptions()
     dest = cached_path(entry, spec)
-    if dest.is_file():
+    if _cached_intact(dest, spec):
         return dest
     source = source_for(entry, spec)
     if source.remote and is_offline():
         raise _offline_error(entry, spec, source, dest)
     ensure_writable(dest.parent)
     with file_lock(f"{entry.name}/{spec.name}", timeout=opts.lock_timeout, what=f"{entry.name}/{spec.name}"):
-        if dest.is_file():  # another process finished it while we waited
+        if _cached_intact(dest, spec):  # another process finished it while we waited
             return dest
         partial = _incomplete(dest)
         desc = f"{entry.name}/{spec.name}"
@@ -326,6 +330,18 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
             fetch_local(source.location, partial, desc)
         _verify_and_commit(entry, spec, source, partial, dest)
     return dest
+
+
+def _cached_intact(dest: Path, spec: FileSpec) -> bool:
+    """A cached file is trusted (it was verified before its rename) unless its size changed since: then it goes."""
+    if not dest.is_file():
+        return False
+    if spec.size is not None and dest.stat().st_size != spec.size:
+        warnings.warn(f"{dest} has {dest.stat().st_size} bytes, not {spec.size}: deleted, downloading it again",
+                      stacklevel=3)  # fmt: skip
+        dest.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial: Path, dest: Path) -> None:
