@@ -25,7 +25,7 @@ def write_vfr(path, frames, times_s):
         s = c.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
         s.codec_context.time_base = Fraction(1, 1000)
-        for arr, t in zip(frames, times_s):
+        for arr, t in zip(frames, times_s, strict=True):
             f = av.VideoFrame.from_ndarray(arr, format="rgb24")
             f.pts, f.time_base = round(t * 1000), Fraction(1, 1000)
             for p in s.encode(f):

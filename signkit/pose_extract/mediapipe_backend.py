@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
@@ -43,6 +44,8 @@ class HolisticConfig:
 
 
 def require_mediapipe():
+    # mediapipe 0.10.14 calls a protobuf API that warns on every graph; nothing a user can act on
+    warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
     try:
         import mediapipe
     except ImportError:

@@ -93,15 +93,17 @@ def output_path(out_dir: Path, clip: Clip) -> Path:
 class RunLog:
     """Append-only JSONL, one flushed line per clip, written by the parent only."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, interrupts: _Interrupts | None = None):
         self.path = path
-        self._file = open(path, "a", encoding="utf-8")
+        self._interrupts = interrupts
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
 
     def write(self, result: ClipResult) -> None:
         line = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **asdict(result)}
-        self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        with self._interrupts.deferred() if self._interrupts else contextlib.nullcontext():
+            self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
@@ -205,21 +207,41 @@ class _Stop(Exception):
     pass
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM behaves like Ctrl-C in the parent (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Interrupts:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the parent, but never in the middle of a log line."""
 
-    def handler(signum, frame):
+    def __init__(self) -> None:
+        self.critical = False
+        self.pending = False
+
+    def handler(self, signum, frame) -> None:
+        if self.critical:
+            self.pending = True
+            return
         raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.critical = True
+        try:
+            yield
+        finally:
+            self.critical = False
+            if self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
 
 
 def default_workers() -> int:
@@ -260,7 +282,8 @@ def extract(
     ensure_models(options.holistic)
     extractor = extractor_meta(options.holistic)
     out = prepare_output_dir(out_dir)
-    log = RunLog(out / LOG_NAME)
+    interrupts = _Interrupts()
+    log = RunLog(out / LOG_NAME, interrupts)
     t0 = time.monotonic()
     results: list[ClipResult] = []
     todo: list[Clip] = []
@@ -275,7 +298,7 @@ def extract(
     try:
         if todo:
             n = max(1, min(workers or default_workers(), len(todo)))
-            with _sigterm_as_interrupt():
+            with interrupts.installed():
                 _run_pool(todo, out, options, n, extractor, log, results, emit)
     finally:
         log.close()
