@@ -42,7 +42,8 @@ def write_run_like(model, folder: Path) -> Path:
     """A checkpoint as a training run leaves it: model.safetensors + a model.json saying how to rebuild it."""
     folder.mkdir(parents=True)
     save_model(model, str(folder / "model.safetensors"))
-    spec = {"config": model.config.to_dict(), "task": model.task, "num_classes": model.num_classes}
+    spec = {"config": model.config.to_dict(), "task": model.task, "num_classes": model.num_classes,
+            "classes": ["a", "b", "c", "d", "e"], "gloss_vocab": [], "language": "ase"}  # as signkit.train writes
     (folder / "model.json").write_text(json.dumps(spec))
     return folder / "model.safetensors"
 
@@ -65,6 +66,7 @@ def test_export_add_download_load_round_trip_gives_identical_outputs(trained_isl
     finally:
         server.close()
     assert model.task == "islr" and model.num_classes == 5
+    assert model.labels == {"classes": ["a", "b", "c", "d", "e"], "language": "ase"}
     assert model.load_report.new_keys == [] and model.load_report.discarded_keys == []
     batch = make_batch()
     with torch.no_grad():

@@ -4,6 +4,7 @@
 
     model.safetensors   the weights (tied tensors stored once), with the config, task and classes in its metadata
     config.json         the SigmaConfig the weights belong to
+    labels.json         class names / gloss vocabulary / language, when the checkpoint's run recorded them
     README.md           the model card: what it is, how it was made (command, data, seed), files and checksums
     entry.toml          a one-entry registry: `signkit zoo add OUT/<name>/entry.toml` makes `load("<name>")` work
 
@@ -27,6 +28,7 @@ from .registry import _NAME_RE, ZooEntry, dumps_registry, read_registry_file
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+LABELS = "labels.json"
 CARD = "README.md"
 ENTRY = "entry.toml"
 
@@ -107,6 +109,10 @@ def export(
     with atomic_path(folder / WEIGHTS) as tmp:
         save_model(model, str(tmp), metadata=metadata)
     atomic_write_text(folder / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    if source.labels:
+        atomic_write_text(folder / LABELS, json.dumps(source.labels, indent=2, ensure_ascii=False) + "\n")
+    else:
+        (folder / LABELS).unlink(missing_ok=True)
 
     def file_entry(file_name: str) -> dict:
         path = folder / file_name
@@ -125,7 +131,8 @@ def export(
         "citation": citation,
         "description": description,
         "config_file": CONFIG,
-        "files": [file_entry(WEIGHTS), file_entry(CONFIG)],
+        "labels_file": LABELS if source.labels else None,
+        "files": [file_entry(WEIGHTS), file_entry(CONFIG)] + ([file_entry(LABELS)] if source.labels else []),
         "metrics": metrics or [],
     }
     raw = {k: v for k, v in raw.items() if v not in (None, "", [])}

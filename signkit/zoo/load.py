@@ -205,6 +205,7 @@ class ModelSource:
     discard: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
     entry: ZooEntry | None = None
+    labels: dict = field(default_factory=dict)  # class names / gloss vocabulary / language, when known
 
 
 def entry_config(entry: ZooEntry, paths: dict[str, Path] | None = None):
@@ -248,6 +249,8 @@ def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
     state_dict, _ = read_checkpoint(weights)
     task = None if entry.task == PRETRAIN else entry.task
     source = ModelSource(f"{entry.name} ({weights})", state_dict, config, task, entry.num_classes, entry=entry)
+    if entry.labels_file:
+        source.labels = json.loads(paths[entry.labels_file].read_text(encoding="utf-8"))
     if entry.format == "unisign":
         from .convert_unisign import convert_unisign
 
@@ -290,7 +293,7 @@ def _source_from_path(path: Path) -> ModelSource:
         if weights is None:
             raise ZooError(f"{folder} holds no weights (model.safetensors or *.pth)")
     state_dict, meta = read_checkpoint(weights)
-    config_data, task, num_classes = None, None, None
+    config_data, task, num_classes, labels = None, None, None, {}
     if "signkit.config" in meta:
         config_data = json.loads(meta["signkit.config"])
         task = meta.get("signkit.task") or None
@@ -304,6 +307,7 @@ def _source_from_path(path: Path) -> ModelSource:
                 else:  # a training run's model.json: {"config": ..., "task": ..., "num_classes": ...}
                     config_data = data.get("config") or data.get("model_config") or data.get("model")
                     task, num_classes = data.get("task"), data.get("num_classes")
+                    labels = {k: data[k] for k in ("classes", "gloss_vocab", "language") if data.get(k)}
                 break
     if not isinstance(config_data, dict):
         raise ZooError(
@@ -315,7 +319,7 @@ def _source_from_path(path: Path) -> ModelSource:
     except (ConfigError, TypeError) as e:
         raise ZooError(f"the config next to {weights} is wrong: {e}") from None
     task = None if task in (None, PRETRAIN) else task
-    return ModelSource(str(weights), state_dict, config, task, num_classes)
+    return ModelSource(str(weights), state_dict, config, task, num_classes, labels=labels)
 
 
 def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = None) -> ModelSource:
@@ -361,6 +365,7 @@ def load(
     report.notes += [n for n in source.notes if n]
     model.load_report = report
     model.zoo_entry = source.entry
+    model.labels = source.labels if task == source.task else {}  # a new task's labels come from its dataset
     log.info(report.summary())
     return model
 

@@ -92,6 +92,7 @@ class ZooEntry:
     default: bool = False
     params: int | None = None
     config_file: str = ""
+    labels_file: str = ""  # a file among `files` with {"classes": [...], "gloss_vocab": [...], "language": ...}
     config_overrides: dict = field(default_factory=dict)
     files: tuple[FileSpec, ...] = ()
     metrics: tuple[Metric, ...] = ()
@@ -214,6 +215,9 @@ def parse_entry(data: Any, registry: str) -> ZooEntry:
     config_file = data.get("config_file", "")
     if config_file and config_file not in names:
         raise ZooError(f"{where}: config_file {config_file!r} is not one of its files ({', '.join(names)})")
+    labels_file = data.get("labels_file", "")
+    if labels_file and labels_file not in names:
+        raise ZooError(f"{where}: labels_file {labels_file!r} is not one of its files ({', '.join(names)})")
     metrics = tuple(_parse_metric(m, where) for m in data.get("metrics", []))
     simple = {k: v for k, v in data.items() if k not in ("files", "metrics")}
     return ZooEntry(**simple, files=files, metrics=metrics, registry=registry)
