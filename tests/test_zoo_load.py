@@ -269,3 +269,17 @@ def test_unisign_converter_refuses_foreign_checkpoints():
                          "classifier.weight": torch.zeros(1)})  # fmt: skip
     with pytest.raises(ZooError, match="lacks the pose branch"):
         convert_unisign({"mt5_model.shared.weight": torch.zeros(1)})
+
+
+@pytest.mark.slow
+def test_unisign_mapping_covers_full_size_sigma_base():
+    """Paper scale: Uni-Sign's pose branch + mT5-Base (768 wide, 12 + 12 layers, 250k vocabulary) vs sigma-base."""
+    model = create_model("sigma-base", task="slt")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    text = {k.removeprefix("text_model."): s for k, s in ours.items() if k.startswith("text_model.")}
+    theirs = {**unisign_pose_shapes(), **{"mt5_model." + k: s for k, s in text.items()}}
+    converted = convert_unisign({k: torch.empty(s) for k, s in theirs.items()})
+    mapped = {k: tuple(v.shape) for k, v in converted.state_dict.items()}
+    assert {k: ours.get(k) for k in mapped} == mapped, "every converted key exists in sigma-base with its shape"
+    uncovered = sorted(set(ours) - set(mapped))
+    assert uncovered and all(k.startswith(converted.new_prefixes) for k in uncovered), uncovered[:5]
