@@ -158,3 +158,16 @@ def test_truncated_and_dangling(tmp_path, clip10):
     (tmp_path / "link.mp4").symlink_to(tmp_path / "gone.mp4")
     with pytest.raises(VideoError, match="broken link"):
         ClipReader(Clip(tmp_path / "link.mp4", "l"))
+
+
+def test_without_mediapipe_extract_says_which_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    from signkit.errors import MissingDependencyError
+    from signkit.pose_extract import extract
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    with pytest.raises(MissingDependencyError, match=r"signkit\[mediapipe\]"):
+        extract([tmp_path / "v.mp4"], tmp_path / "out")

@@ -111,11 +111,21 @@ def model_sha256(config: HolisticConfig) -> str:
     return h.hexdigest()
 
 
+def mediapipe_version() -> str:
+    """mediapipe's version without importing it (the import takes seconds; the runner's parent never needs it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    _modules_dir()  # raises MissingDependencyError if absent
+    try:
+        return version("mediapipe")
+    except PackageNotFoundError:
+        return require_mediapipe().__version__
+
+
 def extractor_meta(config: HolisticConfig) -> dict:
-    mp = require_mediapipe()
     return {
         "name": "mediapipe-holistic",
-        "version": mp.__version__,
+        "version": mediapipe_version(),
         **asdict(config),
         "model_sha256": model_sha256(config),
     }

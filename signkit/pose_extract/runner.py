@@ -29,7 +29,7 @@ from .._atomic import remove_stale_partials
 from ..errors import ExtractError, SignkitError
 from .clip import ExtractOptions, extract_clip
 from .inputs import Clip, discover
-from .mediapipe_backend import ensure_models, extractor_meta, require_mediapipe
+from .mediapipe_backend import ensure_models, extractor_meta
 
 LOG_NAME = "extract-log.jsonl"
 OUTPUT_SUFFIX = ".npz"
@@ -278,8 +278,7 @@ def extract(
     emit = on_event or (lambda kind, data: None)
     items = list(inputs)
     clips = items if items and all(isinstance(c, Clip) for c in items) else discover(items)
-    require_mediapipe()
-    ensure_models(options.holistic)
+    ensure_models(options.holistic)  # also raises MissingDependencyError without mediapipe (not imported here)
     extractor = extractor_meta(options.holistic)
     out = prepare_output_dir(out_dir)
     interrupts = _Interrupts()
