@@ -458,6 +458,16 @@ def test_sigma_base_from_a_lab_registry_or_a_mirror(server, monkeypatch, tmp_pat
     assert download("sigma-base", FAST).weights.read_bytes() == PAYLOAD
 
 
+def test_http_mirror_can_serve_a_release_no_registry_lists(server, monkeypatch, tmp_path):
+    entry_file = write_registry(tmp_path / "entry.toml", entry("sigma-base.lab", "model.safetensors"))
+    server.files["/m/sigma-base.lab/entry.toml"] = entry_file.read_bytes()
+    server.files["/m/sigma-base.lab/model.safetensors"] = PAYLOAD
+    monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", server.url + "/m")
+    assert download("sigma-base.lab", FAST).weights.read_bytes() == PAYLOAD
+    with pytest.raises(ZooError, match="unknown model 'sigma-base.other'"):
+        download("sigma-base.other", FAST)
+
+
 def test_lab_registry_overrides_and_ambiguity(monkeypatch, tmp_path):
     use_registry(
         monkeypatch, tmp_path,

@@ -38,6 +38,7 @@ from .cache import (
     pinned_sha256,
     record_pin,
     sha256_file,
+    zoo_dir,
 )
 from .registry import FileSpec, ZooEntry, load_registry, read_registry_file, resolve_name
 
@@ -409,7 +410,8 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
     source = source_for(stub, spec)
     if source.remote and is_offline():
         return None
-    target = ensure_writable(model_dir(name)) / ".mirror-entry.toml"
+    target = ensure_writable(zoo_dir() / "mirror-entries") / f"{name}.toml"
+    target.unlink(missing_ok=True)  # never resume an old copy: the mirror's entry may have changed
     try:
         if source.kind == "http":
             fetch_http(source.location, target, None, DownloadOptions(retries=1, backoff=0.2, progress=False), name)

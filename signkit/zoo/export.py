@@ -108,6 +108,7 @@ def export(
     }
     with atomic_path(folder / WEIGHTS) as tmp:
         save_model(model, str(tmp), metadata=metadata)
+        tmp.chmod(0o644)  # a release is meant to be read by others (the temporary file is private)
     atomic_write_text(folder / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
     if source.labels:
         atomic_write_text(folder / LABELS, json.dumps(source.labels, indent=2, ensure_ascii=False) + "\n")
