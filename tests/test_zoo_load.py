@@ -5,7 +5,10 @@ Models are sigma-tiny (CPU, seconds). The round trip downloads over the local HT
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,7 +75,25 @@ def test_export_add_download_load_round_trip_gives_identical_outputs(trained_isl
     with torch.no_grad():
         assert torch.equal(model(batch).logits, trained_islr(batch).logits)
     _, meta = read_checkpoint(result.weights)
-    assert json.loads(meta["signkit.config"])["name"] == "sigma-tiny" and meta["signkit.task"] == "islr"
+    info = json.loads(meta["signkit"])
+    assert info["config"]["name"] == "sigma-tiny" and info["task"] == "islr" and info["num_classes"] == 5
+    alone = load(result.weights)  # the weights file alone carries its config and task
+    assert alone.task == "islr" and alone.load_report.new_keys == []
+
+
+def test_equal_weights_export_to_equal_bytes_in_any_process(tmp_path):
+    """safetensors orders metadata keys per process; the exporter writes one key and stores tied tensors once."""
+    code = (
+        "import sys, torch; from signkit.zoo.export import write_weights; torch.manual_seed(0); "
+        "m = torch.nn.Module(); m.a = torch.nn.Linear(4, 4); m.b = m.a; m.c = torch.nn.Linear(4, 2); "
+        "write_weights(m, __import__('pathlib').Path(sys.argv[1]), {'k': 1, 'z': [1, 2], 'a': 'x'})"
+    )
+    for i in range(3):
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"{i}.safetensors")], check=True)
+    digests = {hashlib.sha256((tmp_path / f"{i}.safetensors").read_bytes()).hexdigest() for i in range(3)}
+    assert len(digests) == 1
+    state, meta = read_checkpoint(tmp_path / "0.safetensors")
+    assert sorted(state) == ["a.bias", "a.weight", "c.bias", "c.weight"] and json.loads(meta["signkit"])["k"] == 1
 
 
 def test_new_task_head_is_reported_exactly_and_backbone_is_loaded(trained_islr, tmp_path):

@@ -2,7 +2,7 @@
 
 ``export(checkpoint, name)`` writes ``OUT/<name>/``::
 
-    model.safetensors   the weights (tied tensors stored once), with the config, task and classes in its metadata
+    model.safetensors   the weights (tied tensors stored once; reproducible bytes), config and task in its metadata
     config.json         the SigmaConfig the weights belong to
     labels.json         class names / gloss vocabulary / language, when the checkpoint's run recorded them
     README.md           the model card: what it is, how it was made (command, data, seed), files and checksums
@@ -29,6 +29,7 @@ from .registry import _NAME_RE, ZooEntry, dumps_registry, read_registry_file
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 LABELS = "labels.json"
+METADATA_KEY = "signkit"
 CARD = "README.md"
 ENTRY = "entry.toml"
 
@@ -75,8 +76,6 @@ def export(
     ``source_format="unisign"`` reads a Uni-Sign ``.pth`` and converts it (into config ``arch``) first.
     ``command`` is the exact command that produced the weights; it goes into the model card for provenance.
     """
-    from safetensors.torch import save_model
-
     from ..models import create_model, parameter_counts
 
     if not _NAME_RE.match(name):
@@ -98,16 +97,9 @@ def export(
     folder = Path(out_dir).expanduser() / name
     folder.mkdir(parents=True, exist_ok=True)
 
-    metadata = {
-        "format": "pt",
-        "signkit.version": __version__,
-        "signkit.name": name,
-        "signkit.config": json.dumps(config.to_dict(), sort_keys=True),
-        "signkit.task": source.task or "",
-        "signkit.num_classes": str(source.num_classes or ""),
-    }
     with atomic_path(folder / WEIGHTS) as tmp:
-        save_model(model, str(tmp), metadata=metadata)
+        write_weights(model, tmp, {"name": name, "config": config.to_dict(), "task": source.task,
+                                   "num_classes": source.num_classes, "version": __version__})  # fmt: skip
         tmp.chmod(0o644)  # a release is meant to be read by others (the temporary file is private)
     atomic_write_text(folder / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
     if source.labels:
@@ -141,6 +133,24 @@ def export(
     entry = read_registry_file(folder / ENTRY)[name]  # validates what we wrote
     atomic_write_text(folder / CARD, model_card(entry, command, report.summary()))
     return ExportResult(folder, entry, folder / ENTRY)
+
+
+def write_weights(model, path: Path, info: dict) -> None:
+    """Safetensors with each tied tensor stored once and one metadata key, so equal weights give equal bytes.
+
+    (safetensors orders metadata keys differently in every process, so several keys, as ``save_model`` writes for
+    tied tensors, would make the sha256 of identical weights differ between two exports.)
+    """
+    from safetensors.torch import save_file
+
+    from .load import _alias_groups
+
+    state = model.state_dict()
+    for group in _alias_groups(model):
+        for key in sorted(group)[1:]:
+            del state[key]
+    tensors = {k: v.detach().contiguous() for k, v in state.items()}
+    save_file(tensors, str(path), metadata={METADATA_KEY: json.dumps(info, sort_keys=True)})
 
 
 def model_card(entry: ZooEntry, command: str = "", load_summary: str = "") -> str:

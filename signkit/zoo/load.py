@@ -294,10 +294,9 @@ def _source_from_path(path: Path) -> ModelSource:
             raise ZooError(f"{folder} holds no weights (model.safetensors or *.pth)")
     state_dict, meta = read_checkpoint(weights)
     config_data, task, num_classes, labels = None, None, None, {}
-    if "signkit.config" in meta:
-        config_data = json.loads(meta["signkit.config"])
-        task = meta.get("signkit.task") or None
-        num_classes = int(meta["signkit.num_classes"]) if meta.get("signkit.num_classes") else None
+    if "signkit" in meta:  # written by `signkit zoo export`
+        info = json.loads(meta["signkit"])
+        config_data, task, num_classes = info.get("config"), info.get("task"), info.get("num_classes")
     else:
         for candidate in (folder / "config.json", folder / "model.json", folder.parent.parent / "model.json"):
             if candidate.is_file():
