@@ -223,3 +223,38 @@ def test_unknown_split_and_missing_dataset(packed, tmp_path):
         sd.open(packed[0], split="test")
     with pytest.raises(DatasetError, match="signkit pack"):
         sd.open(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+def test_tar_reader_handles_long_names_in_every_posix_format(tmp_path, fmt):
+    from signkit.datasets.shards import iter_tar
+
+    names = ["a" * 90 + "/" + "b" * 60 + ".json", "short.json", "é/ü.json"]
+    if fmt == tarfile.USTAR_FORMAT:
+        names = names[:2]  # ustar splits long paths into prefix + name; it has no room for non-ASCII metadata
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w", format=fmt) as tf:
+        for i, name in enumerate(names):
+            info = tarfile.TarInfo(name)
+            info.size = i + 1
+            tf.addfile(info, io.BytesIO(b"x" * (i + 1)))
+    with open(path, "rb") as f:
+        got = [(name, size) for name, size, _ in iter_tar(f, "x.tar")]
+    assert got == [(n, i + 1) for i, n in enumerate(names)]
+
+
+def test_long_keys_round_trip_and_a_bad_checksum_is_caught(tmp_path):
+    deep = "/".join(["folder" * 5] * 4) + "/clip"
+    from conftest import make_pose
+
+    from signkit.pose import save_pose
+
+    save_pose(make_pose(frames=3), tmp_path / "poses" / f"{deep}.npz")
+    sd.pack(tmp_path / "poses", tmp_path / "ds")
+    assert [s["key"] for s in sd.open(tmp_path / "ds")] == [deep]
+    shard = next((tmp_path / "ds" / "shards").iterdir())
+    data = bytearray(shard.read_bytes())
+    data[1024 + 100] ^= 0x01  # inside the second header's mode field
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="checksum"):
+        list(sd.open(tmp_path / "ds"))

@@ -132,7 +132,9 @@ def _map(fn, jobs: list[_Job], workers: int) -> Iterator:
         return
     import multiprocessing as mp
 
-    with mp.get_context("spawn").Pool(workers) as pool:
+    # fork where there is one: it needs no importable __main__ (stdin, notebooks); packing imports no torch
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(workers) as pool:
         yield from pool.imap(fn, jobs, chunksize=8)
 
 

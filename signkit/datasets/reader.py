@@ -68,24 +68,32 @@ def shuffle_buffer(samples: Iterable[Any], size: int, rng: np.random.Generator) 
     yield from buf
 
 
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a if a.flags.writeable and a.flags.c_contiguous else np.array(a))
+
+
+def _identity(batch: Any) -> Any:  # batches are built by the pipeline; keep DataLoader from walking them again
+    return batch
+
+
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Pad to the longest sample: pose [B,T,K,3], conf [B,T,K] (0 on padding), mask [B,T], length, label (-1 = none),
     and the lists key, gloss, text, signer, language."""
     b = len(samples)
     lengths = [s["pose"].shape[0] for s in samples]
     t, k = max(lengths), samples[0]["pose"].shape[1]
-    pose = np.zeros((b, t, k, 3), dtype=np.float32)
-    conf = np.zeros((b, t, k), dtype=np.float32)
-    mask = np.zeros((b, t), dtype=bool)
+    pose = torch.zeros((b, t, k, 3), dtype=torch.float32)
+    conf = torch.zeros((b, t, k), dtype=torch.float32)
+    mask = torch.zeros((b, t), dtype=torch.bool)
     for i, s in enumerate(samples):
         n = lengths[i]
-        pose[i, :n] = s["pose"]
-        conf[i, :n] = s["conf"]
+        pose[i, :n] = _tensor(s["pose"])  # torch converts float16 -> float32 far faster than numpy
+        conf[i, :n] = _tensor(s["conf"])
         mask[i, :n] = True
     batch: dict[str, Any] = {
-        "pose": torch.from_numpy(pose),
-        "conf": torch.from_numpy(conf),
-        "mask": torch.from_numpy(mask),
+        "pose": pose,
+        "conf": conf,
+        "mask": mask,
         "length": torch.tensor(lengths, dtype=torch.int64),
         "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
         "key": [s["key"] for s in samples],
@@ -323,7 +331,9 @@ class SignDataset(IterableDataset):
         kwargs: dict[str, Any] = {}
         if num_workers > 0:
             kwargs["prefetch_factor"] = prefetch_factor or 4  # no persistent workers: their copy would miss set_epoch
-        return SignLoader(batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+        return SignLoader(
+            batches, batch_size=None, collate_fn=_identity, num_workers=num_workers, pin_memory=pin_memory, **kwargs
+        )
 
 
 class _Batches(IterableDataset):

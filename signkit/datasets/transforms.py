@@ -47,9 +47,9 @@ def temporal_crop(
 def affine(coords: np.ndarray, conf: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Apply a 2x2 matrix to x, y (around the origin, the normalised mid-shoulder point); z keeps its scale with
     the matrix's mean scale."""
-    out = coords.copy()
-    out[..., :2] = coords[..., :2] @ matrix.T.astype(np.float32)
-    out[..., 2] = coords[..., 2] * np.float32(np.sqrt(abs(np.linalg.det(matrix))))
+    out = coords.astype(np.float32)  # a copy, and float32 even when the stored pose is float16
+    out[..., :2] = out[..., :2] @ matrix.T.astype(np.float32)
+    out[..., 2] *= np.float32(np.sqrt(abs(np.linalg.det(matrix))))
     return _masked(out, conf), conf
 
 
@@ -132,6 +132,7 @@ class Augment:
     def __call__(
         self, coords: np.ndarray, conf: np.ndarray, layout: str, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
+        coords, conf = coords.astype(np.float32), conf.astype(np.float32)
         if self.frame_dropout > 0 and coords.shape[0] > 1:
             coords, conf = frame_dropout(coords, conf, self.frame_dropout, rng)
         if self.mirror > 0 and rng.random() < self.mirror:

@@ -1,0 +1,279 @@
+"""Loading benchmark: samples/s of padded batches from signkit shards vs the ways labs load poses today.
+
+All measured in one run on the same poses (the 600 real fingerspelling ``.pose`` files of ``spoken-to-signed``,
+replicated to ``--samples``), each path producing the same batches (32 padded float32 tensors + masks, via one
+``collate``), warm page cache for every path:
+
+  ours   signkit shards through ``signkit.datasets.open(...).loader``
+  (a)    a folder of ``.pose`` files read with pose-format (one file per sample)
+  (b)    per-video pickles (the Uni-Sign / OpenHands way: one pickle of float32 arrays per sample)
+  (c)    the limit: sequential read of the same tar bytes (no parsing, no decoding)
+
+and the pack rate (input MB/s) of ``signkit pack`` against plain ``tar`` of the same files.
+Goal (issue 3): ours >= 3x (a) and (b), >= 0.5x (c). Writes the "Loading" section of docs/benchmarks.md
+with ``--write``.
+
+    python benchmarks/load.py --samples 2400 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+import signkit
+import signkit.datasets as sd
+from signkit.datasets.reader import collate
+
+BATCH = 32
+DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def lexicon_files() -> list[Path]:
+    import spoken_to_signed
+
+    root = Path(spoken_to_signed.__file__).parent / "assets" / "fingerspelling_lexicon"
+    return sorted(root.rglob("*.pose"))
+
+
+class PoseFolder(Dataset):
+    """(a) one pose-format file per sample, decoded on every read (what a pose-format user writes)."""
+
+    def __init__(self, files: list[Path]):
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict:
+        from pose_format import Pose
+
+        pose = Pose.read(self.files[i].read_bytes())
+        data = np.ma.getdata(pose.body.data)[:, 0].astype(np.float32)
+        if data.shape[-1] == 2:
+            data = np.concatenate([data, np.zeros_like(data[..., :1])], axis=-1)
+        conf = np.asarray(pose.body.confidence)[:, 0].astype(np.float32)
+        return _sample(self.files[i].stem, data[..., :3], conf)
+
+
+class PickleFolder(Dataset):
+    """(b) one pickle of float32 arrays per sample (Uni-Sign / OpenHands style)."""
+
+    def __init__(self, files: list[Path]):
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict:
+        with open(self.files[i], "rb") as f:
+            obj = pickle.load(f)
+        return _sample(self.files[i].stem, obj["pose"], obj["conf"])
+
+
+def _sample(key: str, pose: np.ndarray, conf: np.ndarray) -> dict:
+    out = {"key": key, "pose": pose, "conf": conf, "label": -1}
+    out.update(dict.fromkeys(("gloss", "text", "signer", "language")))
+    return out
+
+
+def evict(files: list[Path]) -> None:
+    """Drop these files (ours, in a temp folder) from the page cache, so the next read comes from the disk."""
+    for p in files:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _rate(make_batches, files: list[Path], n_expected: int, repeats: int) -> tuple[float, float]:
+    """(warm, cold) samples/s: warm = best of ``repeats`` passes after a warm-up pass; cold = one pass right after
+    the files were dropped from the page cache."""
+    warm = 0.0
+    for r in range(repeats + 1):
+        t0 = time.perf_counter()
+        n = sum(int(b["length"].shape[0]) for b in make_batches())
+        dt = time.perf_counter() - t0
+        assert n == n_expected, (n, n_expected)
+        if r > 0:
+            warm = max(warm, n / dt)
+    evict(files)
+    t0 = time.perf_counter()
+    n = sum(int(b["length"].shape[0]) for b in make_batches())
+    return warm, n / (time.perf_counter() - t0)
+
+
+def _map_loader(ds: Dataset, workers: int):
+    return lambda: DataLoader(ds, batch_size=BATCH, num_workers=workers, collate_fn=collate)
+
+
+def _tar_read_rate(shards: list[Path], n: int, repeats: int) -> tuple[float, float]:
+    def read_all():
+        for p in shards:
+            with open(p, "rb", buffering=0) as f:
+                while f.read(1 << 22):
+                    pass
+        yield {"length": torch.empty(n)}
+
+    return _rate(read_all, shards, n, repeats)
+
+
+def build_inputs(work: Path, samples: int) -> tuple[list[Path], list[Path]]:
+    """``samples`` .pose files (hard links to the lexicon, renamed) and as many pickles (same data, float32)."""
+    src = lexicon_files()
+    poses, pickles = work / "poses", work / "pickles"
+    poses.mkdir(parents=True)
+    pickles.mkdir()
+    pose_files, pickle_files = [], []
+    base_pickles: dict[Path, Path] = {}
+    for i in range(samples):
+        f = src[i % len(src)]
+        dst = poses / f"s{i:06d}.pose"
+        shutil.copyfile(f, dst)  # a copy, not a link: evicting it from the page cache must touch only our files
+        pose_files.append(dst)
+        pk = pickles / f"s{i:06d}.pkl"
+        if f not in base_pickles:
+            p = signkit.load_pose(f)
+            with open(pk, "wb") as out:
+                pickle.dump({"pose": p.coords, "conf": p.conf}, out, protocol=pickle.HIGHEST_PROTOCOL)
+            base_pickles[f] = pk
+        else:
+            shutil.copyfile(base_pickles[f], pk)
+        pickle_files.append(pk)
+    return pose_files, pickle_files
+
+
+def _dir_bytes(files: list[Path]) -> int:
+    return sum(f.stat().st_size for f in files)
+
+
+def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int, work: Path) -> dict:
+    pose_files, pickle_files = build_inputs(work, samples)
+    in_mb = _dir_bytes(pose_files) / 1e6
+    # pack rate vs plain tar of the same .pose files
+    t0 = time.perf_counter()
+    subprocess.run(["tar", "cf", str(work / "plain.tar"), "-C", str(work), "poses"], check=True)
+    tar_s = time.perf_counter() - t0
+    pack_rates = {}
+    for j in pack_workers:
+        out = work / f"ds-j{j}"
+        t0 = time.perf_counter()
+        sd.pack(work / "poses", out, workers=j)
+        pack_rates[j] = in_mb / (time.perf_counter() - t0)
+    ds_root = work / f"ds-j{pack_workers[0]}"
+    shards = sorted((ds_root / "shards").glob("*.tar"))
+    shard_mb = _dir_bytes(shards) / 1e6
+    rows = {}
+    for w in workers:
+        ours = _rate(lambda w=w: sd.open(ds_root, shuffle=False).loader(BATCH, num_workers=w), shards, samples, repeats)
+        a = _rate(_map_loader(PoseFolder(pose_files), w), pose_files, samples, repeats)
+        b = _rate(_map_loader(PickleFolder(pickle_files), w), pickle_files, samples, repeats)
+        rows[w] = {"ours": ours, "a": a, "b": b}
+    c = _tar_read_rate(shards, samples, repeats)
+    frames = sd.dataset_summary(ds_root)["splits"]["train"]["frames_min_mean_max"]
+    return {
+        "samples": samples,
+        "frames": frames,
+        "in_mb": in_mb,
+        "shard_mb": shard_mb,
+        "pickle_mb": _dir_bytes(pickle_files) / 1e6,
+        "tar_mb_s": in_mb / tar_s,
+        "pack_mb_s": pack_rates,
+        "rows": rows,
+        "c": c,
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores visible, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def render(r: dict, note: str) -> str:
+    lines = [
+        "## Loading",
+        "",
+        f"`python benchmarks/load.py --samples {r['samples']}` on {machine()}. {note}",
+        "",
+        f"Data: the 600 real fingerspelling `.pose` files of spoken-to-signed (MediaPipe Holistic refined, 553 points, "
+        f"frames min/mean/max {r['frames']}) replicated to {r['samples']} samples: {r['in_mb']:.0f} MB of `.pose`, "
+        f"{r['pickle_mb']:.0f} MB of pickles, {r['shard_mb']:.0f} MB of signkit shards (float16). Every path yields "
+        f"the same batches ({BATCH} samples, padded float32 tensors + masks, one `collate`); torch runs one thread "
+        "per process for all paths. *warm*: best of the timed passes after a warm-up pass (files in the page "
+        "cache); *cold*: one pass right after the path's own files were dropped from the page cache "
+        "(`posix_fadvise(DONTNEED)`), i.e. read from the disk.",
+        "",
+        "| workers | cache | signkit shards (samples/s) | (a) `.pose` + pose-format | (b) per-video pickles "
+        "| ours / (a) | ours / (b) | (c) sequential tar read | ours / (c) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for w, row in r["rows"].items():
+        for j, cache in enumerate(("warm", "cold")):
+            ours, a, b, c = row["ours"][j], row["a"][j], row["b"][j], r["c"][j]
+            lines.append(
+                f"| {w} | {cache} | {ours:.0f} | {a:.0f} | {b:.0f} | {ours / a:.2f}x | {ours / b:.2f}x | {c:.0f} "
+                f"| {ours / c:.3f}x |"
+            )
+    pack = ", ".join(f"{v:.1f} MB/s with {j} process{'es' if j > 1 else ''}" for j, v in r["pack_mb_s"].items())
+    best = max(r["pack_mb_s"].values())
+    lines += [
+        "",
+        f"Pack (`.pose` in, decode + normalise + float16 shards out, input MB/s): {pack}; plain `tar cf` of the same "
+        f"files: {r['tar_mb_s']:.0f} MB/s; pack / tar = {best / r['tar_mb_s']:.3f}x.",
+        "",
+        "Goal (issue 3): ours >= 3x (a) and (b); ours >= 0.5x (c).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = DOC) -> None:
+    """Replace (or add) the "## Loading" section of docs/benchmarks.md, leaving other sections alone."""
+    doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(r"^## Loading\n.*?(?=^## |\Z)", re.S | re.M)
+    doc = pattern.sub(lambda _: text + "\n", doc) if pattern.search(doc) else doc.rstrip("\n") + "\n\n" + text + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=2400)
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to measure")
+    ap.add_argument("--pack-workers", type=int, nargs="+", default=[1, 2], help="pack processes to measure")
+    ap.add_argument("--repeats", type=int, default=2, help="timed passes per path (after one warm-up pass)")
+    ap.add_argument("--write", action="store_true", help="write the Loading section of docs/benchmarks.md")
+    ap.add_argument("--note", default="", help="a sentence on the conditions (shared machine, load...)")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # as in DataLoader workers; a shared machine's spare threads would only add noise
+    with tempfile.TemporaryDirectory(prefix="signkit-load-") as tmp:
+        result = run(args.samples, args.workers, args.pack_workers, args.repeats, Path(tmp))
+    text = render(result, args.note)
+    print(text)
+    if args.write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    main()
