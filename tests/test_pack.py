@@ -307,3 +307,22 @@ def test_parse_size_and_bad_options(tmp_path):
     with pytest.raises(DatasetError, match="no pose files"):
         (tmp_path / "empty").mkdir()
         sd.pack(tmp_path / "empty", tmp_path / "ds")
+
+
+def test_cli_takes_poses_as_option_and_refuses_both(tmp_path, labelled):
+    poses, labels, _ = labelled
+    runner = CliRunner()
+    result = runner.invoke(cli, ["pack", "--poses", str(poses), "-o", str(tmp_path / "ds"), "--labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["pack", str(poses), "--poses", str(poses), "-o", str(tmp_path / "ds2")])
+    assert result.exit_code == 2 and "once" in result.output
+
+
+def test_a_killed_pack_leaves_a_hidden_temp_that_the_next_pack_removes(tmp_path, labelled):
+    poses, labels, _ = labelled
+    dead = tmp_path / ".ds.packing-999999999-deadbeef"  # no such process
+    (dead / "shards").mkdir(parents=True)
+    alive = tmp_path / f".ds.packing-{os.getpid()}-cafecafe"  # a pack still running (this process)
+    alive.mkdir()
+    sd.pack(poses, tmp_path / "ds", labels=labels)
+    assert not dead.exists() and alive.exists()

@@ -8,7 +8,13 @@ import click
 
 
 @click.command()
-@click.argument("poses_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("poses_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--poses",
+    "poses_opt",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The pose folder, as an option (same as POSES_DIR).",
+)
 @click.option(
     "-o", "--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Dataset folder to create."
 )
@@ -34,8 +40,8 @@ import click
 @click.option(
     "-j", "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes that read poses."
 )
-def pack(poses_dir: Path, out_dir: Path, labels, dataset_name, root, subset, split, layout, shard_size,
-         samples_per_shard, fps, strict, overwrite, workers) -> None:  # fmt: skip
+def pack(poses_dir: Path | None, poses_opt: Path | None, out_dir: Path, labels, dataset_name, root, subset, split,
+         layout, shard_size, samples_per_shard, fps, strict, overwrite, workers) -> None:  # fmt: skip
     """Pack pose files (.npz, .pose, Uni-Sign .pkl) into a dataset of WebDataset shards.
 
     Samples whose pose is missing, empty or not finite are refused and listed in DATASET_DIR/refused.jsonl.
@@ -43,9 +49,13 @@ def pack(poses_dir: Path, out_dir: Path, labels, dataset_name, root, subset, spl
     \b
     Example:
       signkit pack poses/ -o packed/mydata --labels labels.csv
-      signkit pack poses/ -o packed/wlasl100 --dataset wlasl --root raw/WLASL --subset WLASL100
+      signkit pack --poses poses/ -o packed/wlasl100 --dataset wlasl --root raw/WLASL --subset WLASL100
     """
     from ..datasets import pack as pack_dataset
+
+    if (poses_dir is None) == (poses_opt is None):
+        raise click.UsageError("give the pose folder once: as POSES_DIR or as --poses")
+    poses_dir = poses_dir or poses_opt
 
     report = pack_dataset(
         poses_dir, out_dir, labels=labels, dataset=dataset_name, root=root, subset=subset, split=split,

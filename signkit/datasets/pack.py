@@ -119,7 +119,9 @@ def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | 
     return job.key, members, row
 
 
-def _records_from_source(name: str, root: str | os.PathLike, subset: str | None) -> tuple[list[SampleRecord], list]:
+def _records_from_source(
+    name: str, root: str | os.PathLike | None, subset: str | None
+) -> tuple[list[SampleRecord], list]:
     from .sources import get_source  # the benchmark parsers; imported only when asked for
 
     source = get_source(name)
@@ -167,8 +169,6 @@ def pack(
     poses_dir, out_dir = Path(poses_dir), Path(out_dir)
     if sum(x is not None for x in (labels, dataset, records)) > 1:
         raise DatasetError("give one source of labels: a labels file, a benchmark (dataset + root) or records")
-    if dataset is not None and root is None:
-        raise DatasetError(f"--dataset {dataset} needs --root, the folder of the raw release")
     if out_dir.exists() and not overwrite:
         raise DatasetError(f"{out_dir} already exists; choose another folder or pass --overwrite to replace it")
     target_size = parse_size(shard_size)
@@ -182,7 +182,7 @@ def pack(
         provenance["labels"] = str(Path(labels).resolve())
     elif dataset is not None:
         recs, classes = _records_from_source(dataset, root, subset)
-        provenance.update(dataset=dataset, root=str(Path(root).resolve()), subset=subset)
+        provenance.update(dataset=dataset, root=str(Path(root).resolve()) if root else None, subset=subset)
     elif records is not None:
         recs = list(records)
         provenance["records"] = "given by the caller"
@@ -215,6 +215,7 @@ def pack(
         raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_temps(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     (tmp / SHARDS_DIR).mkdir(parents=True)
     try:
@@ -250,6 +251,18 @@ def pack(
         raise
     report.out_dir = out_dir
     return report
+
+
+def _remove_dead_temps(out_dir: Path) -> None:
+    """Delete the temporary folders of packs into ``out_dir`` that were killed (their process is gone)."""
+    for tmp in out_dir.parent.glob(f".{out_dir.name}.packing-*"):
+        try:
+            pid = int(tmp.name.rsplit(".packing-", 1)[1].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
 
 
 def _first_layout(paths: list[Path], fps: float | None) -> str:
