@@ -258,3 +258,17 @@ def test_long_keys_round_trip_and_a_bad_checksum_is_caught(tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(DatasetError, match="checksum"):
         list(sd.open(tmp_path / "ds"))
+
+
+def test_shards_are_plain_webdataset(packed):
+    """Any WebDataset reader takes our shards: same samples, same arrays."""
+    import webdataset as wds
+
+    root = packed[0]
+    urls = [str(p) for p in sorted((root / "shards").glob("train-*.tar"))]
+    theirs = {s["__key__"]: s for s in wds.WebDataset(urls, shardshuffle=False).decode()}
+    ours = {s["key"]: s for s in sd.open(root, split="train", shuffle=False)}
+    assert sorted(theirs) == sorted(ours)
+    key = sorted(ours)[0]
+    np.testing.assert_array_equal(theirs[key]["pose.npy"], ours[key]["pose"])
+    assert theirs[key]["json"]["key"] == key
