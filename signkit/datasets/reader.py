@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..errors import ConfigError, DatasetError
 from .manifest import DatasetInfo, ShardInfo, read_dataset_json, read_manifest
 from .schema import canonical_split
-from .shards import decode_sample, iter_shard
+from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
 from .transforms import Augment, temporal_crop
 
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
@@ -160,14 +160,16 @@ class SignDataset(IterableDataset):
             )
         table = read_manifest(self.root)
         rows = table.filter(table["split"].to_numpy(zero_copy_only=False) == self.split)
+        # the manifest is the index: keys to check the shards against, and labels (so no JSON member is parsed)
         self._keys: dict[str, list[str]] = {}
-        for key, shard, index in zip(
-            rows["key"].to_pylist(), rows["shard"].to_pylist(), rows["index"].to_pylist(), strict=True
-        ):
+        self._meta: dict[str, list[dict[str, Any]]] = {}
+        columns = {c: rows[c].to_pylist() for c in ("key", "shard", "index", "label", *TEXT_FIELDS)}
+        for i, (key, shard, index) in enumerate(zip(columns["key"], columns["shard"], columns["index"], strict=True)):
             keys = self._keys.setdefault(shard, [])
             if index != len(keys):
                 raise DatasetError(f"{self.root}: manifest rows of {shard} are out of order at {key!r}; re-pack")
             keys.append(key)
+            self._meta.setdefault(shard, []).append({f: columns[f][i] for f in ("label", *TEXT_FIELDS)})
         for s in self.shards:
             if len(self._keys.get(s.name, [])) != s.samples:
                 raise DatasetError(
@@ -271,7 +273,8 @@ class SignDataset(IterableDataset):
     def _read(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
         expected = self._keys[shard.name]
         last = -1
-        for raw in iter_shard(self.info.shard_path(shard), keep):
+        meta = self._meta[shard.name]
+        for raw in iter_shard(self.info.shard_path(shard), keep, ARRAY_SUFFIXES):
             if raw.index >= len(expected) or raw.key != expected[raw.index]:
                 want = expected[raw.index] if raw.index < len(expected) else "nothing"
                 raise DatasetError(
@@ -279,7 +282,7 @@ class SignDataset(IterableDataset):
                     f"the manifest disagrees with the shard (run `signkit verify {self.root}`)"
                 )
             last = raw.index
-            yield decode_sample(raw)
+            yield decode_sample(raw, meta[raw.index])
         want_last = (keep.stop if keep is not None else shard.samples) - 1
         if last != want_last:
             raise DatasetError(

@@ -189,9 +189,12 @@ class RawSample:
     members: dict[str, bytearray]
 
 
-def iter_shard(path: str | os.PathLike, keep: range | None = None) -> Iterator[RawSample]:
-    """Samples of one shard in stored order; with ``keep``, only those whose position is in it (others are skipped
-    without reading their bytes). Members of one sample are contiguous, as every WebDataset writer makes them."""
+def iter_shard(
+    path: str | os.PathLike, keep: range | None = None, suffixes: tuple[str, ...] | None = None
+) -> Iterator[RawSample]:
+    """Samples of one shard in stored order; with ``keep``, only those whose position is in it, and with
+    ``suffixes``, only those members (the rest is skipped without reading its bytes). Members of one sample are
+    contiguous, as every WebDataset writer makes them."""
     path = Path(path)
     shard = path.name
     key: str | None = None
@@ -211,7 +214,7 @@ def iter_shard(path: str | os.PathLike, keep: range | None = None) -> Iterator[R
                     key, members, index = k, {}, index + 1
                     if stop is not None and index >= stop:
                         return
-                if keep is None or index in keep:
+                if (keep is None or index in keep) and (suffixes is None or suffix in suffixes):
                     f.seek(offset)
                     data = bytearray(size)  # writable, so arrays decoded from it can become tensors without a copy
                     if f.readinto(data) != size:
@@ -228,18 +231,23 @@ def iter_shard(path: str | os.PathLike, keep: range | None = None) -> Iterator[R
         ) from None
 
 
-def decode_sample(raw: RawSample) -> dict[str, Any]:
+ARRAY_SUFFIXES = ("conf.npy", "pose.npy")
+
+
+def decode_sample(raw: RawSample, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Bytes -> ``{"key", "pose": [T,K,3], "conf": [T,K], "meta": dict}``; a bad sample is named.
 
     Arrays stay as stored (float16 views of the member bytes): the batch collate converts them to float32 with
-    torch, which is many times faster than numpy's float16 conversion."""
-    missing = [s for s in SUFFIXES if s not in raw.members]
+    torch, which is many times faster than numpy's float16 conversion. A reader that has the sample's labels
+    from the manifest passes them as ``meta`` and skips the JSON member."""
+    missing = [s for s in (ARRAY_SUFFIXES if meta is not None else SUFFIXES) if s not in raw.members]
     if missing:
         raise DatasetError(f"shard {raw.shard}: sample {raw.key!r} lacks {', '.join(missing)}; the shard is corrupt")
     try:
         pose = decode_array(raw.members["pose.npy"])
         conf = decode_array(raw.members["conf.npy"])
-        meta = json.loads(raw.members["json"])
+        if meta is None:
+            meta = json.loads(raw.members["json"])
     except Exception as e:
         raise DatasetError(
             f"shard {raw.shard}: sample {raw.key!r} cannot be decoded ({type(e).__name__}: {e})"
