@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 
 from .._atomic import atomic_write_text
 from ..errors import ConfigError
@@ -157,17 +157,25 @@ def _prune(root: Path, keep_last: int) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, strict: bool = True) -> None:
-    """Load ``model.safetensors`` from a checkpoint folder (or the file itself) strictly."""
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Load ``model.safetensors`` from a checkpoint folder (or the file itself); every key must fit.
+
+    Tensors the model ties (shared embeddings, shared streams) are stored once; the zoo's strict loader restores
+    the aliases, and a key it would initialise fresh is refused here (a resumed run must be complete).
+    """
+    from safetensors.torch import load_file
+
+    from ..zoo import load_state_dict_strict
+
     path = Path(path)
     file = path / WEIGHTS if path.is_dir() else path
     if not file.is_file():
         raise ConfigError(f"no weights at {file}; point at a checkpoint folder that holds {WEIGHTS}")
-    missing, unexpected = load_model(model, str(file), strict=False)
-    if strict and (missing or unexpected):
+    report = load_state_dict_strict(model, load_file(str(file)), str(file))
+    if report.new_keys or report.discarded_keys:
         raise ConfigError(
-            f"weights in {file} do not fit the model: missing {sorted(missing)[:5]}, "
-            f"unexpected {sorted(unexpected)[:5]} (was the checkpoint made for another model config or task?)"
+            f"weights in {file} do not fit the model: missing {report.new_keys[:5]}, "
+            f"discarded {report.discarded_keys[:5]} (was the checkpoint made for another model config or task?)"
         )
 
 

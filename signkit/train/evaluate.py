@@ -1,0 +1,94 @@
+"""`evaluate`: a trained run (or a zoo model) on one split of a packed dataset -> predictions + metrics JSON.
+
+ISLR results also carry the majority-class baseline (always predicting the most frequent training class), the floor
+a model must beat to have learnt anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import atomic_path
+from ..errors import ConfigError
+from .checkpoint import write_json
+from .data import DatasetSource, has_split, split_labels
+from .loop import pick_device, predict_source
+from .metrics import majority_baseline
+from .run import MODEL_JSON, label_space
+from .tasks import LabelSpace, make_task
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, Any]
+    predictions: Path
+    metrics_file: Path
+
+
+def _run_meta(model_path: Path) -> dict[str, Any] | None:
+    for candidate in (model_path / MODEL_JSON, model_path.parent.parent / MODEL_JSON):
+        if candidate.is_file():
+            return json.loads(candidate.read_text())
+    return None
+
+
+def evaluate(
+    model: str | Path,
+    data: str | Path,
+    split: str = "test",
+    out_dir: str | Path | None = None,
+    batch_size: int = 16,
+    max_frames: int | None = None,
+    task: str | None = None,
+    options: dict[str, Any] | None = None,
+    precision: str = "auto",
+) -> EvalResult:
+    """Score ``model`` (a run directory: its best checkpoint, else its latest; or any ``signkit.zoo.load`` name)
+    on ``split`` of ``data``. Writes ``predictions.jsonl`` (one line per sample) and ``metrics.json`` to ``out_dir``
+    (default ``RUN_DIR/eval-{split}`` for a run)."""
+    from .. import zoo
+
+    path = Path(model).expanduser()
+    meta = _run_meta(path) if path.exists() else None
+    net = zoo.load(model, task=task) if task else zoo.load(model)
+    task_name = task or getattr(net, "task", None) or "pretrain"
+    labels = label_space(data)
+    if meta is not None:
+        trained = LabelSpace.from_dict(meta)
+        if task_name == "islr" and trained.classes and labels.classes and trained.classes != labels.classes:
+            raise ConfigError(
+                f"{data} has another class list than the one {model} was trained on; evaluate on a dataset packed "
+                "with the same labels"
+            )
+        if task_name == "cslr" and trained.gloss_vocab:
+            labels.gloss_vocab = trained.gloss_vocab  # ids follow the vocabulary the model was trained with
+        labels.language = labels.language or trained.language
+    t = make_task(task_name, labels, {**(meta or {}).get("options", {}), **(options or {})})
+    if out_dir is None:
+        if meta is None:
+            raise ConfigError("give -o OUT_DIR for the predictions and metrics (only a run directory has a default)")
+        out_dir = path / f"eval-{split}" if path.is_dir() else path.parent / f"eval-{split}"
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device()
+    net.to(device)
+    source = DatasetSource(data, split, batch_size, training=False, max_frames=max_frames, layout=net.config.layout)
+    preds = predict_source(t, net, source, device, precision)
+    scores: dict[str, Any] = dict(t.score(preds))
+    if task_name == "islr" and has_split(data, "train"):
+        eval_labels = np.asarray([p["label"] for p in preds if p["label"] >= 0])
+        scores["majority_baseline_top1"] = majority_baseline(split_labels(data, "train"), eval_labels)
+    result = {"model": str(model), "data": str(data), "split": source.split, "task": task_name,
+              "samples": len(preds), "metrics": scores}  # fmt: skip
+    pred_file = out_dir / "predictions.jsonl"
+    with atomic_path(pred_file) as tmp, open(tmp, "w") as f:
+        for p in preds:
+            f.write(json.dumps({k: v for k, v in p.items() if k != "logits"}, ensure_ascii=False) + "\n")
+    metrics_file = out_dir / "metrics.json"
+    write_json(metrics_file, result)
+    return EvalResult(result, pred_file, metrics_file)

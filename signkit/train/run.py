@@ -1,0 +1,115 @@
+"""`finetune` and `pretrain`: a packed dataset + a model name -> a run directory, via the one training loop.
+
+What a run directory holds is described in `signkit.train.checkpoint`. ``model.json`` (model config, task,
+number of classes, class names / gloss vocabulary) makes the run loadable by ``signkit.zoo.load(RUN_DIR)``,
+``signkit evaluate RUN_DIR`` and ``signkit zoo export``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from . import distributed as D
+from .checkpoint import seed_everything, write_json
+from .config import TrainConfig, check_resume_compatible
+from .data import DatasetSource, has_split
+from .loop import FitResult, fit
+from .tasks import LabelSpace, Task, make_task
+
+log = logging.getLogger("signkit.train")
+
+MODEL_JSON = "model.json"
+CONFIG_JSON = "config.json"
+
+
+def label_space(data: str | Path) -> LabelSpace:
+    """Class names, gloss vocabulary and (when the whole dataset has one) the language of a packed dataset."""
+    from ..datasets import read_dataset_json, read_manifest
+
+    info = read_dataset_json(data)
+    langs = {v for v in read_manifest(data)["language"].to_pylist() if v}
+    return LabelSpace(list(info.classes or []), list(info.gloss_vocab or []), langs.pop() if len(langs) == 1 else None)
+
+
+def build_model(name: str, task: Task) -> torch.nn.Module:
+    """The model to train: a path (run directory, export folder, weights file) or zoo name is loaded strictly with
+    a new head (`signkit.zoo.load`); a bare config name (``sigma-tiny``, ``sigma-base``) is built from its config
+    with random weights (said in the log: nothing is downloaded)."""
+    from .. import zoo
+    from ..models import create_model, list_configs
+
+    model_task = None if task.name == "pretrain" else task.name
+    num_classes = task.num_classes if task.name in ("islr", "cslr") else None
+    if not Path(name).expanduser().exists() and name in list_configs():
+        log.info("building %s from its config with random weights", name)
+        return create_model(name, model_task, num_classes)
+    return zoo.load(name, task=model_task or "pretrain", num_classes=num_classes)
+
+
+def _model_meta(model: torch.nn.Module, task: Task, dataset: str | Path, layout: str) -> dict[str, Any]:
+    return {
+        "config": model.config.to_dict(),
+        "task": task.name,
+        "num_classes": task.num_classes if task.name in ("islr", "cslr") else None,
+        **task.labels.to_dict(),
+        "dataset": str(dataset),
+        "dataset_layout": layout,
+        "options": task.options,
+    }
+
+
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+    saved = run_dir / CONFIG_JSON
+    if resume and saved.is_file():
+        check_resume_compatible(TrainConfig.from_dict(json.loads(saved.read_text())), config)
+    elif D.env_info().is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if saved.is_file() and not resume:
+            raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new -o folder")
+        write_json(saved, config.to_dict())
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> FitResult:
+    """Fine-tune (task islr/cslr/slt) or pre-train (task pretrain) ``config.model`` on ``config.data``."""
+    if not config.data:
+        raise ConfigError("no dataset given; pass --data DATASET_DIR (a folder written by `signkit pack`)")
+    run_dir = Path(run_dir)
+    _prepare_run_dir(config, run_dir, resume)
+    seed_everything(config.seed)
+    task = make_task(config.task, label_space(config.data), config.extra)
+    model = build_model(config.model, task)
+    layout = model.config.layout
+    world = D.env_info().world_size
+    if config.batch_size % world:
+        raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the {world} processes")
+    common = dict(seed=config.seed, max_frames=config.max_frames, num_workers=config.num_workers, layout=layout)
+    train_src = DatasetSource(config.data, config.train_split, config.batch_size, training=True, **common)
+    dev_src = None
+    if config.dev_split and has_split(config.data, config.dev_split):
+        dev_src = DatasetSource(config.data, config.dev_split, config.batch_size, training=False, **common)
+    elif config.dev_split:
+        log.warning("%s has no %s split: training without evaluation or a best checkpoint", config.data,
+                    config.dev_split)  # fmt: skip
+    if D.env_info().is_main:
+        write_json(run_dir / MODEL_JSON, _model_meta(model, task, config.data, train_src.layout))
+    return fit(task, model, train_src, config, run_dir, dev=dev_src, resume=resume)
+
+
+def finetune(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> FitResult:
+    """Fine-tune a model for ``config.task`` (islr, cslr, slt); see `train`."""
+    if config.task == "pretrain":
+        raise ConfigError("finetune needs --task islr, cslr or slt; use `signkit pretrain` for pre-training")
+    return train(config, run_dir, resume)
+
+
+def pretrain(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> FitResult:
+    """Pre-train with Sigma's objectives (HAL + SGT); the dataset's samples need their spoken-language text."""
+    if config.task != "pretrain":
+        raise ConfigError(f"pretrain runs task 'pretrain', not {config.task!r}")
+    return train(config, run_dir, resume)

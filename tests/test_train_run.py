@@ -1,0 +1,125 @@
+"""finetune / evaluate / pretrain end to end: a tiny packed dataset, the real sigma-tiny, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import make_pose
+
+from signkit.cli.main import cli
+from signkit.datasets import SampleRecord, pack
+from signkit.errors import ConfigError, DatasetError
+from signkit.pose import save_pose
+from signkit.train import TrainConfig, evaluate, finetune, resolve_config
+from signkit.train.checkpoint import best_checkpoint, latest_checkpoint
+from signkit.train.config import parse_override
+from signkit.train.tasks import CSLRTask, LabelSpace
+
+CLASSES = ["HELLO", "THANKS", "YES"]
+SPLITS = ["train"] * 8 + ["dev"] * 3 + ["test"] * 3
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """14 short clips, 3 classes (train 8, dev 3, test 3), packed with `signkit.datasets.pack`."""
+    root = tmp_path_factory.mktemp("tiny")
+    poses = root / "poses"
+    poses.mkdir()
+    records = []
+    for i, split in enumerate(SPLITS):
+        key = f"clip{i:02d}"
+        label = i % 3
+        save_pose(make_pose(frames=4 + i % 3, seed=i), poses / f"{key}.npz")
+        records.append(SampleRecord(key=key, split=split, source="test", label=label, gloss=CLASSES[label],
+                                    text=f"say {CLASSES[label].lower()}", language="ase"))  # fmt: skip
+    pack(poses, root / "packed", records=records, classes=CLASSES)
+    return root / "packed"
+
+
+def small(data, **kw) -> TrainConfig:
+    base = dict(task="islr", model="sigma-tiny", data=str(data), max_steps=3, batch_size=4, warmup_steps=1,
+                eval_every=3, ckpt_every=2, log_every=1, progress=False, max_frames=6)  # fmt: skip
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_finetune_then_evaluate_writes_a_loadable_run(packed, tmp_path):
+    run = tmp_path / "run"
+    res = finetune(small(packed), run)
+    assert res.state.step == 3 and set(res.last_eval) >= {"top1", "top5", "per_class_top1"}
+    assert best_checkpoint(run) is not None and latest_checkpoint(run).name == "step-0000003"
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["task"] == "islr" and meta["classes"] == CLASSES and meta["num_classes"] == 3
+    # the run loads through the zoo (as `signkit zoo export` and `evaluate` do)
+    from signkit import zoo
+
+    model = zoo.load(run)
+    assert model.task == "islr"
+    out = evaluate(run, packed, split="test")
+    m = out.metrics["metrics"]
+    assert out.metrics["samples"] == 3 and 0 <= m["top1"] <= 100
+    assert m["majority_baseline_top1"] == pytest.approx(100 / 3)  # train labels are 3,3,2 of classes 0,1,2
+    preds = [json.loads(x) for x in out.predictions.read_text().splitlines()]
+    assert [p["key"] for p in preds] == ["clip11", "clip12", "clip13"]
+    assert all(p["pred_gloss"] in CLASSES and len(p["topk"]) == 3 for p in preds)
+    assert out.metrics_file == run / "eval-test" / "metrics.json"
+
+
+def test_resume_refuses_changed_options_and_new_run_refuses_used_dir(packed, tmp_path):
+    run = tmp_path / "run"
+    finetune(small(packed, max_steps=2, dev_split=None), run)
+    with pytest.raises(ConfigError, match="lr"):
+        finetune(small(packed, max_steps=2, dev_split=None, lr=1.0), run, resume=True)
+    with pytest.raises(ConfigError, match="--resume"):
+        finetune(small(packed, max_steps=2, dev_split=None), run)
+
+
+def test_config_file_and_overrides(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"lr": 0.001, "max_steps": 50, "task": "cslr"}))
+    items = ["warmup_steps=3", "dev_split=none", "betas=[0.9,0.95]"]
+    cfg = resolve_config(tmp_path / "c.json", {"max_steps": 7}, items)
+    assert (cfg.lr, cfg.max_steps, cfg.warmup_steps, cfg.dev_split, cfg.task) == (0.001, 7, 3, None, "cslr")
+    assert cfg.betas == (0.9, 0.95)
+    with pytest.raises(ConfigError, match="unknown training option"):
+        parse_override("learning_rate=1")
+    with pytest.raises(ConfigError):
+        TrainConfig(task="detect")
+
+
+def test_cslr_targets_from_glosses():
+    task = CSLRTask(LabelSpace(gloss_vocab=["A", "B", "C"]))
+    assert task.num_classes == 4  # blank + 3
+    batch = task.prepare({"key": ["x", "y"], "gloss": ["A C", "B"]}, training=True)
+    assert batch["targets"].tolist() == [[1, 3], [2, 0]] and batch["target_lengths"].tolist() == [2, 1]
+    assert task.decode([3, 0, 1]) == "C A"
+    with pytest.raises(DatasetError, match="'D'"):
+        task.prepare({"key": ["x"], "gloss": ["A D"]}, training=True)
+
+
+def test_cli_finetune_resume_and_evaluate(packed, tmp_path):
+    runner = CliRunner()
+    args = ["finetune", "--model", "sigma-tiny", "--data", str(packed), "--task", "islr", "-o", str(tmp_path / "r"),
+            "--max-steps", "2", "--batch-size", "4", "--max-frames", "6", "--no-progress", "--json"]  # fmt: skip
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["steps"] == 2
+    again = runner.invoke(cli, args)  # same command without --resume: refused with a one-line hint
+    assert again.exit_code != 0 and "--resume" in again.output
+    resumed = runner.invoke(cli, [*args, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    ev = runner.invoke(cli, ["evaluate", str(tmp_path / "r"), "--data", str(packed), "--split", "dev", "--json"])
+    assert ev.exit_code == 0, ev.output
+    assert json.loads(ev.output)["metrics"]["samples"] == 3
+
+
+def test_pretrain_runs_sigma_objectives(packed, tmp_path):
+    from signkit.train import pretrain
+
+    res = pretrain(small(packed, task="pretrain", max_steps=2, eval_every=2), tmp_path / "pre")
+    assert res.state.step == 2
+    logged = [json.loads(x) for x in (tmp_path / "pre" / "metrics.jsonl").read_text().splitlines()]
+    assert {"hal_global", "hal_local", "sgt_stm", "sgt_lm"} <= set(logged[0])
+    assert "loss" in res.last_eval and torch.isfinite(torch.tensor(res.last_eval["loss"]))
