@@ -19,9 +19,12 @@ from ..errors import SignkitError
 COMMANDS = {
     "datasets": "signkit.cli.datasets:datasets",
     "demo": "signkit.cli.demo:demo",
+    "evaluate": "signkit.cli.evaluate:evaluate",
     "extract": "signkit.cli.extract:extract",
+    "finetune": "signkit.cli.finetune:finetune",
     "info": "signkit.cli.info:info",
     "pack": "signkit.cli.pack:pack",
+    "pretrain": "signkit.cli.pretrain:pretrain",
     "show": "signkit.cli.show:show",
     "verify": "signkit.cli.verify:verify",
     "zoo": "signkit.cli.zoo:zoo_group",
