@@ -131,8 +131,15 @@ def bucketed(
 
 
 class SignDataset(IterableDataset):
-    """A split of a packed dataset: yields one sample dict at a time (``key``, ``pose`` [T,K,3], ``conf`` [T,K],
-    ``label``, ``gloss``, ``text``, ``signer``, ``language``); `loader` gives padded batches."""
+    """A split of a packed dataset: yields one sample dict at a time (``key``, ``pose`` [T,K,3], ``conf`` [T,K] as
+    stored, float16, or float32 once augmented; ``label`` (-1 = none), ``gloss``, ``text``, ``signer``,
+    ``language``); `loader` gives padded float32 batches.
+
+    ``shuffle`` (default: on for the train split) permutes shards per epoch and mixes samples in a buffer of
+    ``shuffle_buffer``; ``resampled`` draws shards with replacement for ever, or for ``epoch_size`` samples per rank;
+    ``max_frames`` crops (``crop``: random when shuffling, else center) or resamples long clips; ``augment`` takes
+    an `Augment` (True = its defaults). ``rank``/``world_size`` default to torch.distributed's.
+    """
 
     def __init__(
         self,
