@@ -130,6 +130,8 @@ def test_any_other_mismatch_is_refused_with_the_keys_listed(trained_islr):
 
 def test_registry_entry_with_a_wrong_config_is_refused(trained_islr, tmp_path, monkeypatch):
     weights = write_run_like(trained_islr, tmp_path / "run")
+    result = export(tmp_path / "run", out_dir=tmp_path / "out")
+    assert result.entry.name == "sigma-tiny.run"  # default name: <arch>.<run folder>
     result = export(weights, "sigma-tiny.cfg", tmp_path / "out")
     text = result.registry.read_text()
     monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(result.registry))

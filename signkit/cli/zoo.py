@@ -177,7 +177,7 @@ def add(registry_file: Path) -> None:
 
 @zoo_group.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
-@click.option("--name", required=True, help="Release name, 'arch.tag' (e.g. sigma-base.mylab).")
+@click.option("--name", help="Release name, 'arch.tag' (e.g. sigma-base.mylab); default: <arch>.<run folder>.")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
               help="Folder that receives <name>/.")  # fmt: skip
 @click.option("--url-base", help="Where the folder will be uploaded (https://... or hf://owner/repo); else local.")
@@ -189,7 +189,7 @@ def add(registry_file: Path) -> None:
 @click.option("--from", "source_format", type=click.Choice(["signkit", "unisign"]), default="signkit",
               show_default=True, help="Checkpoint format; unisign converts a Uni-Sign .pth.")  # fmt: skip
 @click.option("--arch", default="sigma-base", show_default=True, help="Config for --from unisign.")
-def export(checkpoint: Path, name: str, out_dir: Path, url_base: str | None, licence: str, pretrained_on: str,
+def export(checkpoint: Path, name: str | None, out_dir: Path, url_base: str | None, licence: str, pretrained_on: str,
            citation: str, description: str, made_with: str, source_format: str, arch: str) -> None:  # fmt: skip
     """Export a checkpoint as a release: safetensors + config + model card + registry entry with sha256.
 
@@ -204,7 +204,7 @@ def export(checkpoint: Path, name: str, out_dir: Path, url_base: str | None, lic
     result = zoo.export(checkpoint, name, out_dir, url_base=url_base, licence=licence, pretrained_on=pretrained_on,
                         citation=citation, description=description, command=made_with, source_format=source_format,
                         arch=arch)  # fmt: skip
-    click.echo(f"exported {name} to {result.folder}")
+    click.echo(f"exported {result.entry.name} to {result.folder}")
     for spec in result.entry.files:
         click.echo(f"  {spec.name}  {spec.size} bytes  sha256 {spec.sha256}")
     click.echo(f"registry entry: {result.registry}")

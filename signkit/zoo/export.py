@@ -16,6 +16,7 @@ not fit its own config can never be exported. Upload the folder anywhere (https,
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,9 +57,18 @@ def _unisign_source(checkpoint: Path, arch: str) -> ModelSource:
     return source
 
 
+def default_name(arch: str, checkpoint: Path) -> str:
+    """``<arch>.<run folder>`` (lowercased, other characters made '-'), e.g. ``sigma-tiny.pre`` for runs/pre."""
+    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    if folder.parent.name == "checkpoints":  # runs/pre/checkpoints/step-0000100 -> pre
+        folder = folder.parent.parent
+    tag = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-_") or "export"
+    return f"{arch}.{tag}"
+
+
 def export(
     checkpoint: str | Path,
-    name: str,
+    name: str | None = None,
     out_dir: str | Path = ".",
     *,
     url_base: str | None = None,
@@ -71,18 +81,19 @@ def export(
     arch: str = "sigma-base",
     metrics: list[dict] | None = None,
 ) -> ExportResult:
-    """Export ``checkpoint`` (a run folder, checkpoint folder, export folder or weights file) as release ``name``.
+    """Export ``checkpoint`` (a run folder, checkpoint folder, export folder or weights file) as release ``name``
+    (default ``<arch>.<run folder name>``).
 
     ``source_format="unisign"`` reads a Uni-Sign ``.pth`` and converts it (into config ``arch``) first.
     ``command`` is the exact command that produced the weights; it goes into the model card for provenance.
     """
     from ..models import create_model, parameter_counts
 
-    if not _NAME_RE.match(name):
-        raise ZooError(f"release name {name!r} must look like 'arch.tag' (lowercase letters, digits, '-', '_', '.')")
     checkpoint = Path(checkpoint).expanduser()
     if not checkpoint.exists():
         raise ZooError(f"checkpoint {checkpoint} does not exist")
+    if name is not None and not _NAME_RE.match(name):
+        raise ZooError(f"release name {name!r} must look like 'arch.tag' (lowercase letters, digits, '-', '_', '.')")
     if source_format == "unisign":
         source = _unisign_source(checkpoint, arch)
     elif source_format == "signkit":
@@ -90,6 +101,7 @@ def export(
     else:
         raise ZooError(f"unknown source format {source_format!r}; use signkit or unisign")
     config = source.config
+    name = name or default_name(config.name, checkpoint)
     model = create_model(config, source.task, source.num_classes if source.task in ("islr", "cslr") else None)
     report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard)
     if report.new_keys and source_format == "signkit":
