@@ -50,7 +50,7 @@ class SigmaModel(nn.Module):
         self.sign_encoder = SignEncoder(config.sign_encoder, config.layout, dim)
         self.signef = SignEF(self.text_model.encoder, config.signef_layers, dim, config.signef_heads)
         self.hal = HAL(dim, config.embed_dim, config.num_clusters, config.cluster_temperature, config.init_temperature)
-        self.stm_head = nn.Linear(dim, 2)
+        self.stm_head = nn.Linear(2 * dim, 2)  # [pooled fused text ; pooled fused sign]
         if task == "islr":
             self.head = ISLRHead(dim, num_classes, config.head_dropout)
         elif task == "cslr":
@@ -143,9 +143,10 @@ class SigmaModel(nn.Module):
         t = torch.cat([ids, ids[neg_text[v]], ids[v]])
         tm = torch.cat([mask, mask[neg_text[v]], mask[v]])
         target = torch.cat([torch.ones(len(ids)), torch.zeros(2 * len(v))]).long().to(sim.device)
-        with self.signef.fused(s, sm, tm):
+        with self.signef.fused(s, sm, tm) as ctx:
             fused = self.encode_text_tokens(t, tm)
-        return F.cross_entropy(self.stm_head(masked_mean(fused, tm)).float(), target)
+        pooled = torch.cat([masked_mean(fused, tm), masked_mean(ctx["sign"], sm)], dim=-1)
+        return F.cross_entropy(self.stm_head(pooled).float(), target)
 
     def forward(self, batch: dict) -> SigmaOutput:
         enc, enc_mask, sign, sign_mask = self.encode_sign_tokens(batch)

@@ -39,7 +39,39 @@ def build_text_model(spec: dict[str, Any] | str):
 
     cfg = t5_config(spec)
     cls = MT5ForConditionalGeneration if cfg.model_type == "mt5" else T5ForConditionalGeneration
-    return cls(cfg)
+    model = cls(cfg)
+    tie = spec.get("tie_word_embeddings", True) if isinstance(spec, dict) else _tied_in_checkpoint(spec)
+    if not tie:
+        untie_lm_head(model)
+    return model
+
+
+def _tied_in_checkpoint(name: str) -> bool:
+    from transformers import PretrainedConfig
+
+    d, _ = PretrainedConfig.get_config_dict(name, local_files_only=True)
+    return bool(d.get("tie_word_embeddings", True))
+
+
+def untie_lm_head(model) -> None:
+    """Give the LM head its own weights, as mT5/T5 v1.1 checkpoints have.
+
+    Recent transformers always tie ``lm_head`` to ``shared`` when building from a config (and untie only inside
+    ``from_pretrained`` when a checkpoint holds both); signkit loads plain state dicts, so it unties here, once,
+    and initialises the head as transformers does for an untied T5 head (normal, std = initializer_factor).
+    """
+    import torch
+    from torch import nn
+
+    w = model.shared.weight
+    head = nn.Parameter(torch.empty_like(w))
+    if head.device.type != "meta":
+        nn.init.normal_(head, mean=0.0, std=model.config.initializer_factor)
+    model.lm_head.weight = head
+    tied = getattr(model, "all_tied_weights_keys", None)
+    if isinstance(tied, dict):
+        tied.pop("lm_head.weight", None)
+    model.config.tie_word_embeddings = False
 
 
 def load_tokenizer(name: str):
