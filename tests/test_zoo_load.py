@@ -271,19 +271,23 @@ def test_unisign_converter_maps_every_backbone_key_with_its_shape(tmp_path, monk
                        sd["mt5_model.encoder.block.0.layer.0.SelfAttention.q.weight"])  # fmt: skip
 
 
-def test_unisign_untied_lm_head_is_refused_not_silently_merged():
-    """mT5-Base keeps lm_head apart from the shared embedding; a model that ties them must not silently keep one."""
+def test_unisign_untied_lm_head_is_kept_apart_or_refused_never_merged():
+    """mT5-Base keeps lm_head apart from the shared embedding. A text model that keeps them apart too loads both;
+    one that ties them must refuse, never silently keep one of the two."""
     from signkit.models import SigmaConfig
 
     model = create_model(SigmaConfig.from_dict(small_mt5()), task="slt")
-    if model.text_model.lm_head.weight is not model.text_model.shared.weight:
-        pytest.skip("the text model keeps lm_head untied, so an untied checkpoint loads as is")
     text_sd = {k.removeprefix("text_model."): v for k, v in model.state_dict().items() if k.startswith("text_model.")}
     sd = unisign_state_dict(text_sd, rgb=False)
     sd["mt5_model.lm_head.weight"] = sd["mt5_model.shared.weight"] + 1
     converted = convert_unisign(sd)
-    with pytest.raises(ZooError, match="tied in the model but different"):
-        load_state_dict_strict(model, converted.state_dict, allow_new=converted.new_prefixes)
+    if model.text_model.lm_head.weight is model.text_model.shared.weight:
+        with pytest.raises(ZooError, match="tied in the model but different"):
+            load_state_dict_strict(model, converted.state_dict, allow_new=converted.new_prefixes)
+        return
+    load_state_dict_strict(model, converted.state_dict, allow_new=converted.new_prefixes)
+    assert torch.equal(model.text_model.lm_head.weight, sd["mt5_model.lm_head.weight"])
+    assert torch.equal(model.text_model.shared.weight, sd["mt5_model.shared.weight"])
 
 
 def test_unisign_converter_refuses_foreign_checkpoints():
