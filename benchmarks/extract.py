@@ -1,7 +1,7 @@
 """Extraction benchmark: frames/s of ``signkit extract`` vs pose-format's ``videos_to_poses`` vs the limit.
 
 All measured in one run on the same clips: ``--clips`` (default 8) 512x512 clips of ``--seconds`` each (default
-2.5 s at 25 fps, so >= 20 s of video in all), rendered from real photos (scikit-image's astronaut, matplotlib's
+2.6 s at 25 fps, so >= 20 s of video in all), rendered from real photos (scikit-image's astronaut, matplotlib's
 Grace Hopper) with a small affine jitter. Same MediaPipe settings everywhere (Holistic, model complexity 1,
 confidences 0.5, no refined face).
 
@@ -116,7 +116,7 @@ def limit_fps(clips: list[Path]) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=2.5)
+    ap.add_argument("--seconds", type=float, default=2.6)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--write", action="store_true", help="write the Extraction section of docs/benchmarks.md")
     args = ap.parse_args()

@@ -150,9 +150,9 @@ def _gif_frame(img: Image.Image) -> Image.Image:
 
 
 def source_video(pose: Pose) -> Path | None:
-    """The source video recorded in the pose's meta, if it is still there (frame folders are not drawn over)."""
+    """The source video (or frame folder) recorded in the pose's meta, if it is still there."""
     src = (pose.meta.get("source") or {}).get("path")
-    return Path(src) if src and Path(src).is_file() else None
+    return Path(src) if src and Path(src).exists() else None
 
 
 def render(

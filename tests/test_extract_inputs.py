@@ -171,3 +171,24 @@ def test_without_mediapipe_extract_says_which_extra(tmp_path, monkeypatch):
     (tmp_path / "v.mp4").write_bytes(b"x")
     with pytest.raises(MissingDependencyError, match=r"signkit\[mediapipe\]"):
         extract([tmp_path / "v.mp4"], tmp_path / "out")
+
+
+def test_rotation_tag_is_applied(tmp_path):
+    """Phone videos store frames sideways plus a display rotation; frames come out upright, as ffmpeg shows them."""
+    frame = np.zeros((32, 64, 3), np.uint8)
+    frame[:, :10] = 255  # a white band on the left
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 32, "yuv420p"
+        s.set_display_rotation(90)
+        for _ in range(2):
+            for p in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    reader = ClipReader(Clip(path, "phone"))
+    frames = [f for f, _ in reader]
+    assert frames[0].shape == (64, 32, 3)
+    assert (reader.info.width, reader.info.height, reader.info.extra["rotation"]) == (32, 64, 90)
+    assert np.abs(frames[0].astype(int) - np.rot90(frame, 1)).mean() < 8

@@ -125,3 +125,17 @@ def test_interrupt_then_rerun(videos, tmp_path, sig):
     done = _assert_finished_files_intact(out)
     assert not list(out.glob(".*.partial")), "interrupted workers remove their temporary files"
     _rerun_completes(videos, out, done)
+
+
+def test_a_worker_that_dies_fails_its_clip_only(videos, tmp_path):
+    out = tmp_path / "poses"
+    proc, workers = _start_and_wait_for_first_clip(videos, out)
+    os.kill(workers[0], signal.SIGKILL)  # e.g. the OOM killer, or a crash inside MediaPipe
+    proc.communicate(timeout=300)
+    records = [json.loads(line) for line in (out / "extract-log.jsonl").read_text().splitlines()]
+    failed = [r for r in records if r["status"] == "failed"]
+    assert len(failed) <= 1 and all("worker process died" in r["error"] for r in failed)
+    assert proc.returncode == (1 if failed else 0)  # non-zero after all other clips finished
+    assert len([r for r in records if r["status"] == "ok"]) == N_CLIPS - len(failed)
+    done = _assert_finished_files_intact(out)
+    _rerun_completes(videos, out, done)

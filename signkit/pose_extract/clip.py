@@ -29,10 +29,13 @@ def extract_clip(
     clip: Clip | str | os.PathLike,
     options: ExtractOptions | None = None,
     on_frames: Callable[[int], None] | None = None,
+    estimator: HolisticEstimator | None = None,
 ) -> Pose:
-    """Extract one video, frame folder or clip into a `Pose` (in this process, with a fresh Holistic graph).
+    """Extract one video, frame folder or clip into a `Pose`, in this process.
 
-    ``on_frames(n)`` is called as frames are done (for progress bars). A clip in which no frame shows both
+    A given ``estimator`` (same Holistic settings as ``options``) is reset and reused, which saves building a
+    graph per clip; without one a graph is built and closed here. ``on_frames(n)`` is called as frames are done
+    (for progress bars). A clip in which no frame shows both
     shoulders is returned unnormalised and flagged (``meta["flags"]``: ``no_person`` when nothing at all was
     detected, else ``no_shoulders``).
     """
@@ -40,23 +43,29 @@ def extract_clip(
     if not isinstance(clip, Clip):
         path = Path(clip)
         clip = Clip(path, make_key(path.name))
+    if estimator is not None and estimator.config != options.holistic:
+        raise ValueError("the estimator was built with other Holistic settings than options.holistic")
     reader = ClipReader(clip, frame_fps=options.frame_fps)
     info = reader.info
     coords, conf, times = [], [], []
     pending = 0
+    own = estimator is None
+    est = HolisticEstimator(options.holistic) if own else estimator
     try:
-        with HolisticEstimator(options.holistic) as estimator:
-            for rgb, t in prefetch(iter(reader)):
-                xyz, c = estimator.process(rgb)
-                coords.append(xyz)
-                conf.append(c)
-                times.append(t)
-                pending += 1
-                if on_frames is not None and pending >= 10:
-                    on_frames(pending)
-                    pending = 0
+        est.reset()
+        for rgb, t in prefetch(iter(reader)):
+            xyz, c = est.process(rgb)
+            coords.append(xyz)
+            conf.append(c)
+            times.append(t)
+            pending += 1
+            if on_frames is not None and pending >= 10:
+                on_frames(pending)
+                pending = 0
     finally:
         reader.close()
+        if own:
+            est.close()
     if on_frames is not None and pending:
         on_frames(pending)
     if not coords:
@@ -68,6 +77,8 @@ def extract_clip(
         flags.append("variable_frame_rate")
     if info.frames and clip.start is None and clip.end is None and len(coords) < info.frames * 0.9:
         flags.append("truncated")
+    if info.extra.get("rotation"):
+        flags.append(f"rotated_{info.extra['rotation']}")
     meta = {
         "frame_size": [info.width, info.height],
         "normalization": None,

@@ -108,13 +108,25 @@ class ClipReader:
                     continue
                 if position >= end:
                     break
-                yield frame.to_ndarray(format="rgb24"), t
+                yield self._upright(frame), t
         except av.FFmpegError as e:
             raise VideoError(
                 f"{self.clip.path}: decoding failed after {index} frames ({e}); the video is truncated or corrupt"
             ) from None
         finally:
             container.close()
+
+    def _upright(self, frame) -> np.ndarray:
+        """RGB in display orientation: phone videos store frames sideways with a rotation tag, which PyAV does
+        not apply (ffmpeg's CLI does). ``rotation`` is counter-clockwise degrees, as ``np.rot90``'s ``k``."""
+        rgb = frame.to_ndarray(format="rgb24")
+        rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+        if rotation:
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+            if self.info.extra.get("rotation") != rotation:
+                self.info.extra["rotation"] = rotation
+                self.info.height, self.info.width = rgb.shape[:2]
+        return rgb
 
     def close(self) -> None:
         if self._container is not None:

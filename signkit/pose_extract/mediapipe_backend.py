@@ -1,7 +1,10 @@
 """MediaPipe Holistic (mediapipe 0.10.14, bundled models) turned into `Pose` sequences.
 
-A fresh graph is built for every clip, so tracking state never leaks from one video to the next (MediaPipe's own
-``reset()`` costs the same ~0.6 s as a new graph, measured on 512x512 clips). Landmarks become pixels
+Tracking state must never leak from one video to the next, so `HolisticEstimator.reset` builds a new graph
+before each clip (~0.6 s; MediaPipe's own ``reset()`` restarts the graph and costs the same). The cheaper trick
+pose-format uses (one blank frame between videos) is not a reset: landmark coordinates come out identical, but
+the body visibility scores of the next clip differ from a fresh graph's (its smoothing state survives; see
+``tests/test_extract.py::test_no_tracking_leak_between_clips``). Landmarks become pixels
 (x*W, y*H, z*W); body confidence is MediaPipe's visibility, face and hands have no per-point score and get 1 where
 detected; undetected points have conf 0 and coords 0.
 """
@@ -143,25 +146,38 @@ def _landmarks(lms, n: int, w: int, h: int, visibility: bool) -> tuple[np.ndarra
 
 
 class HolisticEstimator:
-    """One Holistic graph for one clip: ``process(rgb)`` per frame, then ``close()``."""
+    """A Holistic graph: ``process(rgb)`` per frame, ``reset()`` between clips, ``close()`` at the end."""
 
     def __init__(self, config: HolisticConfig):
-        mp = require_mediapipe()
         ensure_models(config)
         self.config = config
         self.n_face = 478 if config.refine_face else 468
-        self._graph = mp.solutions.holistic.Holistic(
+        self._graph = self._new_graph()
+        self._used = False
+
+    def _new_graph(self):
+        mp = require_mediapipe()
+        return mp.solutions.holistic.Holistic(
             static_image_mode=False,
-            model_complexity=config.model_complexity,
+            model_complexity=self.config.model_complexity,
             smooth_landmarks=True,
-            refine_face_landmarks=config.refine_face,
-            min_detection_confidence=config.min_detection_confidence,
-            min_tracking_confidence=config.min_tracking_confidence,
+            refine_face_landmarks=self.config.refine_face,
+            min_detection_confidence=self.config.min_detection_confidence,
+            min_tracking_confidence=self.config.min_tracking_confidence,
         )
+
+    def reset(self) -> None:
+        """Forget every tracked landmark and filter state before the next clip: a new graph, if this one was used."""
+        if not self._used:
+            return
+        self._graph.close()
+        self._graph = self._new_graph()
+        self._used = False
 
     def process(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(coords[K, 3] in pixels, conf[K])`` in the layout's part order: body, face, left hand, right hand."""
         h, w = rgb.shape[:2]
+        self._used = True
         r = self._graph.process(rgb)
         parts = [
             _landmarks(r.pose_landmarks, 33, w, h, visibility=True),

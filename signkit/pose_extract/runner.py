@@ -159,10 +159,14 @@ def _worker_main(wid: int, tasks, results, out_dir: str, options: ExtractOptions
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds, so atomic writes remove their temp file
     from ..pose import save_pose
+    from .mediapipe_backend import HolisticEstimator
 
+    estimator = None  # one graph per worker, reset between clips
     while True:
         clip = tasks.get()
         if clip is None:
+            if estimator is not None:
+                estimator.close()
             return
         results.put(("start", wid, clip.key))
         t0 = time.monotonic()
@@ -177,7 +181,8 @@ def _worker_main(wid: int, tasks, results, out_dir: str, options: ExtractOptions
         result = ClipResult(clip.key, str(clip.path), str(out), "failed")
         try:
             _check_output_parent(out, Path(out_dir))
-            pose = extract_clip(clip, options, on_frames=progress)
+            estimator = estimator or HolisticEstimator(options.holistic)
+            pose = extract_clip(clip, options, on_frames=progress, estimator=estimator)
             save_pose(pose, out)
             result.status, result.frames = "ok", pose.num_frames
             result.flags = list(pose.meta.get("flags", []))
@@ -185,6 +190,9 @@ def _worker_main(wid: int, tasks, results, out_dir: str, options: ExtractOptions
             result.error = str(e)
         except Exception as e:  # an unexpected library error: fail this clip, keep the run going
             result.error = f"{type(e).__name__}: {e}"
+            if estimator is not None:  # the graph may be in any state: start the next clip on a new one
+                estimator.close()
+                estimator = None
         result.seconds = round(time.monotonic() - t0, 3)
         result.frames = result.frames or frames
         results.put(("done", wid, result))
@@ -325,6 +333,8 @@ def _run_pool(todo, out, options, n, extractor, log, results, emit) -> None:
         procs[wid], current[wid] = p, None
 
     def finish(result: ClipResult) -> None:
+        if result.key not in remaining:
+            return
         result.extractor = extractor
         remaining.discard(result.key)
         results.append(result)
@@ -335,34 +345,52 @@ def _run_pool(todo, out, options, n, extractor, log, results, emit) -> None:
         start_worker()
     for _ in range(n):
         tasks.put(None)
+    def handle(kind: str, wid: int, payload) -> None:
+        if kind == "start":
+            current[wid] = payload
+        elif kind == "frames":
+            emit("frames", {"frames": payload})
+        elif kind == "done":
+            current[wid] = None
+            finish(payload)
+
+    def reap() -> None:
+        """Fail the clip of a worker that died (crash, OOM kill) and start a replacement."""
+        dead = [wid for wid, p in procs.items() if not p.is_alive()]
+        if not dead:
+            return
+        with contextlib.suppress(queue.Empty):
+            while True:  # what the dead sent before dying is already in the pipe
+                handle(*messages.get(timeout=0.1))
+        for wid in dead:
+            p = procs.pop(wid)
+            p.join()
+            key = current.pop(wid, None)
+            if p.exitcode == 0:  # read its sentinel: every message it sent has been handled
+                continue
+            if key is not None and key in remaining:
+                clip = by_key[key]
+                tail = _log_tail(worker_log_path(os.getpid(), wid))
+                error = f"the worker process died (exit code {p.exitcode}) on this clip" + (f": {tail}" if tail else "")
+                finish(ClipResult(key, str(clip.path), str(output_path(out, clip)), "failed", error=error))
+            if remaining:
+                start_worker()  # takes the sentinel the dead worker never read
+        if not procs:  # only if a worker died before it could say which clip it held
+            for key in sorted(remaining):
+                clip = by_key[key]
+                finish(ClipResult(key, str(clip.path), str(output_path(out, clip)), "failed",
+                                  error="a worker process died before reporting this clip; rerun to retry it"))
+
+    last_reap = time.monotonic()
     try:
         while remaining:
+            if time.monotonic() - last_reap > 1.0:
+                reap()
+                last_reap = time.monotonic()
             try:
-                kind, wid, payload = messages.get(timeout=0.5)
+                handle(*messages.get(timeout=0.5))
             except queue.Empty:
-                for wid, p in list(procs.items()):
-                    if p.is_alive():
-                        continue
-                    p.join()
-                    del procs[wid]
-                    key = current.pop(wid, None)
-                    if key is not None and key in remaining:
-                        clip = by_key[key]
-                        tail = _log_tail(worker_log_path(os.getpid(), wid))
-                        error = f"the worker process died (exit code {p.exitcode}) on this clip" + (
-                            f": {tail}" if tail else "")
-                        finish(ClipResult(key, str(clip.path), str(output_path(out, clip)), "failed", error=error))
-                        start_worker()  # takes the sentinel the dead worker never read
-                if not procs and remaining:
-                    raise ExtractError(f"all workers exited, {len(remaining)} clips left; see the log") from None
                 continue
-            if kind == "start":
-                current[wid] = payload
-            elif kind == "frames":
-                emit("frames", {"frames": payload})
-            elif kind == "done":
-                current[wid] = None
-                finish(payload)
     except BaseException:
         _stop_workers(procs)
         raise
