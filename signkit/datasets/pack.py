@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,18 +193,22 @@ def pack(
         provenance["labels"] = None
     if not recs:
         raise DatasetError(f"nothing to pack: no pose files under {poses_dir} (.npz, .pose, .pkl) or no label rows")
-    keys = [r.key for r in recs]
-    if len(set(keys)) != len(keys):
-        dup = sorted({k for k in keys if keys.count(k) > 1})[:5]
-        raise DatasetError(f"duplicate sample keys in the labels: {dup}")
+    dup = sorted(k for k, n in Counter(r.key for r in recs).items() if n > 1)
+    if dup:
+        raise DatasetError(f"duplicate sample keys in the labels: {dup[:5]}")
     if classes is None:
         classes = build_classes(recs)
     else:
         classes = [str(c) for c in classes]
+        bad = next((r for r in recs if r.label is not None and not 0 <= r.label < len(classes)), None)
+        if bad is not None:
+            raise DatasetError(f"sample {bad.key!r} has label {bad.label}, outside the {len(classes)} classes")
     gloss_vocab = build_gloss_vocab(recs)
     wanted = {r.key for r in recs}
     unmatched = sorted(k for k in found if k not in wanted)
 
+    if fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
+        raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
     if layout is not None:
         target_layout, convert = get_layout(layout).name, True
     else:
@@ -211,8 +216,6 @@ def pack(
             _first_layout([found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found], fps),
             False,
         )
-    if fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
-        raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(out_dir)
