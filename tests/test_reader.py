@@ -272,3 +272,20 @@ def test_shards_are_plain_webdataset(packed):
     key = sorted(ours)[0]
     np.testing.assert_array_equal(theirs[key]["pose.npy"], ours[key]["pose"])
     assert theirs[key]["json"]["key"] == key
+
+
+def test_a_forged_member_size_is_refused_without_allocating_it(tmp_path):
+    from signkit.datasets.shards import iter_tar
+
+    path = tmp_path / "x.tar"
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("a.json")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"{}"))
+    data = bytearray(path.read_bytes())
+    data[124:136] = b"77777777777\0"  # 8 GiB
+    data[148:156] = b"        "
+    data[148:156] = b"%06o\0 " % sum(data[:512])
+    path.write_bytes(bytes(data))
+    with open(path, "rb") as f, pytest.raises(EOFError, match="runs past the end"):
+        list(iter_tar(f, "x.tar"))

@@ -143,6 +143,7 @@ def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
     truncation, and anything but a regular file with a safe name is refused.
     """
     pos, pax, long_name = 0, {}, None
+    file_size = os.fstat(f.fileno()).st_size
     while True:
         f.seek(pos)
         header = f.read(_BLOCK)
@@ -155,6 +156,8 @@ def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
         if checksum != unsigned and checksum != unsigned - 2 * sum(b for b in header if b > 127):  # signed variant
             raise tarfile.HeaderError(f"bad header checksum at byte {pos}")
         size, kind = _number(header[124:136]), header[156:157]
+        if pos + _BLOCK + size > file_size:  # also keeps a forged size from allocating more than the file holds
+            raise EOFError(f"a member of {size} bytes at byte {pos} runs past the end of the file")
         if kind in (b"x", b"g", b"L"):
             data = f.read(size)
             if len(data) < size:
@@ -172,6 +175,8 @@ def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
         name = pax.get("path", long_name or name)
         size = int(pax.get("size", size))
         pax, long_name = {}, None
+        if pos + _BLOCK + size > file_size:
+            raise EOFError(f"member {name!r} of {size} bytes runs past the end of the file")
         check_member_name(name, shard)
         if kind not in _REGULAR:
             raise DatasetError(f"shard {shard}: refusing member {name!r} (not a regular file: a link or device)")
