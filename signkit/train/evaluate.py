@@ -19,7 +19,7 @@ from .checkpoint import write_json
 from .data import DatasetSource, has_split, split_labels
 from .loop import pick_device, predict_source
 from .metrics import majority_baseline
-from .run import MODEL_JSON, label_space
+from .run import CONFIG_JSON, MODEL_JSON, label_space
 from .tasks import LabelSpace, make_task
 
 
@@ -30,8 +30,9 @@ class EvalResult:
     metrics_file: Path
 
 
-def _run_meta(model_path: Path) -> dict[str, Any] | None:
-    for candidate in (model_path / MODEL_JSON, model_path.parent.parent / MODEL_JSON):
+def _run_file(model_path: Path, name: str) -> dict[str, Any] | None:
+    """A run's ``model.json``/``config.json``, given the run folder or one of its checkpoint folders."""
+    for candidate in (model_path / name, model_path.parent.parent / name):
         if candidate.is_file():
             return json.loads(candidate.read_text())
     return None
@@ -49,12 +50,15 @@ def evaluate(
     precision: str = "auto",
 ) -> EvalResult:
     """Score ``model`` (a run directory: its best checkpoint, else its latest; or any ``signkit.zoo.load`` name)
-    on ``split`` of ``data``. Writes ``predictions.jsonl`` (one line per sample) and ``metrics.json`` to ``out_dir``
-    (default ``RUN_DIR/eval-{split}`` for a run)."""
+    on ``split`` of ``data``; ``max_frames`` defaults to the run's. Writes ``predictions.jsonl`` (one line per
+    sample) and ``metrics.json`` to ``out_dir`` (default ``RUN_DIR/eval-{split}`` for a run)."""
     from .. import zoo
 
     path = Path(model).expanduser()
-    meta = _run_meta(path) if path.exists() else None
+    meta = _run_file(path, MODEL_JSON) if path.exists() else None
+    run_config = _run_file(path, CONFIG_JSON) if meta is not None else None
+    if max_frames is None and run_config:
+        max_frames = run_config.get("max_frames")  # evaluate clips as the run saw them (centre crop)
     net = zoo.load(model, task=task) if task else zoo.load(model)
     task_name = task or getattr(net, "task", None) or "pretrain"
     labels = label_space(data)
