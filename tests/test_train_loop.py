@@ -235,11 +235,12 @@ class Killing:
                 os.kill(os.getpid(), signal.SIGKILL)
             yield b
 
-cfg = config(max_steps=10, ckpt_every=3, batch_size={batch})
+cfg = config(max_steps=10, ckpt_every=3, batch_size={batch}, eval_every=5)
 seed_everything(0)
 model = TinyModel(dropout={dropout})
 src = MemorySource(batch_size={batch}, noise={noise})
-fit(task(), model, Killing(src), cfg, sys.argv[1], resume=True)
+dev = MemorySource(n=12, seed=5, batch_size=4, shuffle=False, noise=0.0)
+fit(task(), model, Killing(src), cfg, sys.argv[1], dev=dev, resume=True)
 if int(os.environ.get("RANK", 0)) == 0:
     save_model(model, os.path.join(sys.argv[1], "final.safetensors"))
 """
@@ -286,3 +287,7 @@ def test_ddp_two_processes_equal_one_process_with_the_same_global_batch(tmp_path
            str(tmp_path / "two"), "0"]  # fmt: skip
     subprocess.run(cmd, check=True, env=_env(), timeout=300)
     assert_same(_final(tmp_path / "two"), _final(tmp_path / "one"), atol=1e-5)
+    # evaluation is sharded across the ranks and gathered: the same dev scores as one process
+    evals = [[x for x in map(json.loads, (tmp_path / r / "metrics.jsonl").read_text().splitlines())
+              if x["event"] == "eval"] for r in ("one", "two")]  # fmt: skip
+    assert len(evals[0]) == 2 and evals[0] == evals[1]
