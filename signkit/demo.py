@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import SignkitError
+from .train import _demo as _train_demo  # the model half of the demo (pack, finetune, evaluate)
 
 
 @dataclass
@@ -73,6 +74,10 @@ STEPS: list[Step] = [
     Step("extract", _extract),
     Step("check", _check),
     Step("show", _show),
+    # the model half: pack the real fingerspelling lexicon, fine-tune sigma-tiny, evaluate vs the majority class
+    Step("pack", _train_demo.pack_step),
+    Step("finetune", _train_demo.finetune_step),
+    Step("evaluate", _train_demo.evaluate_step),
 ]
 
 
