@@ -242,10 +242,21 @@ def render(r: dict, note: str) -> str:
         f"Pack (`.pose` in, decode + normalise + float16 shards out, input MB/s): {pack}; plain `tar cf` of the same "
         f"files: {r['tar_mb_s']:.0f} MB/s; pack / tar = {best / r['tar_mb_s']:.3f}x.",
         "",
-        "Goal (issue 3): ours >= 3x (a) and (b); ours >= 0.5x (c).",
+        "Goal (issue 3): ours >= 3x (a) and (b); ours >= 0.5x (c). " + _verdict(r),
         "",
     ]
     return "\n".join(lines)
+
+
+def _verdict(r: dict) -> str:
+    parts = []
+    for peer, goal in (("a", 3.0), ("b", 3.0), ("c", 0.5)):
+        ratios = [
+            row["ours"][j] / (r["c"][j] if peer == "c" else row[peer][j]) for row in r["rows"].values() for j in (0, 1)
+        ]
+        met = sum(x >= goal for x in ratios)
+        parts.append(f"vs ({peer}) {min(ratios):.2f}x to {max(ratios):.2f}x, goal met in {met} of {len(ratios)} rows")
+    return "In this run: " + "; ".join(parts) + "."
 
 
 def write_section(text: str, path: Path = DOC) -> None:
