@@ -68,6 +68,26 @@ def test_finetune_then_evaluate_writes_a_loadable_run(packed, tmp_path):
     assert out.metrics_file == run / "eval-test" / "metrics.json"
 
 
+@pytest.mark.parametrize("task, primary", [("cslr", "wer"), ("slt", "bleu4")])
+def test_cslr_and_slt_finetune_and_evaluate(packed, tmp_path, task, primary):
+    run = tmp_path / task
+    res = finetune(small(packed, task=task, max_steps=2, eval_every=2, extra={"max_length": 8}), run)
+    assert primary in res.last_eval
+    out = evaluate(run, packed, split="test")
+    preds = [json.loads(x) for x in out.predictions.read_text().splitlines()]
+    assert len(preds) == 3 and all({"ref", "hyp"} <= set(p) for p in preds)
+    assert preds[0]["ref"] == ("YES" if task == "cslr" else "say yes")  # clip11: label 11 % 3 = 2
+
+
+def test_a_run_exports_as_a_zoo_entry(packed, tmp_path):
+    from signkit import zoo
+
+    finetune(small(packed, max_steps=1, dev_split=None), tmp_path / "run")
+    exported = zoo.export(tmp_path / "run", "sigma-tiny.test-run", tmp_path / "export", arch="sigma-tiny")
+    model = zoo.load(exported.folder)
+    assert model.task == "islr" and model.num_classes == 3
+
+
 def test_resume_refuses_changed_options_and_new_run_refuses_used_dir(packed, tmp_path):
     run = tmp_path / "run"
     finetune(small(packed, max_steps=2, dev_split=None), run)
@@ -123,3 +143,18 @@ def test_pretrain_runs_sigma_objectives(packed, tmp_path):
     logged = [json.loads(x) for x in (tmp_path / "pre" / "metrics.jsonl").read_text().splitlines()]
     assert {"hal_global", "hal_local", "sgt_stm", "sgt_lm"} <= set(logged[0])
     assert "loss" in res.last_eval and torch.isfinite(torch.tensor(res.last_eval["loss"]))
+
+
+@pytest.mark.slow
+def test_demo_model_steps_beat_the_majority_class(tmp_path):
+    """The demo's model half on the real fingerspelling lexicon (19 sign languages)."""
+    pytest.importorskip("spoken_to_signed")
+    from signkit.demo import DemoContext
+    from signkit.train import _demo
+
+    ctx = DemoContext(tmp_path)
+    assert _demo.pack_step(ctx)["samples"] == 600
+    assert _demo.finetune_step(ctx)["steps"] == _demo.DEMO_TRAIN["max_steps"]
+    result = _demo.evaluate_step(ctx)
+    assert result["top1"] > 2 * result["majority_baseline_top1"], result["summary"]
+    assert _demo.finetune_step(ctx)["steps"] == _demo.DEMO_TRAIN["max_steps"]  # rerun: resumes, trains nothing

@@ -51,7 +51,7 @@ def evaluate(
     if wer_cleanup:
         options["wer_cleanup"] = wer_cleanup
     if beams:
-        options.update(beam_size=beams, num_beams=beams)
+        options["beam_size"] = beams
     result = run_evaluate(model, data, split, out_dir, batch_size=batch_size, max_frames=max_frames, options=options)
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2, default=float))

@@ -204,7 +204,7 @@ class SLTTask(Task):
 
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, batch: dict[str, Any]) -> list[dict[str, Any]]:
-        decode = {k: v for k, v in self.options.items() if k in ("num_beams", "length_penalty", "max_length")}
+        decode = {k: v for k, v in self.options.items() if k in ("beam_size", "length_penalty", "max_length")}
         hyps = model.predict(batch, **decode)
         return [{"key": k, "ref": t or "", "hyp": h} for k, t, h in zip(batch["key"], batch["text"], hyps, strict=True)]
 
