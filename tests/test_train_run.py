@@ -158,3 +158,34 @@ def test_demo_model_steps_beat_the_majority_class(tmp_path):
     result = _demo.evaluate_step(ctx)
     assert result["top1"] > 2 * result["majority_baseline_top1"], result["summary"]
     assert _demo.finetune_step(ctx)["steps"] == _demo.DEMO_TRAIN["max_steps"]  # rerun: resumes, trains nothing
+
+
+def test_sigma_tiny_resume_after_crash_matches_uninterrupted(packed, tmp_path, monkeypatch):
+    """Exact resume with the real model and reader (random crops, shuffling, T5 dropout)."""
+    from safetensors.torch import load_file
+
+    from signkit.train import data as data_mod
+
+    cfg = small(packed, max_steps=4, ckpt_every=3, dev_split=None, max_frames=4)
+    finetune(cfg, tmp_path / "ref")
+    original = data_mod.DatasetSource.batches
+    seen = {"n": 0}
+
+    def crashing(self, epoch):
+        for batch in original(self, epoch):
+            seen["n"] += 1
+            if seen["n"] > 3:  # after step 3 and its checkpoint (epoch 1, batch 1 of 2), before step 4
+                raise KeyboardInterrupt
+            yield batch
+
+    monkeypatch.setattr(data_mod.DatasetSource, "batches", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        finetune(cfg, tmp_path / "b")
+    monkeypatch.setattr(data_mod.DatasetSource, "batches", original)
+    assert latest_checkpoint(tmp_path / "b").name == "step-0000003"
+    finetune(cfg, tmp_path / "b", resume=True)
+    ref = load_file(str(latest_checkpoint(tmp_path / "ref") / "model.safetensors"))
+    got = load_file(str(latest_checkpoint(tmp_path / "b") / "model.safetensors"))
+    assert ref.keys() == got.keys()
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], atol=1e-6, rtol=1e-5, msg=k)
