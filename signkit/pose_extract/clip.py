@@ -33,11 +33,12 @@ def extract_clip(
 ) -> Pose:
     """Extract one video, frame folder or clip into a `Pose`, in this process.
 
-    A given ``estimator`` (same Holistic settings as ``options``) is reset and reused, which saves building a
-    graph per clip; without one a graph is built and closed here. ``on_frames(n)`` is called as frames are done
-    (for progress bars). A clip in which no frame shows both
-    shoulders is returned unnormalised and flagged (``meta["flags"]``: ``no_person`` when nothing at all was
-    detected, else ``no_shoulders``).
+    A given ``estimator`` (same Holistic settings as ``options``) is reset (see `HolisticEstimator.reset`) and
+    kept open; without one, a graph is built and closed here. ``on_frames(n)`` is called as frames are done (for
+    progress bars). A clip in which no frame shows both shoulders is returned unnormalised and flagged
+    (``meta["flags"]``: ``no_person`` when nothing at all was detected, else ``no_shoulders``); other flags:
+    ``variable_frame_rate`` (``meta["timestamps"]`` holds each frame's time), ``truncated`` (fewer frames than
+    the container promised), ``rotated_90``/``180``/``270`` (a display rotation was applied).
     """
     options = options or ExtractOptions()
     if not isinstance(clip, Clip):
