@@ -189,3 +189,26 @@ def test_sigma_tiny_resume_after_crash_matches_uninterrupted(packed, tmp_path, m
     assert ref.keys() == got.keys()
     for k in ref:
         torch.testing.assert_close(got[k], ref[k], atol=1e-6, rtol=1e-5, msg=k)
+
+
+@pytest.mark.slow
+def test_cli_finetune_under_torchrun_two_processes(packed, tmp_path):
+    """The same command under torchrun (2 gloo CPU processes) with the real sigma-tiny: trains, checkpoints, and the
+    run evaluates. (Equality with one process is tested with a model without batch statistics in test_train_loop:
+    Sigma's masked batch norm computes its statistics per rank, as DDP does without SyncBatchNorm.)"""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "signkit",
+           "finetune", "--model", "sigma-tiny", "--data", str(packed), "--task", "islr", "-o", str(tmp_path / "r"),
+           "--max-steps", "3", "--batch-size", "4", "--max-frames", "6", "--eval-every", "3",
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert latest_checkpoint(tmp_path / "r").name == "step-0000003"
+    logged = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in logged if x["event"] == "eval"] == [3]  # rank 0 alone writes the log
+    assert evaluate(tmp_path / "r", packed, split="test").metrics["samples"] == 3

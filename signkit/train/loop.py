@@ -231,7 +231,10 @@ def fit(
         raise SignkitError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new -o folder")
     net: torch.nn.Module = model
     if D.is_dist():
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        # a task model leaves parts of Sigma unused (ISLR never runs the T5 decoder or the alignment heads)
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+        )
     log = RunLog(run_dir, info.is_main, config.tensorboard, state.step)
     bar = _progress(config.max_steps, state.step, info.is_main and config.progress)
     result = FitResult(state, run_dir)
