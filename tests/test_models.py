@@ -186,13 +186,25 @@ def test_each_pretraining_loss_falls_when_overfitting_one_batch():
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-    last = {k: float(v) for k, v in model(batch).terms.items()}
+    last = {k: float(v.detach()) for k, v in model(batch).terms.items()}
     for k in first:
         assert last[k] < 0.7 * first[k], f"{k} did not fall: {first[k]:.3f} -> {last[k]:.3f}"
-    model.eval()
-    texts = model.predict(batch, beam_size=2, max_length=8)
-    # The overfitted model generates its samples' own texts (byte-level: a doubled letter may still be dropped).
-    assert sum(g == t for g, t in zip(texts, TEXTS, strict=True)) >= 3, texts
+
+
+def test_slt_generates_the_text_it_was_overfitted_on():
+    torch.manual_seed(0)
+    model = create_model(quiet_tiny(label_smoothing=0.0), task="slt")
+    batch = make_batch(t=8)
+    batch["pose"] = batch["pose"] + 0.4 * torch.arange(4.0)[:, None, None, None] * batch["mask"][..., None, None]
+    batch["text"] = ["help", "sign", "abc", "zebra"]  # 50 steps do not teach the byte decoder doubled letters
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(50):
+        loss = model(batch).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    texts = model.eval().predict(batch, beam_size=2, max_length=8)
+    assert texts == batch["text"]
 
 
 def test_info_nce_of_matched_pairs_is_below_shuffled_pairs():

@@ -34,11 +34,10 @@ def mine_hard_negatives(sim: torch.Tensor, same: torch.Tensor, mode: str = "samp
     return neg_text, neg_sign, valid
 
 
-def same_text_matrix(texts: list[str], device: torch.device) -> torch.Tensor:
-    """[B, B] bool: True where two samples carry the same text (they cannot be each other's negatives)."""
-    ids = {t: i for i, t in enumerate(dict.fromkeys(texts))}
-    idx = torch.tensor([ids[t] for t in texts], device=device)
-    return idx[:, None] == idx[None, :]
+def same_text_matrix(ids: torch.Tensor) -> torch.Tensor:
+    """[B, B] bool: True where two samples carry the same (0-padded) token ids: they cannot be each other's
+    negatives. Computed on the device, so no per-step host work."""
+    return (ids[:, None, :] == ids[None, :, :]).all(-1)
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:

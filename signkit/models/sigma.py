@@ -133,20 +133,22 @@ class SigmaModel(nn.Module):
                               decoder_input_ids=self.text_model._shift_right(ids))  # fmt: skip
         return lm_loss(out.logits, labels, self.config.label_smoothing)
 
-    def _stm(self, sign, sign_mask, ids, mask, sim, texts) -> torch.Tensor:
-        same = same_text_matrix(list(texts), sim.device) if texts is not None else torch.eye(len(ids), dtype=torch.bool,
-                                                                                               device=sim.device)
+    def _stm(self, sign, sign_mask, ids, mask, sim) -> torch.Tensor:
+        same = same_text_matrix(ids)
         neg_text, neg_sign, valid = mine_hard_negatives(sim, same, self.config.hard_negatives)
-        v = valid.nonzero().squeeze(1)
-        s = torch.cat([sign, sign[v], sign[neg_sign[v]]])
-        sm = torch.cat([sign_mask, sign_mask[v], sign_mask[neg_sign[v]]])
-        t = torch.cat([ids, ids[neg_text[v]], ids[v]])
-        tm = torch.cat([mask, mask[neg_text[v]], mask[v]])
-        target = torch.cat([torch.ones(len(ids)), torch.zeros(2 * len(v))]).long().to(sim.device)
+        # Fixed shapes (3B pairs) and no host sync: a row without a valid negative gets weight 0.
+        s = torch.cat([sign, sign, sign[neg_sign]])
+        sm = torch.cat([sign_mask, sign_mask, sign_mask[neg_sign]])
+        t = torch.cat([ids, ids[neg_text], ids])
+        tm = torch.cat([mask, mask[neg_text], mask])
+        b = len(ids)
+        target = torch.cat([torch.ones(b, dtype=torch.long, device=sim.device), sim.new_zeros(2 * b, dtype=torch.long)])
+        weight = torch.cat([torch.ones_like(valid, dtype=torch.float), valid.float(), valid.float()])
         with self.signef.fused(s, sm, tm) as ctx:
             fused = self.encode_text_tokens(t, tm)
         pooled = torch.cat([masked_mean(fused, tm), masked_mean(ctx["sign"], sm)], dim=-1)
-        return F.cross_entropy(self.stm_head(pooled).float(), target)
+        ce = F.cross_entropy(self.stm_head(pooled).float(), target, reduction="none")
+        return (ce * weight).sum() / weight.sum()
 
     def forward(self, batch: dict) -> SigmaOutput:
         enc, enc_mask, sign, sign_mask = self.encode_sign_tokens(batch)
@@ -158,7 +160,7 @@ class SigmaModel(nn.Module):
             terms = {
                 "hal_global": hal["hal_global"],
                 "hal_local": hal["hal_local"],
-                "sgt_stm": self._stm(sign, sign_mask, ids, mask, hal["sim"], batch.get("text")),
+                "sgt_stm": self._stm(sign, sign_mask, ids, mask, hal["sim"]),
                 "sgt_lm": self._lm(enc, enc_mask, ids, mask),
             }
             loss = sum(w.get(k, 1.0) * v for k, v in terms.items())
