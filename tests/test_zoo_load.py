@@ -310,3 +310,61 @@ def test_unisign_mapping_covers_full_size_sigma_base():
     assert {k: ours.get(k) for k in mapped} == mapped, "every converted key exists in sigma-base with its shape"
     uncovered = sorted(set(ours) - set(mapped))
     assert uncovered and all(k.startswith(converted.new_prefixes) for k in uncovered), uncovered[:5]
+
+
+# ---- releases shipped inside the package (registry-driven) ----------------------------------------------------
+
+
+def shipped_entries() -> list[str]:
+    """Built-in released entries whose files all live inside the installed package (usable offline)."""
+    from signkit.zoo.download import parse_source
+    from signkit.zoo.registry import BUILTIN_REGISTRY, read_registry_file
+
+    package = BUILTIN_REGISTRY.parent.resolve()
+    names = []
+    for e in read_registry_file(BUILTIN_REGISTRY).values():
+        sources = [parse_source(f.url, e.base_dir) for f in e.files]
+        inside = all(s.kind == "local" and Path(s.location).resolve().is_relative_to(package) for s in sources)
+        if e.released and inside:
+            names.append(e.name)
+    return sorted(names)
+
+
+def test_sigma_tiny_is_shipped_with_real_pretrained_weights():
+    assert "sigma-tiny.fs-lexicon" in shipped_entries()
+
+
+@pytest.mark.parametrize("name", shipped_entries())
+def test_shipped_release_loads_offline_strictly_and_matches_its_card(name, monkeypatch):
+    from signkit.zoo import resolve_name
+
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    entry = resolve_name(name)
+    model = load(name)
+    assert model.load_report.new_keys == [] and model.load_report.discarded_keys == []
+    card = (entry.base_dir / entry.files[0].url).parent.joinpath("README.md").read_text()
+    for spec in entry.files:
+        assert spec.sha256 in card, f"the model card of {name} must list {spec.name}'s sha256"
+    assert "signkit pretrain" in card and "--seed" in card, "the card must hold the exact command, seed included"
+    finetune = load(name, task="islr", num_classes=3)
+    assert finetune.load_report.new_keys == sorted(k for k in finetune.state_dict() if k.startswith("head."))
+
+
+# sigma-tiny.fs-lexicon's unit sign embedding (first 8 of 64 values) of the first real lexicon clip, recorded when the
+# weights were exported. A change here means the shipped weights or the model code changed behaviour.
+SIGMA_TINY_REFERENCE = [-0.1355, -0.22843, -0.03231, 0.04574, -0.17553, -0.09381, 0.02416, -0.31679]
+
+
+def test_sigma_tiny_reproduces_its_reference_embedding(monkeypatch):
+    from conftest import lexicon_dir
+
+    from signkit.pose import load_pose, normalize
+    from signkit.pose.mapping import remap_arrays
+
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    pose = normalize(load_pose(sorted(lexicon_dir().rglob("*.pose"))[0]))
+    coords, conf = remap_arrays(pose.coords, pose.conf, pose.layout, "mediapipe-holistic")
+    batch = {"pose": torch.from_numpy(coords)[None].float(), "conf": torch.from_numpy(conf)[None].float(),
+             "mask": torch.ones(1, coords.shape[0], dtype=torch.bool)}  # fmt: skip
+    embedding = load("sigma-tiny").eval().embed_sign(batch)[0]
+    assert torch.allclose(embedding[:8], torch.tensor(SIGMA_TINY_REFERENCE), atol=2e-4), embedding[:8]
