@@ -264,6 +264,7 @@ def test_unisign_converter_maps_every_backbone_key_with_its_shape(tmp_path, monk
         loaded = load("unisign.test")
     report = loaded.load_report
     assert report.new_keys and all(k.startswith(("signef.", "hal.", "stm_head.")) for k in report.new_keys)
+    assert report.discarded_keys == ["fusion_gate.0.weight", "rgb_proj.weight"], "the RGB branch is listed"
     state = loaded.state_dict()
     assert torch.equal(state["sign_encoder.gcn_modules.face_all.layer2_0.gcn.A"],
                        sd["gcn_modules.face_all.layer2_0.gcn.A"])  # fmt: skip

@@ -206,6 +206,7 @@ class ModelSource:
     notes: list[str] = field(default_factory=list)
     entry: ZooEntry | None = None
     labels: dict = field(default_factory=dict)  # class names / gloss vocabulary / language, when known
+    dropped: list[str] = field(default_factory=list)  # checkpoint keys a converter left out (reported as discarded)
 
 
 def entry_config(entry: ZooEntry, paths: dict[str, Path] | None = None):
@@ -258,8 +259,7 @@ def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
         source.state_dict = converted.state_dict
         source.allow_new = converted.new_prefixes
         source.notes.append(converted.note)
-        source.discard = ()
-        source.notes.append(f"{len(converted.dropped)} RGB-branch keys dropped" if converted.dropped else "")
+        source.dropped = converted.dropped  # the RGB branch: reported as discarded keys
     return source
 
 
@@ -362,6 +362,7 @@ def load(
         raise ZooError(f"cannot build the model for {source.label}: {e}") from None
     report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard)
     report.notes += [n for n in source.notes if n]
+    report.discarded_keys = sorted(report.discarded_keys + source.dropped)
     model.load_report = report
     model.zoo_entry = source.entry
     model.labels = source.labels if task == source.task else {}  # a new task's labels come from its dataset
