@@ -96,9 +96,11 @@ def test_model_complexity_without_model_is_a_clear_error(tmp_path, monkeypatch):
         ensure_models(config, modules_dir=tmp_path)
     if not model_files(config)[1].is_file():  # the heavy model is not bundled with mediapipe 0.10.14
         monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
-        result = CliRunner().invoke(cli, ["extract", str(tmp_path), "-o", str(tmp_path / "o"),
+        (tmp_path / "v.mp4").write_bytes(b"not looked at: the model check comes first")
+        result = CliRunner().invoke(cli, ["extract", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"),
                                           "--model-complexity", "2"])
-        assert result.exit_code != 0
+        assert result.exit_code == 1 and "pose_landmark_heavy.tflite" in result.output
+        assert "--model-complexity 1" in result.output and not (tmp_path / "o").exists()
 
 
 def test_cli_errors_before_any_work(tmp_path):

@@ -5,7 +5,7 @@ Python users call `extract` (many clips, resumable, parallel) or `extract_clip` 
 
 from .clip import ExtractOptions, extract_clip
 from .inputs import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Clip, discover, read_clip_list
-from .mediapipe_backend import HolisticConfig
+from .mediapipe_backend import HolisticConfig, HolisticEstimator
 from .runner import LOG_NAME, ClipResult, ExtractSummary, extract
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "ExtractOptions",
     "ExtractSummary",
     "HolisticConfig",
+    "HolisticEstimator",
     "discover",
     "extract",
     "extract_clip",
