@@ -212,3 +212,19 @@ def test_cli_finetune_under_torchrun_two_processes(packed, tmp_path):
     logged = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in logged if x["event"] == "eval"] == [3]  # rank 0 alone writes the log
     assert evaluate(tmp_path / "r", packed, split="test").metrics["samples"] == 3
+
+
+def test_finetune_starts_from_the_pretrained_release_unless_from_scratch(packed):
+    from signkit import zoo
+    from signkit.train.run import build_model
+    from signkit.train.tasks import make_task
+
+    task = make_task("islr", LabelSpace(CLASSES, [], "ase"))
+    released = zoo.load("sigma-tiny", task="islr", num_classes=3).state_dict()
+    pretrained = build_model("sigma-tiny", task).state_dict()
+    scratch = build_model("sigma-tiny", task, from_scratch=True).state_dict()
+    backbone = [k for k in released if not k.startswith("head.")]
+    assert backbone and all(torch.equal(pretrained[k], released[k]) for k in backbone)
+    assert not all(torch.equal(scratch[k], released[k]) for k in backbone)
+    with pytest.raises(ConfigError, match="from-scratch"):
+        build_model("sigma-tiny.fs-lexicon", task, from_scratch=True)

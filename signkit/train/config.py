@@ -23,7 +23,8 @@ class TrainConfig:
     """One training run. Steps count optimiser updates (after gradient accumulation)."""
 
     task: str = "islr"
-    model: str = "sigma-tiny"  # zoo name, config name, checkpoint or run directory
+    model: str = "sigma-tiny"  # zoo name (pre-trained weights), checkpoint or run directory
+    from_scratch: bool = False  # build ``model`` (a config name) with random weights instead of loading weights
     data: str = ""  # packed dataset directory
     train_split: str = "train"
     dev_split: str | None = "dev"  # None: no evaluation during training (then no "best" checkpoint)

@@ -37,16 +37,20 @@ def label_space(data: str | Path) -> LabelSpace:
     return LabelSpace(list(info.classes or []), list(info.gloss_vocab or []), langs.pop() if len(langs) == 1 else None)
 
 
-def build_model(name: str, task: Task) -> torch.nn.Module:
-    """The model to train: a path (run directory, export folder, weights file) or zoo name is loaded strictly with
-    a new head (`signkit.zoo.load`); a bare config name (``sigma-tiny``, ``sigma-base``) is built from its config
-    with random weights (said in the log: nothing is downloaded)."""
+def build_model(name: str, task: Task, from_scratch: bool = False) -> torch.nn.Module:
+    """The model to train. A zoo name (``sigma-tiny`` = its default release), a run directory, an export folder or a
+    weights file is loaded strictly with a new head (`signkit.zoo.load`). Random weights only when asked: with
+    ``from_scratch``, or when pre-training from a config name (nothing is downloaded then)."""
     from .. import zoo
     from ..models import create_model, list_configs
 
     model_task = None if task.name == "pretrain" else task.name
     num_classes = task.num_classes if task.name in ("islr", "cslr") else None
-    if not Path(name).expanduser().exists() and name in list_configs():
+    if from_scratch or (task.name == "pretrain" and name in list_configs()):
+        if name not in list_configs():
+            raise ConfigError(
+                f"--from-scratch builds a model config, not {name!r}; use one of {', '.join(list_configs())}"
+            )
         log.info("building %s from its config with random weights", name)
         return create_model(name, model_task, num_classes)
     return zoo.load(name, task=model_task or "pretrain", num_classes=num_classes)
@@ -83,7 +87,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Fit
     _prepare_run_dir(config, run_dir, resume)
     seed_everything(config.seed)
     task = make_task(config.task, label_space(config.data), config.extra)
-    model = build_model(config.model, task)
+    model = build_model(config.model, task, config.from_scratch)
     layout = model.config.layout
     world = D.env_info().world_size
     if config.batch_size % world:
