@@ -29,7 +29,7 @@ import signkit
 from signkit.models import create_model, get_config
 
 LAYOUT = "mediapipe-holistic-refined"
-MAX_FRAMES = 64
+MAX_FRAMES = 48
 
 
 def lexicon_dir() -> Path:
