@@ -46,18 +46,25 @@ def lm_step_loss(model, batch):
     return model._lm(enc, enc_mask, batch["text_ids"], batch["text_mask"])
 
 
-def measure(objective: str, b: int, t: int, steps: int, warmup: int, compile_encoder: bool, text_len: int) -> dict:
-    device = torch.device("cuda")
+def measure(objective: str, b: int, t: int, steps: int, warmup: int, compile_encoder: bool, text_len: int,
+            config: str = "sigma-base", device_name: str = "cuda") -> dict:  # fmt: skip
+    device = torch.device(device_name)
+    cuda = device.type == "cuda"
     torch.manual_seed(0)
-    model = create_model(get_config("sigma-base")).to(device)
-    model._prompt_ids = torch.randint(3, 1000, (9,), device=device)  # a prompt of Uni-Sign's length, pre-tokenised
+    model = create_model(get_config(config)).to(device)
+    vocab = model.text_model.config.vocab_size
+    model._prompt_ids = torch.randint(3, vocab, (9,), device=device)  # a prompt of Uni-Sign's length, pre-tokenised
     if compile_encoder:
         model.sign_encoder.compile()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
     batch = synthetic_batch(model, b, t, text_len, device)
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             loss = lm_step_loss(model, batch) if objective == "lm" else model(batch).loss
         loss.backward()
         opt.step()
@@ -65,18 +72,19 @@ def measure(objective: str, b: int, t: int, steps: int, warmup: int, compile_enc
 
     for _ in range(warmup):
         step()
-    torch.cuda.synchronize()
+    sync()
     with FlopCounterMode(display=False) as fc:
         step()
     flops = fc.get_total_flops()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     for _ in range(steps):
         step()
-    torch.cuda.synchronize()
+    sync()
     dt = (time.perf_counter() - t0) / steps
-    name = torch.cuda.get_device_name()
+    name = torch.cuda.get_device_name() if cuda else "cpu"
     peak = next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
     return {
         "objective": objective,
@@ -85,7 +93,7 @@ def measure(objective: str, b: int, t: int, steps: int, warmup: int, compile_enc
         "compiled_sign_encoder": compile_encoder,
         "samples_per_s": b / dt,
         "step_ms": dt * 1000,
-        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_mem_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan"),
         "tflops_per_step": flops / 1e12,
         "mfu": (flops / dt / 1e12 / peak) if peak else None,
         "device": name,
@@ -102,24 +110,28 @@ def main() -> None:
     ap.add_argument("--text-len", type=int, default=24)
     ap.add_argument("--compile", action="store_true", help="torch.compile the sign encoder")
     ap.add_argument("--write", help="append a Markdown table to this file (docs/benchmarks.md)")
+    ap.add_argument("--config", default="sigma-base", help="sigma-tiny with --device cpu is a quick smoke run")
+    ap.add_argument("--device", default="cuda")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
-        raise SystemExit("needs a CUDA GPU")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("needs a CUDA GPU (or --config sigma-tiny --device cpu for a smoke run)")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     rows = []
     for objective in args.objectives:
         for b in args.batch_sizes:
-            r = measure(objective, b, args.frames, args.steps, args.warmup, args.compile, args.text_len)
+            r = measure(objective, b, args.frames, args.steps, args.warmup, args.compile, args.text_len,
+                        args.config, args.device)  # fmt: skip
             peer = UNISIGN_H200.get(b) if objective == "lm" and "H200" in r["device"] and args.frames == 256 else None
             r["vs_unisign"] = r["samples_per_s"] / peer if peer else None
             rows.append(r)
             print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
-            torch.cuda.empty_cache()
+            if args.device == "cuda":
+                torch.cuda.empty_cache()
     if args.write:
         lines = [
             "",
-            f"## Sigma training step ({rows[0]['device']}, sigma-base, bf16, {args.frames} frames)",
+            f"## Sigma training step ({rows[0]['device']}, {args.config}, bf16, {args.frames} frames)",
             "",
             "| objective | batch | compiled encoder | samples/s | step ms | peak GiB | TFLOP/step | MFU "
             "| vs Uni-Sign |",
