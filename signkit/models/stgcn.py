@@ -23,6 +23,8 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
         if mask is None or not self.training or not self.track_running_stats:
             return super().forward(x)
+        dtype = x.dtype
+        x = x.float()  # statistics in fp32 also under bf16 autocast
         w = mask[:, None, :, None].to(x.dtype)  # [B, 1, T, 1]
         n = w.sum() * x.shape[-1]
         mean = (x * w).sum(dim=(0, 2, 3)) / n
@@ -36,7 +38,7 @@ class MaskedBatchNorm2d(nn.BatchNorm2d):
         y = (x - mean[None, :, None, None]) * torch.rsqrt(var[None, :, None, None] + self.eps)
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
-        return y
+        return y.to(dtype)
 
 
 def _bn(channels: int, masked: bool) -> nn.BatchNorm2d:
