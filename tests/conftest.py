@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from signkit.pose import Pose, get_layout
+
+# The test models are tiny: intra-op threads only fight the DataLoader workers and subprocesses for 2 cores (a
+# sigma-tiny step ran 1.7x slower with 2 threads than with 1). Set before torch is imported; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def make_pose(frames: int = 10, layout: str = "mediapipe-holistic", seed: int = 0, fps: float = 25.0) -> Pose:
