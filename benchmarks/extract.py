@@ -194,8 +194,8 @@ def main() -> None:
         "## Extraction",
         "",
         f"`python benchmarks/extract.py` on {platform.machine()} with {cores} cores "
-        f"({platform.processor() or platform.platform()}), a machine shared with other jobs at the time "
-        f"(1-minute load average {load_before:.1f} at the start, {load_after:.1f} at the end), so absolute numbers "
+        f"({platform.processor() or platform.platform()}), 1-minute load average {load_before:.1f} at the start and "
+        f"{load_after:.1f} at the end (the benchmark itself keeps both cores busy), so absolute numbers "
         "move from run to run; the ratios come from one run.",
         f"{len(clips)} clips of 512x512, {frames} frames ({frames / 25:.1f} s at 25 fps), rendered from real photos; "
         f"MediaPipe Holistic 0.10.14, model complexity 1, {args.workers} workers; fastest of {args.rounds} "
