@@ -29,13 +29,21 @@ def packed(tmp_path_factory) -> tuple[Path, Path, list[str]]:
     return tmp / "ds", tmp / "poses", keys
 
 
-def test_batch_contract(packed):
+@pytest.mark.parametrize(
+    "dtype, workers", [(None, 0), (torch.float32, 0), (torch.float16, 1), (torch.float32, 1)]
+)
+def test_batch_contract(packed, dtype, workers):
     root, poses, _ = packed
     ds = sd.open(root, split="train", shuffle=False)
     assert ds.layout == "mediapipe-holistic" and ds.classes == ["HELLO", "THANKS", "YES"] and ds.num_classes == 3
-    batch = next(iter(ds.loader(batch_size=5)))
+    # padding is written by the collate (main process) or comes from fresh shared memory (a worker): both are zero
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    batches = list(ds.loader(batch_size=5, num_workers=workers, **kwargs))
+    batch = max(batches, key=lambda b: int(b["length"].max() - b["length"].min()))  # the most padding
     b, t = batch["pose"].shape[:2]
-    assert b == 5 and batch["pose"].dtype == torch.float32 and batch["pose"].shape[2:] == (543, 3)
+    want_dtype = dtype or torch.float16  # as stored, unless asked
+    assert b == 5 and batch["pose"].dtype == want_dtype and batch["conf"].dtype == want_dtype
+    assert batch["pose"].shape[2:] == (543, 3)
     assert batch["conf"].shape == (b, t, 543) and batch["mask"].dtype == torch.bool
     assert batch["length"].dtype == torch.int64 and batch["label"].dtype == torch.int64
     assert batch["mask"].sum(1).tolist() == batch["length"].tolist() and t == int(batch["length"].max())
@@ -43,8 +51,8 @@ def test_batch_contract(packed):
         n = int(batch["length"][i])
         assert not batch["pose"][i, n:].any() and not batch["conf"][i, n:].any()
         want = normalize(load_pose(poses / f"{key}.npz"))
-        np.testing.assert_allclose(batch["pose"][i, :n].numpy(), want.coords, atol=2e-3, rtol=1e-3)
-        np.testing.assert_allclose(batch["conf"][i, :n].numpy(), want.conf, atol=1e-3)
+        np.testing.assert_allclose(batch["pose"][i, :n].float().numpy(), want.coords, atol=2e-3, rtol=1e-3)
+        np.testing.assert_allclose(batch["conf"][i, :n].float().numpy(), want.conf, atol=1e-3)
     assert set(batch["gloss"]) <= {"HELLO", "THANKS", "YES"} and batch["label"].min() >= 0
     assert batch["signer"][0] in ("s0", "s1") and batch["language"][0] == "ase" and batch["text"][0] is None
 
@@ -227,7 +235,7 @@ def test_unknown_split_and_missing_dataset(packed, tmp_path):
 
 @pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
 def test_tar_reader_handles_long_names_in_every_posix_format(tmp_path, fmt):
-    from signkit.datasets.shards import iter_tar
+    from signkit.datasets.shards import MappedShard, StreamedShard, iter_tar
 
     names = ["a" * 90 + "/" + "b" * 60 + ".json", "short.json", "é/ü.json"]
     if fmt == tarfile.USTAR_FORMAT:
@@ -238,9 +246,10 @@ def test_tar_reader_handles_long_names_in_every_posix_format(tmp_path, fmt):
             info = tarfile.TarInfo(name)
             info.size = i + 1
             tf.addfile(info, io.BytesIO(b"x" * (i + 1)))
-    with open(path, "rb") as f:
-        got = [(name, size) for name, size, _ in iter_tar(f, "x.tar")]
-    assert got == [(n, i + 1) for i, n in enumerate(names)]
+    want = [(n, i + 1) for i, n in enumerate(names)]
+    assert [(name, size) for name, size, _ in iter_tar(MappedShard(path), "x.tar")] == want
+    with open(path, "rb") as f:  # the path a URL's shard takes
+        assert [(name, size) for name, size, _ in iter_tar(StreamedShard(f, path.stat().st_size), "x.tar")] == want
 
 
 def test_long_keys_round_trip_and_a_bad_checksum_is_caught(tmp_path):
@@ -275,7 +284,7 @@ def test_shards_are_plain_webdataset(packed):
 
 
 def test_a_forged_member_size_is_refused_without_allocating_it(tmp_path):
-    from signkit.datasets.shards import iter_tar
+    from signkit.datasets.shards import MappedShard, iter_tar
 
     path = tmp_path / "x.tar"
     with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tf:
@@ -287,5 +296,5 @@ def test_a_forged_member_size_is_refused_without_allocating_it(tmp_path):
     data[148:156] = b"        "
     data[148:156] = b"%06o\0 " % sum(data[:512])
     path.write_bytes(bytes(data))
-    with open(path, "rb") as f, pytest.raises(EOFError, match="runs past the end"):
-        list(iter_tar(f, "x.tar"))
+    with pytest.raises(EOFError, match="runs past the end"):
+        list(iter_tar(MappedShard(path), "x.tar"))

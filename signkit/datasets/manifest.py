@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from .location import Location
 from .schema import MANIFEST_COLUMNS
 
 DATASET_FORMAT = "signkit-dataset"
@@ -68,15 +69,17 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
-def read_manifest(root: str | os.PathLike):
+def read_manifest(root: str | os.PathLike | Location):
     """The manifest as a pyarrow Table (cheap: one row per sample, no pose data)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise DatasetError(f"{Path(root)}: no {MANIFEST}; is this a folder written by `signkit pack`?")
+    where = root if isinstance(root, Location) else Location(root)
+    path = where.child(MANIFEST)
+    if not where.is_file(MANIFEST):
+        raise DatasetError(f"{where}: no {MANIFEST}; is this a folder written by `signkit pack`?")
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path) if not where.url else pq.read_table(pa.BufferReader(where.read_bytes(MANIFEST)))
     except Exception as e:
         raise DatasetError(f"{path}: unreadable manifest ({type(e).__name__}: {e}); re-pack the dataset") from None
     missing = [c for c in COLUMNS if c not in table.column_names]
@@ -98,13 +101,14 @@ class ShardInfo:
 class DatasetInfo:
     """What ``dataset.json`` holds, parsed and checked."""
 
-    root: Path
+    root: Path | str  # a local folder, or a URL
     layout: str
     normalization: dict[str, Any]
     classes: list[str] | None
     gloss_vocab: list[str]
     shards: list[ShardInfo]
     raw: dict[str, Any]
+    location: Location
 
     @property
     def splits(self) -> list[str]:
@@ -113,19 +117,20 @@ class DatasetInfo:
     def split_shards(self, split: str) -> list[ShardInfo]:
         return [s for s in self.shards if s.split == split]
 
-    def shard_path(self, shard: ShardInfo | str) -> Path:
-        return self.root / SHARDS_DIR / (shard.name if isinstance(shard, ShardInfo) else shard)
+    def shard_path(self, shard: ShardInfo | str) -> Path | str:
+        return self.location.child(SHARDS_DIR, shard.name if isinstance(shard, ShardInfo) else shard)
 
 
 def read_dataset_json(root: str | os.PathLike) -> DatasetInfo:
-    root = Path(root)
-    path = root / DATASET_JSON
-    if not root.is_dir():
+    """``dataset.json`` of a local folder or a URL (``s3://``, ``gs://``, ``https://``: see `Location`)."""
+    where = Location(root)
+    root, path = where.root, where.child(DATASET_JSON)
+    if not where.is_dir():
         raise DatasetError(f"{root}: no such dataset folder; create one with `signkit pack POSES_DIR -o {root}`")
-    if not path.is_file():
+    if not where.is_file(DATASET_JSON):
         raise DatasetError(f"{root}: no {DATASET_JSON}; is this a folder written by `signkit pack`?")
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(where.read_bytes(DATASET_JSON))
         if raw.get("format") != DATASET_FORMAT:
             raise DatasetError(f"{path}: not a signkit dataset (format {raw.get('format')!r})")
         if int(raw.get("version", 0)) > DATASET_VERSION:
@@ -141,6 +146,7 @@ def read_dataset_json(root: str | os.PathLike) -> DatasetInfo:
             gloss_vocab=raw.get("gloss_vocab") or [],
             shards=shards,
             raw=raw,
+            location=where,
         )
     except DatasetError:
         raise

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,43 +69,60 @@ def shuffle_buffer(samples: Iterable[Any], size: int, rng: np.random.Generator) 
     yield from buf
 
 
-def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(a if a.flags.writeable and a.flags.c_contiguous else np.array(a))
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
-def _zeros(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """Zeros; in a DataLoader worker, in shared memory, so handing the batch to the main process copies nothing
-    (as torch's own ``default_collate`` does)."""
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
+    """An uninitialised tensor and whether it is known to be zero. In a DataLoader worker it lives in fresh
+    shared memory (zero pages), so handing the batch to the main process copies nothing, as with torch's
+    ``default_collate``. Otherwise numpy allocates it: numpy's allocator reuses freed memory where torch's maps
+    fresh pages for every batch (measured 5x slower to fill, `benchmarks/load.py`)."""
     if get_worker_info() is None:
-        return torch.zeros(shape, dtype=dtype)
+        if dtype in _NUMPY_DTYPES:
+            return torch.from_numpy(np.empty(shape, dtype=_NUMPY_DTYPES[dtype])), False
+        return torch.empty(shape, dtype=dtype), False
     proto = torch.empty(0, dtype=dtype)
     storage = proto.untyped_storage()._new_shared(math.prod(shape) * proto.element_size())
-    return proto.new_empty(0).set_(storage, 0, shape).zero_()
+    return proto.new_empty(0).set_(storage, 0, shape), True
 
 
 def _identity(batch: Any) -> Any:  # batches are built by the pipeline; keep DataLoader from walking them again
     return batch
 
 
-def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pad to the longest sample: pose [B,T,K,3], conf [B,T,K] (0 on padding), mask [B,T], length, label (-1 = none),
-    and the lists key, gloss, text, signer, language."""
+def _copy_into(out: torch.Tensor, out_np: np.ndarray, i: int, a: np.ndarray) -> None:
+    if a.dtype == out_np.dtype:
+        out_np[i, : len(a)] = a  # a memcpy from the shard's pages
+    else:  # torch converts float16 <-> float32 ~10x faster than numpy; the read-only source is only read
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out[i, : len(a)] = torch.from_numpy(a)
+
+
+def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
+    """Pad to the longest sample: pose [B,T,K,3] and conf [B,T,K] of ``dtype`` (0 on padding), mask [B,T],
+    length, label (-1 = none), and the lists key, gloss, text, signer, language.
+
+    float16 by default: it is what the shards hold, so float32 here adds no precision, only twice the bytes to
+    write, to pass between processes and to copy to the device; cast there (``.float()``), where it is free."""
     b = len(samples)
-    lengths = [s["pose"].shape[0] for s in samples]
-    t, k = max(lengths), samples[0]["pose"].shape[1]
-    pose = _zeros((b, t, k, 3), torch.float32)
-    conf = _zeros((b, t, k), torch.float32)
-    mask = _zeros((b, t), torch.bool)
+    lengths = torch.tensor([s["pose"].shape[0] for s in samples], dtype=torch.int64)
+    t, k = int(lengths.max()), samples[0]["pose"].shape[1]
+    pose, zeroed = _empty((b, t, k, 3), dtype)
+    conf, _ = _empty((b, t, k), dtype)
+    pose_np, conf_np = pose.numpy(), conf.numpy()
     for i, s in enumerate(samples):
-        n = lengths[i]
-        pose[i, :n] = _tensor(s["pose"])  # torch converts float16 -> float32 far faster than numpy
-        conf[i, :n] = _tensor(s["conf"])
-        mask[i, :n] = True
+        _copy_into(pose, pose_np, i, s["pose"])
+        _copy_into(conf, conf_np, i, s["conf"])
+        n = s["pose"].shape[0]
+        if n < t and not zeroed:  # write each byte once: the padding gets zeros, the rest the sample
+            pose_np[i, n:] = 0
+            conf_np[i, n:] = 0
     batch: dict[str, Any] = {
         "pose": pose,
         "conf": conf,
-        "mask": mask,
-        "length": torch.tensor(lengths, dtype=torch.int64),
+        "mask": torch.arange(t)[None, :] < lengths[:, None],
+        "length": lengths,
         "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
         "key": [s["key"] for s in samples],
     }
@@ -114,19 +131,25 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-def batched(samples: Iterable[dict], batch_size: int, drop_last: bool = False) -> Iterator[dict[str, Any]]:
+def batched(
+    samples: Iterable[dict], batch_size: int, drop_last: bool = False, dtype: torch.dtype = torch.float16
+) -> Iterator[dict[str, Any]]:
     buf: list[dict] = []
     for s in samples:
         buf.append(s)
         if len(buf) == batch_size:
-            yield collate(buf)
+            yield collate(buf, dtype)
             buf = []
     if buf and not drop_last:
-        yield collate(buf)
+        yield collate(buf, dtype)
 
 
 def bucketed(
-    samples: Iterable[dict], batch_size: int, boundaries: list[int], drop_last: bool = False
+    samples: Iterable[dict],
+    batch_size: int,
+    boundaries: list[int],
+    drop_last: bool = False,
+    dtype: torch.dtype = torch.float16,
 ) -> Iterator[dict[str, Any]]:
     """Batches of similar length: a sample goes to the bucket its length falls in, a full bucket is a batch."""
     buckets: list[list[dict]] = [[] for _ in range(len(boundaries) + 1)]
@@ -134,17 +157,18 @@ def bucketed(
         b = buckets[int(np.searchsorted(boundaries, s["pose"].shape[0], side="right"))]
         b.append(s)
         if len(b) == batch_size:
-            yield collate(b)
+            yield collate(b, dtype)
             b.clear()
     for b in buckets:
         if b and not drop_last:
-            yield collate(b)
+            yield collate(b, dtype)
 
 
 class SignDataset(IterableDataset):
     """A split of a packed dataset: yields one sample dict at a time (``key``, ``pose`` [T,K,3], ``conf`` [T,K] as
     stored, float16, or float32 once augmented; ``label`` (-1 = none), ``gloss``, ``text``, ``signer``,
-    ``language``); `loader` gives padded float32 batches.
+    ``language``); `loader` gives padded batches. A local split's arrays are read-only views of the
+    memory-mapped shard (copy one to change it in place); ``root`` may also be a URL (``s3://``, ``https://``...).
 
     ``shuffle`` (default: on for the train split) permutes shards per epoch and mixes samples in a buffer of
     ``shuffle_buffer``; ``resampled`` draws shards with replacement for ever, or for ``epoch_size`` samples per rank;
@@ -168,15 +192,15 @@ class SignDataset(IterableDataset):
         rank: int | None = None,
         world_size: int | None = None,
     ):
-        self.root = Path(root)
-        self.info: DatasetInfo = read_dataset_json(self.root)
+        self.info: DatasetInfo = read_dataset_json(root)
+        self.root = self.info.root
         self.split = canonical_split(split)
         self.shards: list[ShardInfo] = self.info.split_shards(self.split)
         if not self.shards:
             raise DatasetError(
                 f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
             )
-        table = read_manifest(self.root)
+        table = read_manifest(self.info.location)
         rows = table.filter(table["split"].to_numpy(zero_copy_only=False) == self.split)
         # the manifest is the index: keys to check the shards against, and labels (so no JSON member is parsed)
         self._keys: dict[str, list[str]] = {}
@@ -340,15 +364,19 @@ class SignDataset(IterableDataset):
         *,
         buckets: int | None = None,
         drop_last: bool = False,
+        dtype: torch.dtype = torch.float16,
         pin_memory: bool = False,
         prefetch_factor: int | None = None,
     ) -> SignLoader:
-        """Padded batches (see `collate`). ``buckets`` groups samples of similar length (boundaries from the
-        manifest) so padding stays small. Each worker batches its own samples, as WebDataset's loaders do."""
+        """Padded batches (see `collate`; pose and conf are float16, as stored, unless ``dtype`` says otherwise:
+        cast on the device). ``buckets`` groups samples of similar length (boundaries from the manifest) so
+        padding stays small. Each worker batches its own samples, as WebDataset's loaders do."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if dtype not in (torch.float16, torch.float32, torch.bfloat16, torch.float64):
+            raise ConfigError(f"dtype must be a floating point torch dtype, got {dtype}")
         boundaries = self.bucket_boundaries(buckets) if buckets else None
-        batches = _Batches(self, batch_size, boundaries, drop_last)
+        batches = _Batches(self, batch_size, boundaries, drop_last, dtype)
         kwargs: dict[str, Any] = {}
         if num_workers > 0:
             kwargs["prefetch_factor"] = prefetch_factor or 4  # no persistent workers: their copy would miss set_epoch
@@ -358,13 +386,16 @@ class SignDataset(IterableDataset):
 
 
 class _Batches(IterableDataset):
-    def __init__(self, ds: SignDataset, batch_size: int, boundaries: list[int] | None, drop_last: bool):
+    def __init__(
+        self, ds: SignDataset, batch_size: int, boundaries: list[int] | None, drop_last: bool, dtype: torch.dtype
+    ):
         self.ds, self.batch_size, self.boundaries, self.drop_last = ds, batch_size, boundaries, drop_last
+        self.dtype = dtype
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         if self.boundaries is not None:
-            return bucketed(self.ds.samples(), self.batch_size, self.boundaries, self.drop_last)
-        return batched(self.ds.samples(), self.batch_size, self.drop_last)
+            return bucketed(self.ds.samples(), self.batch_size, self.boundaries, self.drop_last, self.dtype)
+        return batched(self.ds.samples(), self.batch_size, self.drop_last, self.dtype)
 
 
 class SignLoader(DataLoader):

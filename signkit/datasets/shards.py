@@ -8,9 +8,11 @@ give the same sha256. Reading never writes anything to disk and refuses hostile 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import mmap
 import os
 import re
 import tarfile
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
+from .location import is_url, url_to_fs
 
 STORE_DTYPE = np.float16
 SUFFIXES = ("conf.npy", "json", "pose.npy")  # the members of one sample, in the (sorted) order they are written
@@ -135,7 +138,39 @@ def _pax_records(data: bytes) -> dict[str, str]:
     return out
 
 
-def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
+class MappedShard:
+    """A local shard mapped into memory: a member is a view of the page cache, read without a syscall or a copy
+    (the batch collate makes the one copy every sample needs)."""
+
+    def __init__(self, path: str | os.PathLike):
+        with open(path, "rb") as f:
+            self.size = os.fstat(f.fileno()).st_size
+            if self.size == 0:
+                self._view = memoryview(b"")
+                return
+            mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mapped.madvise(mmap.MADV_SEQUENTIAL)  # read ahead from the disk as a sequential read would
+        self._view = memoryview(mapped)
+
+    def read(self, pos: int, n: int) -> memoryview:
+        return self._view[pos : pos + n]
+
+
+class StreamedShard:
+    """A shard behind a file object (an fsspec URL): sequential reads, forward seeks over what is not wanted."""
+
+    def __init__(self, f, size: int):
+        self._f, self.size, self._pos = f, size, 0
+
+    def read(self, pos: int, n: int) -> bytes:
+        if pos != self._pos:
+            self._f.seek(pos)
+        data = self._f.read(n)
+        self._pos = pos + len(data)
+        return data
+
+
+def iter_tar(src: MappedShard | StreamedShard, shard: str) -> Iterator[tuple[str, int, int]]:
     """``(name, size, data offset)`` of every member of an uncompressed tar, from its headers alone.
 
     A small reader of the POSIX formats (ustar, pax and GNU long names) instead of `tarfile`, which spends most of
@@ -143,10 +178,9 @@ def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
     truncation, and anything but a regular file with a safe name is refused.
     """
     pos, pax, long_name = 0, {}, None
-    file_size = os.fstat(f.fileno()).st_size
+    file_size = src.size
     while True:
-        f.seek(pos)
-        header = f.read(_BLOCK)
+        header = bytes(src.read(pos, _BLOCK))
         if len(header) < _BLOCK:
             raise EOFError("unexpected end of file (the end-of-archive marker is missing)")
         if header == _ZERO_BLOCK:
@@ -159,7 +193,7 @@ def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
         if pos + _BLOCK + size > file_size:  # also keeps a forged size from allocating more than the file holds
             raise EOFError(f"a member of {size} bytes at byte {pos} runs past the end of the file")
         if kind in (b"x", b"g", b"L"):
-            data = f.read(size)
+            data = bytes(src.read(pos + _BLOCK, size))
             if len(data) < size:
                 raise EOFError("truncated extended header")
             if kind == b"x":
@@ -186,12 +220,24 @@ def iter_tar(f, shard: str) -> Iterator[tuple[str, int, int]]:
 
 @dataclass
 class RawSample:
-    """One sample as stored: its key, where it came from and its members' bytes by suffix."""
+    """One sample as stored: its key, where it came from and its members' bytes by suffix (read-only views of
+    the shard for a local one)."""
 
     key: str
     shard: str
     index: int
-    members: dict[str, bytearray]
+    members: dict[str, bytes | memoryview]
+
+
+@contextlib.contextmanager
+def open_shard(path: str | os.PathLike) -> Iterator[MappedShard | StreamedShard]:
+    """A local shard is mapped; a URL (``s3://``, ``https://``, ...) is streamed through fsspec."""
+    if is_url(path):
+        fs, where = url_to_fs(str(path))
+        with fs.open(where, "rb", block_size=1 << 22) as f:
+            yield StreamedShard(f, f.size if getattr(f, "size", None) is not None else fs.size(where))
+    else:
+        yield MappedShard(path)
 
 
 def iter_shard(
@@ -200,15 +246,14 @@ def iter_shard(
     """Samples of one shard in stored order; with ``keep``, only those whose position is in it, and with
     ``suffixes``, only those members (the rest is skipped without reading its bytes). Members of one sample are
     contiguous, as every WebDataset writer makes them."""
-    path = Path(path)
-    shard = path.name
+    shard = shard_basename(path)
     key: str | None = None
-    members: dict[str, bytearray] = {}
+    members: dict[str, bytes | memoryview] = {}
     index = -1
     stop = keep.stop if keep is not None else None
     try:
-        with open(path, "rb", buffering=1 << 20) as f:
-            for name, size, offset in iter_tar(f, shard):
+        with open_shard(path) as src:
+            for name, size, offset in iter_tar(src, shard):
                 try:
                     k, suffix = split_member_name(name)
                 except ValueError:
@@ -220,9 +265,8 @@ def iter_shard(
                     if stop is not None and index >= stop:
                         return
                 if (keep is None or index in keep) and (suffixes is None or suffix in suffixes):
-                    f.seek(offset)
-                    data = bytearray(size)  # writable, so arrays decoded from it can become tensors without a copy
-                    if f.readinto(data) != size:
+                    data = src.read(offset, size)
+                    if len(data) != size:
                         raise EOFError(f"member {name} is truncated")
                     members[suffix] = data
             if key is not None and (keep is None or index in keep):
@@ -242,8 +286,8 @@ ARRAY_SUFFIXES = ("conf.npy", "pose.npy")
 def decode_sample(raw: RawSample, meta: dict[str, Any] | None = None) -> dict[str, Any]:
     """Bytes -> ``{"key", "pose": [T,K,3], "conf": [T,K], "meta": dict}``; a bad sample is named.
 
-    Arrays stay as stored (float16 views of the member bytes): the batch collate converts them to float32 with
-    torch, which is many times faster than numpy's float16 conversion. A reader that has the sample's labels
+    Arrays stay as stored: read-only float16 views of the member bytes (of the page cache, for a local shard),
+    copied once, into the batch, by the collate. A reader that has the sample's labels
     from the manifest passes them as ``meta`` and skips the JSON member."""
     missing = [s for s in (ARRAY_SUFFIXES if meta is not None else SUFFIXES) if s not in raw.members]
     if missing:
@@ -252,7 +296,7 @@ def decode_sample(raw: RawSample, meta: dict[str, Any] | None = None) -> dict[st
         pose = decode_array(raw.members["pose.npy"])
         conf = decode_array(raw.members["conf.npy"])
         if meta is None:
-            meta = json.loads(raw.members["json"])
+            meta = json.loads(bytes(raw.members["json"]))
     except Exception as e:
         raise DatasetError(
             f"shard {raw.shard}: sample {raw.key!r} cannot be decoded ({type(e).__name__}: {e})"
@@ -262,22 +306,26 @@ def decode_sample(raw: RawSample, meta: dict[str, Any] | None = None) -> dict[st
     return {"key": raw.key, "pose": pose, "conf": conf, "meta": meta, "shard": raw.shard}
 
 
+def shard_basename(path: str | os.PathLike) -> str:
+    return str(path).rstrip("/").rpartition("/")[2]
+
+
 def shard_keys(path: str | os.PathLike) -> list[str]:
     """The sample keys of a shard in stored order, from the tar headers alone (checks every member name)."""
-    path = Path(path)
+    name = shard_basename(path)
     keys: list[str] = []
     try:
-        with open(path, "rb", buffering=1 << 16) as f:
-            for name, _, _ in iter_tar(f, path.name):
+        with open_shard(path) as src:
+            for member, _, _ in iter_tar(src, name):
                 try:
-                    key, _ = split_member_name(name)
+                    key, _ = split_member_name(member)
                 except ValueError:
-                    raise DatasetError(f"shard {path.name}: member {name!r} has no key.suffix name") from None
+                    raise DatasetError(f"shard {name}: member {member!r} has no key.suffix name") from None
                 if not keys or keys[-1] != key:
                     keys.append(key)
     except DatasetError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as e:
         where = f" after sample {keys[-1]!r}" if keys else ""
-        raise DatasetError(f"shard {path.name}: corrupt or truncated{where} ({type(e).__name__}: {e})") from None
+        raise DatasetError(f"shard {name}: corrupt or truncated{where} ({type(e).__name__}: {e})") from None
     return keys

@@ -95,8 +95,10 @@ class SigmaModel(nn.Module):
     # ---- encoders -----------------------------------------------------------------------------------------------
     def sign_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """Text-encoder inputs for the sign stream: [prompt ; sign tokens] embeddings and their mask."""
-        dev = self.device
-        pose, conf, mask = batch["pose"].to(dev), batch["conf"].to(dev), batch["mask"].to(dev).bool()
+        dev, dtype = self.device, next(self.sign_encoder.parameters()).dtype
+        # loaders hand over float16 (as stored); the cast happens here, on the device
+        pose, conf = batch["pose"].to(dev).to(dtype), batch["conf"].to(dev).to(dtype)
+        mask = batch["mask"].to(dev).bool()
         sign = self.sign_encoder(pose, conf, mask)
         prompt = self.text_model.get_input_embeddings()(self.prompt_ids())
         b = sign.shape[0]

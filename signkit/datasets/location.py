@@ -1,0 +1,107 @@
+"""Where a packed dataset lives: a local folder, or a URL that fsspec opens (``s3://``, ``gs://``, ``https://``...).
+
+Local folders keep the fast path (shards are memory-mapped); a URL's index files are fetched whole and its shards
+streamed. ``file://`` URLs are local folders. Credentials come from each store's usual environment (fsspec's
+``s3fs`` / ``gcsfs`` read ``AWS_*`` / ``GOOGLE_APPLICATION_CREDENTIALS``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import DatasetError
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    """True for a remote URL; ``file://`` and plain paths are local."""
+    text = str(path) if not isinstance(path, Path) else ""
+    return bool(_URL.match(text)) and not text.startswith("file://")
+
+
+def url_to_fs(url: str) -> tuple[Any, str]:
+    """fsspec's filesystem for ``url`` and the path within it; a scheme without its package is a one-line error."""
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise DatasetError(f"{url}: cannot open this URL ({e}); install the fsspec package for its scheme") from None
+
+
+class Location:
+    """A dataset root: ``child`` names a file in it, and the other methods read it, locally or through fsspec."""
+
+    def __init__(self, root: str | os.PathLike):
+        text = str(root)
+        self.url = is_url(root)
+        if self.url:
+            self.root: str | Path = text.rstrip("/")
+            self.fs, self._path = url_to_fs(self.root)
+        else:
+            self.root = Path(text[len("file://") :] if text.startswith("file://") else root)
+            self.fs, self._path = None, str(self.root)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def child(self, *parts: str) -> str | Path:
+        """What ``open_shard``, `read_bytes` and friends take: a Path, or a URL string."""
+        if self.url:
+            return "/".join((str(self.root), *parts))
+        return self.root.joinpath(*parts)
+
+    def _fs_path(self, *parts: str) -> str:
+        return "/".join((self._path.rstrip("/"), *parts))
+
+    def is_dir(self) -> bool:
+        if not self.url:
+            return self.root.is_dir()
+        return True  # object stores and web servers have no folders to check; the files inside are checked
+
+    def is_file(self, *parts: str) -> bool:
+        if not self.url:
+            return self.child(*parts).is_file()
+        try:
+            return bool(self.fs.isfile(self._fs_path(*parts)))
+        except OSError:
+            return False
+
+    def read_bytes(self, *parts: str) -> bytes:
+        if not self.url:
+            return self.child(*parts).read_bytes()
+        try:
+            return self.fs.cat_file(self._fs_path(*parts))
+        except FileNotFoundError:
+            raise
+        except Exception as e:  # network and server errors, named with the URL
+            raise DatasetError(f"{self.child(*parts)}: cannot be read ({type(e).__name__}: {e})") from None
+
+    def size(self, *parts: str) -> int:
+        if not self.url:
+            return self.child(*parts).stat().st_size
+        return int(self.fs.size(self._fs_path(*parts)))
+
+    def sha256(self, *parts: str, chunk: int = 1 << 22) -> str:
+        h = hashlib.sha256()
+        opener = open(self.child(*parts), "rb") if not self.url else self.fs.open(self._fs_path(*parts), "rb")
+        with opener as f:
+            while block := f.read(chunk):
+                h.update(block)
+        return h.hexdigest()
+
+    def list_names(self, *parts: str, suffix: str = "") -> list[str] | None:
+        """File names in a folder, or None where the store cannot list (a plain web server may not)."""
+        if not self.url:
+            folder = self.child(*parts)
+            return sorted(p.name for p in folder.iterdir() if p.name.endswith(suffix)) if folder.is_dir() else []
+        try:
+            entries = self.fs.ls(self._fs_path(*parts), detail=False)
+        except (OSError, NotImplementedError, ValueError):
+            return None
+        return sorted({e.rstrip("/").rpartition("/")[2] for e in entries if e.rstrip("/").endswith(suffix)})
