@@ -27,21 +27,23 @@ def pose_summary(path: Path) -> dict:
 
 
 @click.command()
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def info(path: Path, as_json: bool) -> None:
-    """Summarise a pose file (.npz or .pose) or a packed dataset folder.
+def info(path: str, as_json: bool) -> None:
+    """Summarise a pose file (.npz or .pose) or a packed dataset (a folder, or a URL: s3://, gs://, https://).
 
     \b
     Example:
       signkit info poses/clip01.npz --json
     """
-    if path.is_dir():
+    from ..datasets.location import is_url
+
+    if is_url(path) or Path(path).is_dir():
         from ..datasets import dataset_summary  # the packed-dataset summary lives with the reader
 
         summary = dataset_summary(path)
     else:
-        summary = pose_summary(path)
+        summary = pose_summary(Path(path))
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return

@@ -69,18 +69,23 @@ class Location:
             return self.child(*parts).is_file()
         try:
             return bool(self.fs.isfile(self._fs_path(*parts)))
-        except OSError:
+        except FileNotFoundError:
             return False
 
     def read_bytes(self, *parts: str) -> bytes:
+        """The file's bytes; FileNotFoundError if it is not there, a DatasetError naming the URL if the store
+        cannot be reached (so a network problem never reads as a missing file)."""
         if not self.url:
             return self.child(*parts).read_bytes()
         try:
             return self.fs.cat_file(self._fs_path(*parts))
         except FileNotFoundError:
             raise
-        except Exception as e:  # network and server errors, named with the URL
-            raise DatasetError(f"{self.child(*parts)}: cannot be read ({type(e).__name__}: {e})") from None
+        except Exception as e:
+            raise DatasetError(
+                f"{self.child(*parts)}: cannot be reached ({type(e).__name__}: {e}); check the URL, the network "
+                "and the store's credentials"
+            ) from None
 
     def size(self, *parts: str) -> int:
         if not self.url:

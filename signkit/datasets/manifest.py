@@ -76,10 +76,13 @@ def read_manifest(root: str | os.PathLike | Location):
 
     where = root if isinstance(root, Location) else Location(root)
     path = where.child(MANIFEST)
-    if not where.is_file(MANIFEST):
-        raise DatasetError(f"{where}: no {MANIFEST}; is this a folder written by `signkit pack`?")
     try:
-        table = pq.read_table(path) if not where.url else pq.read_table(pa.BufferReader(where.read_bytes(MANIFEST)))
+        source = path if not where.url else pa.BufferReader(where.read_bytes(MANIFEST))
+        table = pq.read_table(source)
+    except FileNotFoundError:
+        raise DatasetError(f"{where}: no {MANIFEST}; is this a folder written by `signkit pack`?") from None
+    except DatasetError:
+        raise
     except Exception as e:
         raise DatasetError(f"{path}: unreadable manifest ({type(e).__name__}: {e}); re-pack the dataset") from None
     missing = [c for c in COLUMNS if c not in table.column_names]
@@ -127,10 +130,12 @@ def read_dataset_json(root: str | os.PathLike) -> DatasetInfo:
     root, path = where.root, where.child(DATASET_JSON)
     if not where.is_dir():
         raise DatasetError(f"{root}: no such dataset folder; create one with `signkit pack POSES_DIR -o {root}`")
-    if not where.is_file(DATASET_JSON):
-        raise DatasetError(f"{root}: no {DATASET_JSON}; is this a folder written by `signkit pack`?")
     try:
-        raw = json.loads(where.read_bytes(DATASET_JSON))
+        text = where.read_bytes(DATASET_JSON)
+    except FileNotFoundError:
+        raise DatasetError(f"{root}: no {DATASET_JSON}; is this a folder written by `signkit pack`?") from None
+    try:
+        raw = json.loads(text)
         if raw.get("format") != DATASET_FORMAT:
             raise DatasetError(f"{path}: not a signkit dataset (format {raw.get('format')!r})")
         if int(raw.get("version", 0)) > DATASET_VERSION:

@@ -229,15 +229,27 @@ class RawSample:
     members: dict[str, bytes | memoryview]
 
 
+STREAM_BLOCK = 1 << 22  # bytes per request for a URL's shard: big enough for throughput, small enough to skip
+
+
 @contextlib.contextmanager
 def open_shard(path: str | os.PathLike) -> Iterator[MappedShard | StreamedShard]:
     """A local shard is mapped; a URL (``s3://``, ``https://``, ...) is streamed through fsspec."""
-    if is_url(path):
-        fs, where = url_to_fs(str(path))
-        with fs.open(where, "rb", block_size=1 << 22) as f:
-            yield StreamedShard(f, f.size if getattr(f, "size", None) is not None else fs.size(where))
-    else:
+    if not is_url(path):
         yield MappedShard(path)
+        return
+    fs, where = url_to_fs(str(path))
+    try:
+        f = fs.open(where, "rb", block_size=STREAM_BLOCK)
+        size = getattr(f, "size", None)
+    except FileNotFoundError:
+        raise DatasetError(f"shard {shard_basename(path)}: not found at {path}; is the dataset complete?") from None
+    except Exception as e:
+        raise DatasetError(f"{path}: cannot be reached ({type(e).__name__}: {e}); check the URL and network") from None
+    with f:
+        if size is None:
+            raise DatasetError(f"{path}: the server does not say how big the shard is; serve it with Content-Length")
+        yield StreamedShard(f, int(size))
 
 
 def iter_shard(
@@ -273,11 +285,22 @@ def iter_shard(
                 yield RawSample(key, shard, index, members)
     except DatasetError:
         raise
-    except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+    except (tarfile.TarError, EOFError) as e:
         where = f" at sample {key!r}" if key is not None else ""
         raise DatasetError(
             f"shard {shard}: corrupt or truncated{where} ({type(e).__name__}: {e}); re-pack or re-download it"
         ) from None
+    except Exception as e:
+        where = f" at sample {key!r}" if key is not None else ""
+        if is_url(path):  # a network error (aiohttp's are not all OSErrors) is not a corrupt shard
+            raise DatasetError(
+                f"shard {shard}: reading {path} failed{where} ({type(e).__name__}: {e}); check the network"
+            ) from None
+        if isinstance(e, (OSError, ValueError)):
+            raise DatasetError(
+                f"shard {shard}: corrupt or unreadable{where} ({type(e).__name__}: {e}); re-pack or re-download it"
+            ) from None
+        raise
 
 
 ARRAY_SUFFIXES = ("conf.npy", "pose.npy")

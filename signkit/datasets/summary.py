@@ -13,7 +13,7 @@ from .manifest import read_dataset_json, read_manifest
 def dataset_summary(root: str | os.PathLike) -> dict[str, Any]:
     """Samples, frames, classes, signers per split, fps, layout and how often each hand is missing."""
     info = read_dataset_json(root)
-    table = read_manifest(root).to_pydict()
+    table = read_manifest(info.location).to_pydict()
     split_col = np.asarray(table["split"], dtype=object)
     frames = np.asarray(table["num_frames"], dtype=np.int64)
     left = np.asarray(table["left_hand_detected"], dtype=np.float64)

@@ -12,16 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DatasetError
-from .manifest import MANIFEST, SHARDS_DIR, read_dataset_json, read_manifest, sha256_file
+from .manifest import MANIFEST, SHARDS_DIR, read_dataset_json, read_manifest
 from .shards import shard_keys
 
 
 @dataclass
 class VerifyReport:
-    root: Path
+    root: Path | str
     shards_checked: int = 0
     samples_checked: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # checks the store could not do (a web server that cannot list)
 
     @property
     def ok(self) -> bool:
@@ -29,15 +30,17 @@ class VerifyReport:
 
 
 def verify(root: str | os.PathLike) -> VerifyReport:
-    """Check a packed dataset; returns a report whose ``problems`` name each mismatch (empty when all is well)."""
+    """Check a packed dataset (a folder or a URL); returns a report whose ``problems`` name each mismatch (empty
+    when all is well)."""
     info = read_dataset_json(root)
+    where = info.location
     report = VerifyReport(info.root)
     problems = report.problems
     want_manifest = info.raw.get("manifest_sha256")
-    if want_manifest and (info.root / MANIFEST).is_file() and sha256_file(info.root / MANIFEST) != want_manifest:
+    if want_manifest and where.is_file(MANIFEST) and where.sha256(MANIFEST) != want_manifest:
         problems.append(f"{MANIFEST}: sha256 differs from dataset.json (the manifest was changed or damaged)")
     try:
-        table = read_manifest(info.root)
+        table = read_manifest(where)
     except DatasetError as e:
         problems.append(str(e))
         return report
@@ -49,19 +52,21 @@ def verify(root: str | os.PathLike) -> VerifyReport:
     listed = {s.name for s in info.shards}
     for shard in sorted(set(rows) - listed):
         problems.append(f"manifest names shard {shard}, which dataset.json does not list")
-    on_disk = {p.name for p in (info.root / SHARDS_DIR).glob("*.tar")}
-    for name in sorted(on_disk - listed):
+    on_disk = where.list_names(SHARDS_DIR, suffix=".tar")
+    if on_disk is None:
+        report.notes.append(f"{where} cannot be listed, so shards that dataset.json does not list were not looked for")
+    for name in sorted(set(on_disk or ()) - listed):
         problems.append(f"{SHARDS_DIR}/{name}: not listed in dataset.json")
     for shard in info.shards:
         path = info.shard_path(shard)
-        if not path.is_file():
+        if not where.is_file(SHARDS_DIR, shard.name):
             problems.append(f"{SHARDS_DIR}/{shard.name}: missing")
             continue
         report.shards_checked += 1
-        size = path.stat().st_size
+        size = where.size(SHARDS_DIR, shard.name)
         if size != shard.bytes:
             problems.append(f"{SHARDS_DIR}/{shard.name}: {size} bytes, dataset.json says {shard.bytes}")
-        if sha256_file(path) != shard.sha256:
+        if where.sha256(SHARDS_DIR, shard.name) != shard.sha256:
             problems.append(f"{SHARDS_DIR}/{shard.name}: sha256 mismatch (the shard is corrupt or was changed)")
         try:
             keys = shard_keys(path)
