@@ -1,4 +1,7 @@
-"""`signkit extract INPUT... -o POSES_DIR`: videos, folders or clip lists -> normalised MediaPipe skeletons."""
+"""`signkit extract INPUT... -o POSES_DIR`: videos, folders or clip lists -> normalised MediaPipe skeletons.
+
+`--engine local` (default) runs worker processes here; `--engine ray` spreads the clips over a Ray cluster.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +56,10 @@ class ExtractProgress:
                 self._progress.console.print(f"skipping {data['skipped']} finished clips (use --overwrite to redo)")
         elif kind == "frames":
             self.frames += data["frames"]
+        elif kind == "retry":
+            result = data["result"]
+            self._progress.console.print(f"[yellow]retrying[/yellow] {result.key}: {result.error}", markup=True,
+                                         highlight=False)
         elif kind == "done":
             result = data["result"]
             if self._task is not None:
@@ -74,13 +81,23 @@ def print_summary(summary) -> None:
         str(len(summary.flagged)), str(summary.frames), f"{summary.fps:.1f}", f"{summary.seconds:.1f}",
     )
     console.print(table)
-    console.print(f"run log: {summary.log_path}", highlight=False)
+    uploaded = f" (uploaded to {summary.log_url})" if summary.log_url else ""
+    console.print(f"run log: {summary.log_path}{uploaded}", highlight=False)
 
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), help="Pose folder.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: the cores).")
+@click.option("-o", "--output", "out_dir", required=True, metavar="POSES_DIR|URL",
+              help="Pose folder, or an fsspec URL (s3://bucket/poses, gs://..., file://...).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: the cores; with --engine ray: the cluster's CPUs).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run the workers here, or as Ray actors on a cluster (pip install 'signkit[ray]').")
+@click.option("--address", default=None, metavar="ADDR",
+              help="Ray cluster to join: 'auto' or host:port (default: start Ray here with --workers CPUs).")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
+              help="Run log (default: POSES_DIR/extract-log.jsonl; for a URL: ./extract-log-<url>.jsonl, "
+                   "merged into URL/extract-log.jsonl at the end).")
 @click.option("--overwrite", is_flag=True, help="Redo clips whose output exists (default: skip them).")
 @click.option("--model-complexity", type=click.IntRange(0, 2), default=1, show_default=True,
               help="MediaPipe pose model: 0 lite, 1 full (bundled), 2 heavy.")
@@ -94,8 +111,11 @@ def print_summary(summary) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def extract(
     inputs: tuple[Path, ...],
-    out_dir: Path,
+    out_dir: str,
     workers: int | None,
+    engine: str,
+    address: str | None,
+    log_path: Path | None,
     overwrite: bool,
     model_complexity: int,
     refine_face: bool,
@@ -112,10 +132,14 @@ def extract(
     A rerun skips finished clips, so an interrupted run is continued by running the same command again.
     Exits with status 1 if any clip failed (after all others finished).
 
+    With --engine ray the clips are spread over a Ray cluster (a failed clip is retried once); inputs and a
+    folder output must be on a filesystem every node mounts at the same path.
+
     \b
     Example:
       signkit extract videos/ -o poses/
       signkit extract clips.csv -o poses/ --workers 8 --refine-face
+      signkit extract /shared/videos -o s3://bucket/poses --engine ray --address auto
     """
     from ..pose_extract import ExtractOptions, HolisticConfig
     from ..pose_extract import extract as run_extract
@@ -126,7 +150,8 @@ def extract(
         frame_fps=frame_fps,
     )
     with ExtractProgress(enabled=not quiet and not as_json) as progress:
-        summary = run_extract(inputs, out_dir, options, workers=workers, overwrite=overwrite, on_event=progress.event)
+        summary = run_extract(inputs, out_dir, options, workers=workers, overwrite=overwrite, on_event=progress.event,
+                              engine=engine, address=address, log_path=log_path)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
     else:

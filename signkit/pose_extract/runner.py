@@ -1,10 +1,13 @@
-"""The resumable parallel runner behind ``signkit extract``.
+"""The resumable runner behind ``signkit extract``: what every engine shares, and the local engine.
 
-The parent process discovers clips, skips finished outputs (an existing output is complete: it appeared by an
-atomic rename), hands the rest to ``workers`` processes, and alone writes the JSONL run log (one line per clip,
-flushed at once). Each worker builds its own Holistic graph per clip and writes its output atomically. SIGINT /
-SIGTERM stop the run and keep every finished file; workers notice a dead parent (``kill -9``) and exit. A worker
-that dies on a clip fails that clip only: the run goes on with a fresh worker.
+`extract` discovers clips, skips finished outputs (an existing output is complete: it appeared atomically),
+hands the rest to an engine, and alone writes the JSONL run log (one line per clip, flushed at once). Engines
+run `run_clip` (one Holistic graph per worker, reset per clip; atomic output) in their workers:
+
+- ``local``: ``workers`` spawned processes on this machine. SIGINT / SIGTERM stop the run and keep every finished
+  file; workers notice a dead parent (``kill -9``) and exit. A worker that dies on a clip fails that clip only:
+  the run goes on with a fresh worker.
+- ``ray``: Ray actors over a cluster (`signkit.pose_extract.ray_engine`); a failed clip is retried once.
 """
 
 from __future__ import annotations
@@ -25,14 +28,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .._atomic import remove_stale_partials
 from ..errors import ExtractError, SignkitError
 from .clip import ExtractOptions, extract_clip
 from .inputs import Clip, discover
-from .mediapipe_backend import ensure_models, extractor_meta
+from .mediapipe_backend import HolisticEstimator, ensure_models, extractor_meta
+from .output import LOG_NAME, OUTPUT_SUFFIX, Output, open_output
 
-LOG_NAME = "extract-log.jsonl"
-OUTPUT_SUFFIX = ".npz"
+ENGINES = ("local", "ray")
+
+__all__ = ["ENGINES", "LOG_NAME", "OUTPUT_SUFFIX", "ClipResult", "ExtractSummary", "extract", "run_clip"]
 
 
 @dataclass
@@ -55,6 +59,7 @@ class ExtractSummary:
     results: list[ClipResult]
     seconds: float
     log_path: Path
+    log_url: str | None = None  # where the log was uploaded, for a URL output
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -72,7 +77,7 @@ class ExtractSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "ok": self.count("ok"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
@@ -84,10 +89,9 @@ class ExtractSummary:
             "failures": {r.key: r.error for r in self.results if r.status == "failed"},
             "flags": {r.key: r.flags for r in self.flagged},
         }
-
-
-def output_path(out_dir: Path, clip: Clip) -> Path:
-    return out_dir / f"{clip.key}{OUTPUT_SUFFIX}"
+        if self.log_url:
+            out["log_url"] = self.log_url
+        return out
 
 
 class RunLog:
@@ -96,7 +100,10 @@ class RunLog:
     def __init__(self, path: Path, interrupts: _Interrupts | None = None):
         self.path = path
         self._interrupts = interrupts
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        try:
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as e:
+            raise ExtractError(f"cannot write the run log {path} ({e.strerror}); give another --log") from None
 
     def write(self, result: ClipResult) -> None:
         line = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **asdict(result)}
@@ -107,6 +114,73 @@ class RunLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+@dataclass
+class Run:
+    """What an engine needs from the runner: the outputs, the settings, and `finish` for each clip's result."""
+
+    out: Output
+    options: ExtractOptions
+    extractor: dict
+    log: RunLog
+    emit: Callable[[str, dict], None]
+    results: list[ClipResult] = field(default_factory=list)
+    pending: set[str] = field(default_factory=set)
+
+    def finish(self, result: ClipResult) -> None:
+        """Record a clip's final result: once per clip, one log line, one ``done`` event."""
+        if result.key not in self.pending:
+            return
+        result.extractor = self.extractor
+        self.pending.discard(result.key)
+        self.results.append(result)
+        self.log.write(result)
+        self.emit("done", {"result": result})
+
+    def failed(self, clip: Clip, error: str) -> ClipResult:
+        return ClipResult(clip.key, str(clip.path), self.out.target(clip.key), "failed", error=error)
+
+
+def run_clip(
+    clip: Clip,
+    out: Output,
+    options: ExtractOptions,
+    estimator: HolisticEstimator | None = None,
+    on_frames: Callable[[int], None] | None = None,
+) -> tuple[ClipResult, HolisticEstimator | None]:
+    """Extract one clip and write its output: the per-clip work of every engine's workers.
+
+    Takes the worker's estimator (or None: one is built) and returns the one to use for the next clip (None after
+    an unexpected error: the graph may be in any state). Errors fail this clip only and end up in the result.
+    """
+    t0 = time.monotonic()
+    frames = 0
+
+    def progress(n: int) -> None:
+        nonlocal frames
+        frames += n
+        if on_frames is not None:
+            on_frames(n)
+
+    result = ClipResult(clip.key, str(clip.path), out.target(clip.key), "failed")
+    try:
+        out.check(clip.key)
+        estimator = estimator or HolisticEstimator(options.holistic)
+        pose = extract_clip(clip, options, on_frames=progress, estimator=estimator)
+        out.write(clip.key, pose)
+        result.status, result.frames = "ok", pose.num_frames
+        result.flags = list(pose.meta.get("flags", []))
+    except SignkitError as e:
+        result.error = str(e)
+    except Exception as e:  # an unexpected library error: fail this clip, keep the run going
+        result.error = f"{type(e).__name__}: {e}"
+        if estimator is not None:  # start the next clip on a new graph
+            estimator.close()
+            estimator = None
+    result.seconds = round(time.monotonic() - t0, 3)
+    result.frames = result.frames or frames
+    return result, estimator
 
 
 # ---------------------------------------------------------------- worker side
@@ -152,14 +226,12 @@ def _log_tail(path: Path, lines: int = 3) -> str:
     return " | ".join(useful[-lines:])
 
 
-def _worker_main(wid: int, tasks, results, out_dir: str, options: ExtractOptions, parent_pid: int) -> None:
+def _worker_main(wid: int, tasks, results, out: Output, options: ExtractOptions, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
     _quiet_native_logs(worker_log_path(parent_pid, wid))
     warnings.filterwarnings("ignore", module="google.protobuf")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds, so atomic writes remove their temp file
-    from ..pose import save_pose
-    from .mediapipe_backend import HolisticEstimator
 
     estimator = None  # one graph per worker, reset between clips
     while True:
@@ -169,43 +241,8 @@ def _worker_main(wid: int, tasks, results, out_dir: str, options: ExtractOptions
                 estimator.close()
             return
         results.put(("start", wid, clip.key))
-        t0 = time.monotonic()
-        frames = 0
-
-        def progress(n: int) -> None:
-            nonlocal frames
-            frames += n
-            results.put(("frames", wid, n))
-
-        out = output_path(Path(out_dir), clip)
-        result = ClipResult(clip.key, str(clip.path), str(out), "failed")
-        try:
-            _check_output_parent(out, Path(out_dir))
-            estimator = estimator or HolisticEstimator(options.holistic)
-            pose = extract_clip(clip, options, on_frames=progress, estimator=estimator)
-            save_pose(pose, out)
-            result.status, result.frames = "ok", pose.num_frames
-            result.flags = list(pose.meta.get("flags", []))
-        except SignkitError as e:
-            result.error = str(e)
-        except Exception as e:  # an unexpected library error: fail this clip, keep the run going
-            result.error = f"{type(e).__name__}: {e}"
-            if estimator is not None:  # the graph may be in any state: start the next clip on a new one
-                estimator.close()
-                estimator = None
-        result.seconds = round(time.monotonic() - t0, 3)
-        result.frames = result.frames or frames
+        result, estimator = run_clip(clip, out, options, estimator, lambda n: results.put(("frames", wid, n)))
         results.put(("done", wid, result))
-
-
-def _check_output_parent(out: Path, root: Path) -> None:
-    parent = out.parent
-    while parent != root and not parent.exists():
-        parent = parent.parent
-    if parent.exists() and not parent.is_dir():
-        raise ExtractError(f"cannot write {out}: {parent} is a file; move it away or give the clip another key")
-    if out.is_dir():
-        raise ExtractError(f"cannot write {out}: it is a folder; move it away or give the clip another key")
 
 
 # ---------------------------------------------------------------- parent side
@@ -256,18 +293,6 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def prepare_output_dir(out_dir: str | os.PathLike) -> Path:
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ExtractError(f"output {out} is a file; give a folder for the pose files (-o POSES_DIR)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ExtractError(f"cannot create output folder {out} ({e.strerror})") from None
-    remove_stale_partials(out)
-    return out
-
-
 def extract(
     inputs: Iterable[str | os.PathLike] | list[Clip],
     out_dir: str | os.PathLike,
@@ -275,50 +300,93 @@ def extract(
     workers: int | None = None,
     overwrite: bool = False,
     on_event: Callable[[str, dict], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    log_path: str | os.PathLike | None = None,
 ) -> ExtractSummary:
-    """Extract every clip of ``inputs`` into ``out_dir/{key}.npz`` with ``workers`` processes; resumable.
+    """Extract every clip of ``inputs`` into ``out_dir/{key}.npz``; resumable.
 
+    ``out_dir`` is a folder or an fsspec URL (``s3://bucket/poses``; see `signkit.pose_extract.output`).
+    ``engine="local"`` runs ``workers`` processes here (default: the cores); ``engine="ray"`` runs Ray actors on
+    the cluster at ``address`` (default: a Ray instance started here with ``workers`` CPUs; ``"auto"`` or
+    ``host:port`` joins a running cluster), ``workers`` of them (default: the cluster's CPUs).
+    The run log goes to ``log_path`` (default: ``out_dir/extract-log.jsonl``, or for a URL a local file in the
+    current folder, merged into ``URL/extract-log.jsonl`` when the run ends).
     ``on_event(kind, data)`` receives ``plan`` (totals), ``frames``, ``done`` (a `ClipResult`) for progress
     display. Failed clips are logged and counted, never raised; errors that stop the whole run (bad output
-    folder, no videos, missing MediaPipe model) raise `SignkitError` before any work starts.
+    folder, no videos, missing MediaPipe model, missing Ray) raise `SignkitError` before any work starts.
     """
+    if engine not in ENGINES:
+        raise ExtractError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        from .ray_engine import require_ray
+
+        require_ray()
+    elif address is not None:
+        raise ExtractError("--address is for --engine ray; add --engine ray or drop --address")
     options = options or ExtractOptions()
     emit = on_event or (lambda kind, data: None)
     items = list(inputs)
     clips = items if items and all(isinstance(c, Clip) for c in items) else discover(items)
     ensure_models(options.holistic)  # also raises MissingDependencyError without mediapipe (not imported here)
-    extractor = extractor_meta(options.holistic)
-    out = prepare_output_dir(out_dir)
+    out = open_output(out_dir)
+    if getattr(out, "process_local", False):
+        raise ExtractError(f"{out_dir}: memory:// lives in one process and the workers are other processes; "
+                           "give a folder or a shared URL")
+    out.prepare()
     interrupts = _Interrupts()
-    log = RunLog(out / LOG_NAME, interrupts)
+    log = RunLog(Path(log_path) if log_path is not None else out.default_log(), interrupts)
+    run = Run(out, options, extractor_meta(options.holistic), log, emit)
     t0 = time.monotonic()
-    results: list[ClipResult] = []
+    done = set() if overwrite else out.finished([c.key for c in clips])
     todo: list[Clip] = []
     for clip in clips:
-        target = output_path(out, clip)
-        if not overwrite and target.is_file():
-            results.append(ClipResult(clip.key, str(clip.path), str(target), "skipped", extractor=extractor))
-            log.write(results[-1])
+        if clip.key in done:
+            result = ClipResult(clip.key, str(clip.path), out.target(clip.key), "skipped", extractor=run.extractor)
+            run.results.append(result)
+            log.write(result)
         else:
             todo.append(clip)
+    run.pending = {c.key for c in todo}
     emit("plan", {"total": len(clips), "todo": len(todo), "skipped": len(clips) - len(todo)})
+    log_url = None
     try:
-        if todo:
-            n = max(1, min(workers or default_workers(), len(todo)))
+        if todo and engine == "ray":
+            from .ray_engine import RayEngine
+
+            cluster = RayEngine(address, workers)  # before the handlers: ray.init installs its own SIGTERM handler
+            try:
+                with interrupts.installed():
+                    cluster.run(todo, run)
+            finally:
+                cluster.close()
+        elif todo:
             with interrupts.installed():
-                _run_pool(todo, out, options, n, extractor, log, results, emit)
+                _run_pool(todo, run, max(1, min(workers or default_workers(), len(todo))))
     finally:
         log.close()
-    return ExtractSummary(results, time.monotonic() - t0, out / LOG_NAME)
+        log_url = _publish_log(out, log.path)
+    return ExtractSummary(run.results, time.monotonic() - t0, log.path, log_url)
 
 
-def _run_pool(todo, out, options, n, extractor, log, results, emit) -> None:
+def _publish_log(out: Output, log: Path) -> str | None:
+    """Upload a URL output's log; a failure during another exception is left to the next run (lines stay local)."""
+    failing = sys.exc_info()[0] is not None
+    try:
+        return out.publish_log(log)
+    except Exception as e:
+        if failing:
+            return None
+        raise ExtractError(f"the run log is kept in {log}, but uploading it to {out.url} failed ({e}); "
+                           "the next run uploads it") from None
+
+
+def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
     ctx = mp.get_context("spawn")  # mediapipe graphs and threads do not survive fork
     tasks, messages = ctx.Queue(), ctx.Queue()
     for clip in todo:
         tasks.put(clip)
     by_key = {c.key: c for c in todo}
-    remaining = set(by_key)
     procs: dict[int, mp.process.BaseProcess] = {}
     current: dict[int, str | None] = {}
     next_wid = 0
@@ -327,32 +395,24 @@ def _run_pool(todo, out, options, n, extractor, log, results, emit) -> None:
         nonlocal next_wid
         wid, next_wid = next_wid, next_wid + 1
         p = ctx.Process(
-            target=_worker_main, args=(wid, tasks, messages, str(out), options, os.getpid()), daemon=True
+            target=_worker_main, args=(wid, tasks, messages, run.out, run.options, os.getpid()), daemon=True
         )
         p.start()
         procs[wid], current[wid] = p, None
-
-    def finish(result: ClipResult) -> None:
-        if result.key not in remaining:
-            return
-        result.extractor = extractor
-        remaining.discard(result.key)
-        results.append(result)
-        log.write(result)
-        emit("done", {"result": result})
 
     for _ in range(n):
         start_worker()
     for _ in range(n):
         tasks.put(None)
+
     def handle(kind: str, wid: int, payload) -> None:
         if kind == "start":
             current[wid] = payload
         elif kind == "frames":
-            emit("frames", {"frames": payload})
+            run.emit("frames", {"frames": payload})
         elif kind == "done":
             current[wid] = None
-            finish(payload)
+            run.finish(payload)
 
     def reap() -> None:
         """Fail the clip of a worker that died (crash, OOM kill) and start a replacement."""
@@ -368,22 +428,20 @@ def _run_pool(todo, out, options, n, extractor, log, results, emit) -> None:
             key = current.pop(wid, None)
             if p.exitcode == 0:  # read its sentinel: every message it sent has been handled
                 continue
-            if key is not None and key in remaining:
-                clip = by_key[key]
+            if key is not None and key in run.pending:
                 tail = _log_tail(worker_log_path(os.getpid(), wid))
                 error = f"the worker process died (exit code {p.exitcode}) on this clip" + (f": {tail}" if tail else "")
-                finish(ClipResult(key, str(clip.path), str(output_path(out, clip)), "failed", error=error))
-            if remaining:
+                run.finish(run.failed(by_key[key], error))
+            if run.pending:
                 start_worker()  # takes the sentinel the dead worker never read
         if not procs:  # only if a worker died before it could say which clip it held
-            for key in sorted(remaining):
-                clip = by_key[key]
-                finish(ClipResult(key, str(clip.path), str(output_path(out, clip)), "failed",
-                                  error="a worker process died before reporting this clip; rerun to retry it"))
+            for key in sorted(run.pending):
+                error = "a worker process died before reporting this clip; rerun to retry it"
+                run.finish(run.failed(by_key[key], error))
 
     last_reap = time.monotonic()
     try:
-        while remaining:
+        while run.pending:
             if time.monotonic() - last_reap > 1.0:
                 reap()
                 last_reap = time.monotonic()

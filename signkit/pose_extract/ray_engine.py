@@ -1,0 +1,144 @@
+"""``signkit extract --engine ray``: the runner's clips spread over Ray actors, on one machine or a cluster.
+
+The driver (the process that runs ``signkit extract``) plans the run, writes the run log and decides retries, as
+the local engine's parent does (`signkit.pose_extract.runner.extract`); each actor is a worker that keeps one
+Holistic graph, reset for every clip (`runner.run_clip`), and writes outputs itself. Actors read inputs and write
+outputs by path, so on a cluster both must be on a filesystem every node mounts at the same path (or outputs at
+an fsspec URL). A clip that fails, or whose actor dies (OOM kill, node loss), is queued once more; a second failure
+is logged. ``ray`` is imported only here, and only when this engine runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+import warnings
+from collections import deque
+
+from ..errors import ExtractError, MissingDependencyError
+from .clip import ExtractOptions
+from .inputs import Clip
+from .output import Output
+from .runner import ClipResult, Run, run_clip
+
+ATTEMPTS = 2  # a failed clip is tried once more, then logged as failed
+
+
+def require_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("ray", "ray") from None
+    return ray
+
+
+class ClipWorker:
+    """A Ray actor's state: the output, the settings and one Holistic graph (reset for every clip)."""
+
+    def __init__(self, out: Output, options: ExtractOptions, cwd: str):
+        warnings.filterwarnings("ignore", module="google.protobuf")
+        self.cwd_ok = os.path.isdir(cwd)
+        if self.cwd_ok:  # relative inputs and outputs mean what they meant where the command ran
+            os.chdir(cwd)
+        self.cwd = cwd
+        self.out, self.options, self.estimator = out, options, None
+
+    def run(self, clip: Clip) -> ClipResult:
+        if not self.cwd_ok and not (clip.path.is_absolute() and (self.out.url or self.out.root.is_absolute())):
+            return ClipResult(clip.key, str(clip.path), self.out.target(clip.key), "failed", error=(
+                f"relative path on a node without the folder {self.cwd} the command ran in; "
+                "give absolute paths on a shared filesystem"))
+        result, self.estimator = run_clip(clip, self.out, self.options, self.estimator)
+        return result
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayEngine:
+    """A connection to Ray (a local instance it starts, or a running cluster) that runs clips on actors."""
+
+    def __init__(self, address: str | None, workers: int | None):
+        ray = require_ray()
+        self.ray = ray
+        self.started = False
+        self._sigterm = signal.getsignal(signal.SIGTERM)  # ray.init replaces it; restored by close()
+        if not ray.is_initialized():
+            settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+            try:
+                if address is None:
+                    ray.init(num_cpus=workers or os.cpu_count() or 1, **settings)
+                else:
+                    ray.init(address=address, **settings)
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise ExtractError(f"cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0]}); "
+                                   "start one with `ray start --head` or give its address") from None
+            self.started = True
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus < 1:
+            self.close()
+            raise ExtractError("the Ray cluster has no CPUs for extraction workers; add nodes or CPUs")
+        self.workers = min(workers or cpus, cpus)
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+            self.started = False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._sigterm)
+
+    def run(self, todo: list[Clip], run: Run) -> None:
+        """Run every clip of ``todo`` on up to ``workers`` actors (one clip in flight each), then stop them."""
+        ray = self.ray
+        actor_class = ray.remote(num_cpus=1, max_restarts=0)(ClipWorker)
+        cwd = os.getcwd()
+
+        def new_actor():
+            return actor_class.remote(run.out, run.options, cwd)
+
+        queued = deque((clip, 1) for clip in todo)
+        idle = [new_actor() for _ in range(min(self.workers, len(todo)))]
+        actors = list(idle)
+        in_flight: dict = {}  # ObjectRef -> (actor, clip, attempt)
+        try:
+            while queued or in_flight:
+                while idle and queued:
+                    actor = idle.pop()
+                    clip, attempt = queued.popleft()
+                    in_flight[actor.run.remote(clip)] = (actor, clip, attempt)
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    actor, clip, attempt = in_flight.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                        idle.append(actor)
+                    except ray.exceptions.RayActorError as e:  # the worker process died: a fresh one takes over
+                        with contextlib.suppress(Exception):
+                            ray.kill(actor)
+                        actors.remove(actor)
+                        actors.append(new_actor())
+                        idle.append(actors[-1])
+                        result = run.failed(clip, f"the Ray worker died on this clip ({_first_line(e)})")
+                    except ray.exceptions.RayError as e:  # e.g. the object was lost with its node
+                        idle.append(actor)
+                        result = run.failed(clip, f"Ray could not run this clip ({_first_line(e)})")
+                    run.emit("frames", {"frames": result.frames})
+                    if result.status == "failed" and attempt < ATTEMPTS:
+                        queued.append((clip, attempt + 1))  # at the back: most likely another worker takes it
+                        run.emit("retry", {"result": result})
+                    else:
+                        if result.status == "failed" and attempt > 1:
+                            result.error = f"{result.error} (failed {attempt} times)"
+                        run.finish(result)
+        finally:
+            for actor in actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
