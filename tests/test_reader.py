@@ -298,3 +298,19 @@ def test_a_forged_member_size_is_refused_without_allocating_it(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(EOFError, match="runs past the end"):
         list(iter_tar(MappedShard(path), "x.tar"))
+
+
+def test_header_checksum_accepts_both_tar_variants_and_refuses_any_small_change():
+    from signkit.datasets.shards import _checksum_ok
+
+    header = bytearray(tarfile.TarInfo("é-clip.json").tobuf(tarfile.GNU_FORMAT)[:512])  # bytes > 127 in the name
+    assert _checksum_ok(bytes(header))
+    blanked = header[:148] + b" " * 8 + header[156:]
+    signed = sum(blanked) - 256 * sum(b > 127 for b in blanked)  # what old tar writers stored
+    header[148:156] = b"%06o\0 " % signed
+    assert _checksum_ok(bytes(header))
+    for i in (0, 100, 147, 156, 300, 511):
+        for delta in (1, 128, 255):
+            broken = bytearray(header)
+            broken[i] = (broken[i] + delta) % 256
+            assert not _checksum_ok(bytes(broken)), (i, delta)

@@ -12,7 +12,6 @@ by at most one sample; for DDP training with equal step counts use ``resampled=T
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -72,18 +71,18 @@ def shuffle_buffer(samples: Iterable[Any], size: int, rng: np.random.Generator) 
 _NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
-def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
-    """An uninitialised tensor and whether it is known to be zero. In a DataLoader worker it lives in fresh
+def _empty(numel: int, dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
+    """An uninitialised 1-D tensor and whether it is known to be zero. In a DataLoader worker it lives in fresh
     shared memory (zero pages), so handing the batch to the main process copies nothing, as with torch's
     ``default_collate``. Otherwise numpy allocates it: numpy's allocator reuses freed memory where torch's maps
     fresh pages for every batch (measured 5x slower to fill, `benchmarks/load.py`)."""
     if get_worker_info() is None:
         if dtype in _NUMPY_DTYPES:
-            return torch.from_numpy(np.empty(shape, dtype=_NUMPY_DTYPES[dtype])), False
-        return torch.empty(shape, dtype=dtype), False
+            return torch.from_numpy(np.empty(numel, dtype=_NUMPY_DTYPES[dtype])), False
+        return torch.empty(numel, dtype=dtype), False
     proto = torch.empty(0, dtype=dtype)
-    storage = proto.untyped_storage()._new_shared(math.prod(shape) * proto.element_size())
-    return proto.new_empty(0).set_(storage, 0, shape), True
+    storage = proto.untyped_storage()._new_shared(numel * proto.element_size())
+    return proto.new_empty(0).set_(storage, 0, (numel,)), True
 
 
 def _identity(batch: Any) -> Any:  # batches are built by the pipeline; keep DataLoader from walking them again
@@ -99,36 +98,48 @@ def _copy_into(out: torch.Tensor, out_np: np.ndarray, i: int, a: np.ndarray) -> 
             out[i, : len(a)] = torch.from_numpy(a)
 
 
-def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
-    """Pad to the longest sample: pose [B,T,K,3] and conf [B,T,K] of ``dtype`` (0 on padding), mask [B,T],
-    length, label (-1 = none), and the lists key, gloss, text, signer, language.
-
-    float16 by default: it is what the shards hold, so float32 here adds no precision, only twice the bytes to
-    write, to pass between processes and to copy to the device; cast there (``.float()``), where it is free."""
+def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
+    """The batch as it crosses from a DataLoader worker: pose and conf are views of one buffer (one shared-memory
+    segment to hand over, not one per tensor) and the small fields stay numpy (sent by value); `finish_batch`
+    makes the tensors and the mask in the main process."""
     b = len(samples)
-    lengths = torch.tensor([s["pose"].shape[0] for s in samples], dtype=torch.int64)
+    lengths = np.array([s["pose"].shape[0] for s in samples], dtype=np.int64)
     t, k = int(lengths.max()), samples[0]["pose"].shape[1]
-    pose, zeroed = _empty((b, t, k, 3), dtype)
-    conf, _ = _empty((b, t, k), dtype)
+    buf, zeroed = _empty(b * t * k * 4, dtype)
+    pose, conf = buf[: b * t * k * 3].view(b, t, k, 3), buf[b * t * k * 3 :].view(b, t, k)
     pose_np, conf_np = pose.numpy(), conf.numpy()
     for i, s in enumerate(samples):
         _copy_into(pose, pose_np, i, s["pose"])
         _copy_into(conf, conf_np, i, s["conf"])
-        n = s["pose"].shape[0]
+        n = lengths[i]
         if n < t and not zeroed:  # write each byte once: the padding gets zeros, the rest the sample
             pose_np[i, n:] = 0
             conf_np[i, n:] = 0
     batch: dict[str, Any] = {
         "pose": pose,
         "conf": conf,
-        "mask": torch.arange(t)[None, :] < lengths[:, None],
         "length": lengths,
-        "label": torch.tensor([s["label"] for s in samples], dtype=torch.int64),
+        "label": np.array([s["label"] for s in samples], dtype=np.int64),
         "key": [s["key"] for s in samples],
     }
     for f in TEXT_FIELDS:
         batch[f] = [s[f] for s in samples]
     return batch
+
+
+def finish_batch(batch: dict[str, Any]) -> dict[str, Any]:
+    length = torch.from_numpy(batch["length"])
+    mask = torch.arange(batch["pose"].shape[1])[None, :] < length[:, None]
+    return {**batch, "mask": mask, "length": length, "label": torch.from_numpy(batch["label"])}
+
+
+def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
+    """Pad to the longest sample: pose [B,T,K,3] and conf [B,T,K] of ``dtype`` (0 on padding), mask [B,T],
+    length, label (-1 = none), and the lists key, gloss, text, signer, language.
+
+    float16 by default: it is what the shards hold, so float32 here adds no precision, only twice the bytes to
+    write, to pass between processes and to copy to the device; cast there (``.float()``), where it is free."""
+    return finish_batch(pad_samples(samples, dtype))
 
 
 def batched(
@@ -138,10 +149,10 @@ def batched(
     for s in samples:
         buf.append(s)
         if len(buf) == batch_size:
-            yield collate(buf, dtype)
+            yield pad_samples(buf, dtype)
             buf = []
     if buf and not drop_last:
-        yield collate(buf, dtype)
+        yield pad_samples(buf, dtype)
 
 
 def bucketed(
@@ -157,11 +168,11 @@ def bucketed(
         b = buckets[int(np.searchsorted(boundaries, s["pose"].shape[0], side="right"))]
         b.append(s)
         if len(b) == batch_size:
-            yield collate(b, dtype)
+            yield pad_samples(b, dtype)
             b.clear()
     for b in buckets:
         if b and not drop_last:
-            yield collate(b, dtype)
+            yield pad_samples(b, dtype)
 
 
 class SignDataset(IterableDataset):
@@ -406,7 +417,7 @@ class SignLoader(DataLoader):
         ds = self.dataset.ds
         ds.set_epoch(getattr(self, "_next_epoch", ds.epoch))
         self._next_epoch = ds.epoch + 1
-        return super().__iter__()
+        return map(finish_batch, super().__iter__())
 
     def set_epoch(self, epoch: int) -> None:
         self._next_epoch = int(epoch)
