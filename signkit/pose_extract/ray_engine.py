@@ -59,7 +59,12 @@ class ClipWorker:
 
 
 class RayEngine:
-    """A connection to Ray (a local instance it starts, or a running cluster) that runs clips on actors."""
+    """A connection to Ray that runs clips on actors.
+
+    ``address`` None (and no ``RAY_ADDRESS``): start a local instance with ``workers`` CPUs, shut down by `close`;
+    ``"auto"`` or ``host:port``: join a running cluster. If this process already called ``ray.init``, that
+    connection is used (and left open). ``workers`` is capped at the cluster's CPUs when the run starts.
+    """
 
     def __init__(self, address: str | None, workers: int | None):
         ray = require_ray()
@@ -68,6 +73,7 @@ class RayEngine:
         self._sigterm = signal.getsignal(signal.SIGTERM)  # ray.init replaces it; restored by close()
         if not ray.is_initialized():
             settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+            address = address or os.environ.get("RAY_ADDRESS") or None  # as `ray.init` itself reads it
             try:
                 if address is None:
                     ray.init(num_cpus=workers or os.cpu_count() or 1, **settings)

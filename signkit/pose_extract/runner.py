@@ -348,22 +348,22 @@ def extract(
         else:
             todo.append(clip)
     run.pending = {c.key for c in todo}
-    emit("plan", {"total": len(clips), "todo": len(todo), "skipped": len(clips) - len(todo)})
-    log_url = None
+    log_url, cluster = None, None
     try:
         if todo and engine == "ray":
             from .ray_engine import RayEngine
 
             cluster = RayEngine(address, workers)  # before the handlers: ray.init installs its own SIGTERM handler
-            try:
-                with interrupts.installed():
-                    cluster.run(todo, run)
-            finally:
-                cluster.close()
+        emit("plan", {"total": len(clips), "todo": len(todo), "skipped": len(clips) - len(todo)})
+        if cluster is not None:
+            with interrupts.installed():
+                cluster.run(todo, run)
         elif todo:
             with interrupts.installed():
                 _run_pool(todo, run, max(1, min(workers or default_workers(), len(todo))))
     finally:
+        if cluster is not None:
+            cluster.close()
         log.close()
         log_url = _publish_log(out, log.path)
     return ExtractSummary(run.results, time.monotonic() - t0, log.path, log_url)
