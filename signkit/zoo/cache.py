@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -70,7 +71,9 @@ def ensure_writable(directory: Path) -> Path:
     """Create ``directory`` and prove it is writable, or fail with what to do."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".write-test-{os.getpid()}"
+        # unique per call: processes on nodes sharing the folder can have the same pid (containers), and a shared
+        # name would let one delete the other's probe mid-check
+        probe = directory / f".write-test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:

@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -410,20 +411,23 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
     source = source_for(stub, spec)
     if source.remote and is_offline():
         return None
-    target = ensure_writable(zoo_dir() / "mirror-entries") / f"{name}.toml"
-    target.unlink(missing_ok=True)  # never resume an old copy: the mirror's entry may have changed
+    # a fresh, private copy: never resume an old one (the mirror's entry may have changed), and never share the name
+    # with another process reading the same entry (all ranks of a node ask at once)
+    target = ensure_writable(zoo_dir() / "mirror-entries") / f".{name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.toml"
     try:
-        if source.kind == "http":
-            fetch_http(source.location, target, None, DownloadOptions(retries=1, backoff=0.2, progress=False), name)
-        elif not Path(source.location).is_file():
+        try:
+            if source.kind == "http":
+                opts = DownloadOptions(retries=1, backoff=0.2, progress=False)
+                fetch_http(source.location, target, None, opts, name)
+            elif not Path(source.location).is_file():
+                return None
+            else:
+                shutil.copyfile(source.location, target)
+        except ZooError:
             return None
-        else:
-            shutil.copyfile(source.location, target)
-    except ZooError:
+        entries = read_registry_file(target)
+    finally:
         target.unlink(missing_ok=True)
-        return None
-    entries = read_registry_file(target)
-    target.unlink()
     if name in entries:
         return entries[name]
     return resolve_name(name, entries) if entries else None
