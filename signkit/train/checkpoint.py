@@ -21,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import uuid
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ import torch
 from safetensors.torch import save_model
 
 from .._atomic import atomic_write_text
-from ..errors import ConfigError
+from ..errors import ConfigError, SignkitError
+from . import distributed as D
 from .state import TrainState
 
 WEIGHTS = "model.safetensors"
@@ -92,6 +94,28 @@ def _pointer(run_dir: Path, name: str) -> Path | None:
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint of a run, or None."""
     return _pointer(Path(run_dir), "latest")
+
+
+def agreed_checkpoint(run_dir: str | Path) -> Path | None:
+    """The checkpoint every rank resumes from: global rank 0's latest (or None), which every rank must read.
+
+    A rank never picks its own: on a run folder that is not shared by all nodes it would see an older checkpoint or
+    none, and train from another step than rank 0 (silently diverging, or hanging in a collective). Every rank
+    must call this; it raises on all of them when one cannot read rank 0's checkpoint.
+    """
+    latest = latest_checkpoint(run_dir) if D.env_info().is_main else None
+    name = D.broadcast_object(latest.name if latest is not None else None)
+    if name is None:
+        return None
+    path = checkpoint_dir(run_dir) / name
+    views = D.gather_objects((socket.gethostname(), (path / STATE).is_file()))
+    blind = [f"rank {rank} on {host}" for rank, (host, ok) in enumerate(views) if not ok]
+    if blind:
+        raise SignkitError(
+            f"{', '.join(blind)} cannot read {path}, the checkpoint rank 0 resumes from; put -o RUN_DIR on a "
+            "filesystem that every node mounts at the same path (NFS, Lustre, ...): see docs/scale.md"
+        )
+    return path
 
 
 def best_checkpoint(run_dir: str | Path) -> Path | None:

@@ -7,11 +7,16 @@ A run started by ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` in the env
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from ..errors import SignkitError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,29 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
 def barrier() -> None:
     if is_dist():
         dist.barrier()
+
+
+def main_first(fn: Callable[[], T]) -> T:
+    """``fn()`` on global rank 0 first, then on the other ranks (every rank must call this).
+
+    For downloads into a cache that all nodes may share (``SIGNKIT_HOME`` on NFS, where ``flock`` is not reliable):
+    rank 0 fills it, the others then find the files in place (or, with node-local caches, fetch them once per node
+    under the per-file lock). When rank 0 fails, every rank raises at once instead of waiting for a timeout.
+    """
+    if not is_dist():
+        return fn()
+    if dist.get_rank() == 0:
+        try:
+            result = fn()
+        except BaseException as e:
+            broadcast_object(f"{type(e).__name__}: {e}")
+            raise
+        broadcast_object(None)
+        return result
+    failure = broadcast_object(None)
+    if failure is not None:
+        raise SignkitError(f"rank 0 failed ({failure}); see its log")
+    return fn()
 
 
 def shard_batch(batch: dict[str, Any], rank: int, world_size: int) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from .._atomic import atomic_write_text
 from ..errors import DatasetError, SignkitError
 from . import distributed as D
 from .checkpoint import (
+    agreed_checkpoint,
     latest_checkpoint,
     load_checkpoint,
     rng_state,
@@ -208,7 +209,8 @@ def fit(
     run_dir = Path(run_dir)
     info = D.init(device or pick_device())
     device = device or pick_device(info)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if info.is_main:  # only global rank 0 writes the run directory (other nodes may not even share its disk)
+        run_dir.mkdir(parents=True, exist_ok=True)
     model.to(device)
     optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, betas=config.betas)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -216,7 +218,7 @@ def fit(
     )
     state = TrainState()
     pending_rng: dict[str, Any] | None = None
-    ckpt = latest_checkpoint(run_dir) if resume else None
+    ckpt = agreed_checkpoint(run_dir) if resume else None  # rank 0's latest, on every rank
     if ckpt is not None:
         state, trainer, rngs = load_checkpoint(ckpt, model)
         optimizer.load_state_dict(trainer["optimizer"])

@@ -19,7 +19,7 @@ from . import distributed as D
 from .checkpoint import seed_everything, write_json
 from .config import TrainConfig, check_resume_compatible
 from .data import DatasetSource, has_split
-from .loop import FitResult, fit
+from .loop import FitResult, fit, pick_device
 from .tasks import LabelSpace, Task, make_task
 
 log = logging.getLogger("signkit.train")
@@ -84,10 +84,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Fit
     if not config.data:
         raise ConfigError("no dataset given; pass --data DATASET_DIR (a folder written by `signkit pack`)")
     run_dir = Path(run_dir)
-    _prepare_run_dir(config, run_dir, resume)
+    D.init(pick_device())  # join the process group first: what follows is ordered across ranks (and nodes)
+    D.main_first(lambda: _prepare_run_dir(config, run_dir, resume))  # rank 0's refusal stops every rank at once
     seed_everything(config.seed)
     task = make_task(config.task, label_space(config.data), config.extra)
-    model = build_model(config.model, task, config.from_scratch)
+    # rank 0 downloads zoo weights first, the others then read them (a shared SIGNKIT_HOME) or fetch them once per
+    # node (node-local caches: the per-file lock makes the node's other ranks wait); docs/scale.md
+    model = D.main_first(lambda: build_model(config.model, task, config.from_scratch))
     layout = model.config.layout
     world = D.env_info().world_size
     if config.batch_size % world:
