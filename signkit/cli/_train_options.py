@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 _OPTIONS = [
-    click.option("--data", required=True, type=click.Path(exists=True, file_okay=False),
-                 help="Packed dataset folder (written by `signkit pack`)."),
+    click.option("--data", required=True,
+                 help="Packed dataset (written by `signkit pack`): a folder or a URL (s3://, gs://, https://)."),
     click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
                  help="Run folder: config, checkpoints, metrics.jsonl."),
     click.option("--train-config", "config_file", type=click.Path(exists=True, dir_okay=False),

@@ -10,7 +10,7 @@ import click
 
 @click.command()
 @click.argument("model")
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Packed dataset folder.")
+@click.option("--data", required=True, help="Packed dataset: a folder or a URL (s3://, gs://, https://).")
 @click.option("--split", default="test", show_default=True, help="Split to score (train, dev, test).")
 @click.option(
     "-o",
