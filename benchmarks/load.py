@@ -1,8 +1,8 @@
 """Loading benchmark: samples/s of padded batches from signkit shards vs the ways labs load poses today.
 
 All measured in one run on the same poses (the 600 real fingerspelling ``.pose`` files of ``spoken-to-signed``,
-replicated to ``--samples``), each path producing the same batches (32 padded float32 tensors + masks, via one
-``collate``), warm page cache for every path:
+replicated to ``--samples``), each path producing the same batches (32 padded tensors + masks, float16 as stored,
+via one ``collate``), warm page cache for every path:
 
   ours   signkit shards through ``signkit.datasets.open(...).loader``
   (a)    a folder of ``.pose`` files read with pose-format (one file per sample)
@@ -187,10 +187,13 @@ def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int,
     # where the time goes (one process): our reading + decoding without batching, and the collate every path shares
     read_only = _rate(lambda: _counted(sd.open(ds_root, shuffle=False)), shards, samples, repeats)
     decoded = list(sd.open(ds_root, shuffle=False))
-    t0 = time.perf_counter()
-    for i in range(0, len(decoded), BATCH):
-        collate(decoded[i : i + BATCH])
-    collate_rate = len(decoded) / (time.perf_counter() - t0)
+    collate_rate = {}
+    for dtype in (torch.float16, torch.float32):
+        t0 = time.perf_counter()
+        for i in range(0, len(decoded), BATCH):
+            collate(decoded[i : i + BATCH], dtype)
+        collate_rate[str(dtype).removeprefix("torch.")] = len(decoded) / (time.perf_counter() - t0)
+    loader32 = _rate(lambda: sd.open(ds_root, shuffle=False).loader(BATCH, dtype=torch.float32), shards, samples, 1)
     frames = sd.dataset_summary(ds_root)["splits"]["train"]["frames_min_mean_max"]
     return {
         "samples": samples,
@@ -204,6 +207,7 @@ def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int,
         "c": c,
         "read_only": read_only,
         "collate": collate_rate,
+        "loader32": loader32,
     }
 
 
@@ -234,9 +238,9 @@ def render(r: dict, note: str) -> str:
         f"Data: the 600 real fingerspelling `.pose` files of spoken-to-signed (MediaPipe Holistic refined, 553 points, "
         f"frames min/mean/max {r['frames']}) replicated to {r['samples']} samples: {r['in_mb']:.0f} MB of `.pose`, "
         f"{r['pickle_mb']:.0f} MB of pickles, {r['shard_mb']:.0f} MB of signkit shards (float16). Every path yields "
-        f"the same batches ({BATCH} samples, padded float32 tensors + masks, one `collate`); torch runs one thread "
-        "per process for all paths. *warm*: best of the timed passes after a warm-up pass (files in the page "
-        "cache); *cold*: one pass right after the path's own files were dropped from the page cache "
+        f"the same batches ({BATCH} samples, padded float16 tensors (as stored) + masks, one `collate`); torch runs "
+        "one thread per process for all paths. *warm*: best of the timed passes after a warm-up pass (files in the "
+        "page cache); *cold*: one pass right after the path's own files were dropped from the page cache "
         "(`posix_fadvise(DONTNEED)`), i.e. read from the disk.",
         "",
         "| workers | cache | signkit shards (samples/s) | (a) `.pose` + pose-format | (b) per-video pickles "
@@ -261,9 +265,10 @@ def render(r: dict, note: str) -> str:
         "",
         f"Where the time goes (one process): signkit reads and decodes {r['read_only'][0]:.0f} samples/s warm and "
         f"{r['read_only'][1]:.0f} cold without batching ({r['read_only'][0] / r['c'][0]:.3f}x and "
-        f"{r['read_only'][1] / r['c'][1]:.3f}x (c)); padding + float32 conversion alone (`collate`, the same for "
-        f"every path) runs at {r['collate']:.0f} samples/s and bounds every path; (c) only moves bytes: it parses no "
-        "header and touches no array.",
+        f"{r['read_only'][1] / r['c'][1]:.3f}x (c)); padding alone (`collate`, the same for every path) runs at "
+        f"{r['collate']['float16']:.0f} samples/s into float16 and {r['collate']['float32']:.0f} into float32 (the "
+        f"loader with `dtype=torch.float32`, no workers: {r['loader32'][0]:.0f} warm, {r['loader32'][1]:.0f} cold); "
+        "(c) only moves bytes: it parses no header and touches no array.",
         "",
     ]
     return "\n".join(lines)
