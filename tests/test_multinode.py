@@ -138,18 +138,27 @@ try:
     out["resume"] = "resumed"
 except SignkitError as e:
     out["resume"] = str(e)
+
+# the reader splits a split by global rank x worker: exactly once per epoch over the nodes
+import signkit
+loader = signkit.datasets.open(sys.argv[2], "train", shuffle=True, seed=0).loader(2, num_workers=2)
+out["reader"] = []
+for epoch in (0, 1):
+    loader.set_epoch(epoch)
+    out["reader"].append([k for batch in loader for k in batch["key"]])
 (base / f"out{{rank}}.json").write_text(json.dumps(out))
 D.shutdown()
 """
 
 
 def process_group(script: Path, args: list[str], world_size: int, cwd: Path) -> None:
-    """The processes torchrun would start (its environment variables), without its agent: faster for small checks."""
+    """The processes torchrun starts for ``world_size`` nodes x 1 process (its environment variables: every
+    ``LOCAL_RANK`` is 0), without its agent: faster for small checks."""
     port = str(free_port())
     procs = []
     for rank in range(world_size):
-        env = clean_env(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                        MASTER_PORT=port)  # fmt: skip
+        env = clean_env(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
+                        GROUP_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=port)  # fmt: skip
         log = open(cwd / f"rank{rank}.log", "w")  # noqa: SIM115 (closed below)
         procs.append((subprocess.Popen([sys.executable, str(script), *args], cwd=cwd, env=env, stdout=log,
                                        stderr=log), log))  # fmt: skip
@@ -166,10 +175,13 @@ def process_group(script: Path, args: list[str], world_size: int, cwd: Path) -> 
         assert proc.returncode == 0, (cwd / f"rank{rank}.log").read_text()[-4000:]
 
 
-def test_rank0_first_agreed_checkpoint_and_rank0_only_run_folder_in_a_process_group(tmp_path):
+def test_two_nodes_rank0_first_agreed_checkpoint_rank0_only_run_folder_and_reader_split(
+    packed,  # noqa: F811 (the fixture imported above)
+    tmp_path,
+):
     script = tmp_path / "pieces.py"
     script.write_text(PIECES.format(here=str(HERE)))
-    process_group(script, [str(tmp_path)], 2, tmp_path)
+    process_group(script, [str(tmp_path), str(packed)], 2, tmp_path)
     out = [json.loads((tmp_path / f"out{r}.json").read_text()) for r in (0, 1)]
     assert out[0]["main_first"] == out[1]["main_first"] == "filled by rank 0"
     assert out[0]["failure"] == "no weights for lab.missing"
@@ -180,6 +192,11 @@ def test_rank0_first_agreed_checkpoint_and_rank0_only_run_folder_in_a_process_gr
         assert "cannot read" in o["resume"] and "docs/scale.md" in o["resume"]
     assert out[0]["run_exists"] and not out[1]["run_exists"]
     assert (tmp_path / "node0" / "run" / "checkpoints" / "latest").read_text().strip() == "step-0000002"
+    train_keys = [f"clip{i:02d}" for i in range(8)]  # test_train_run's split: clips 0-7 are train
+    for epoch in (0, 1):
+        node0, node1 = out[0]["reader"][epoch], out[1]["reader"][epoch]
+        assert len(node0) == len(node1) == 4 and sorted(node0 + node1) == train_keys
+    assert out[0]["reader"][0] != out[0]["reader"][1]  # reshuffled per epoch, still exactly once
 
 
 # ------------------------------------------------------------------------- the zoo cache shared by many processes
