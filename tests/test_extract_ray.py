@@ -133,9 +133,12 @@ def test_url_output(ray_instance, videos, local_poses, tmp_path, monkeypatch):
     assert log_lines(remote)[0]["output"].startswith(url)
     assert not [p for p in bucket.rglob("*") if p.name.endswith(".partial")]
 
-    (bucket / "poses" / "clip0.npz").unlink()  # a rerun redoes only what is missing, and the log grows
-    again = extract([videos], url, workers=2, engine="ray")
-    assert again.count("skipped") == CLIPS - 1 and again.count("ok") == 1
+    # a rerun redoes only what is missing and the log grows; the local engine writes URLs too
+    (bucket / "poses" / "clip0.npz").unlink()
+    result = CliRunner().invoke(cli, ["extract", str(videos), "-o", url, "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.output[result.output.index("{"):])
+    assert again["skipped"] == CLIPS - 1 and again["ok"] == 1 and again["log_url"] == f"{url}/extract-log.jsonl"
     assert_same_outputs(local_poses, {"clip0": bucket / "poses" / "clip0.npz"})
     assert [r["status"] for r in log_lines(remote)] == ["ok"] * CLIPS + ["skipped"] * 2 + ["ok"]
 
