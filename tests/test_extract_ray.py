@@ -227,3 +227,16 @@ def test_a_killed_ray_worker_loses_nothing(ray_instance, tmp_path):
     assert not list(out.glob(".*.partial"))
     again = extract([videos], out, workers=2, engine="ray")
     assert again.count("skipped") == 4
+
+
+def test_relative_paths_on_a_node_without_the_commands_folder_fail_clearly(tmp_path):
+    from signkit.pose_extract import Clip, ExtractOptions
+    from signkit.pose_extract.output import LocalOutput
+    from signkit.pose_extract.ray_engine import ClipWorker
+
+    worker = ClipWorker(LocalOutput(tmp_path / "poses"), ExtractOptions(), str(tmp_path / "not-on-this-node"))
+    result = worker.run(Clip(Path("videos/a.mp4"), "a"))
+    assert result.status == "failed" and "give absolute paths on a shared filesystem" in result.error
+    worker = ClipWorker(LocalOutput("poses"), ExtractOptions(), str(tmp_path / "not-on-this-node"))
+    assert "relative path" in worker.run(Clip(tmp_path / "a.mp4", "a")).error
+    assert not (tmp_path / "poses").exists()

@@ -21,7 +21,7 @@ from collections import deque
 from ..errors import ExtractError, MissingDependencyError
 from .clip import ExtractOptions
 from .inputs import Clip
-from .output import Output
+from .output import LocalOutput, Output
 from .runner import ClipResult, Run, run_clip
 
 ATTEMPTS = 2  # a failed clip is tried once more, then logged as failed
@@ -40,22 +40,19 @@ class ClipWorker:
 
     def __init__(self, out: Output, options: ExtractOptions, cwd: str):
         warnings.filterwarnings("ignore", module="google.protobuf")
-        self.cwd_ok = os.path.isdir(cwd)
-        if self.cwd_ok:  # relative inputs and outputs mean what they meant where the command ran
-            os.chdir(cwd)
-        self.cwd = cwd
+        self.cwd = cwd if os.path.isdir(cwd) else None
+        if self.cwd:  # relative inputs and outputs mean what they meant where the command ran
+            os.chdir(self.cwd)
         self.out, self.options, self.estimator = out, options, None
 
     def run(self, clip: Clip) -> ClipResult:
-        if not self.cwd_ok and not (clip.path.is_absolute() and (self.out.url or self.out.root.is_absolute())):
+        local_out = isinstance(self.out, LocalOutput)
+        if self.cwd is None and (not clip.path.is_absolute() or (local_out and not self.out.root.is_absolute())):
             return ClipResult(clip.key, str(clip.path), self.out.target(clip.key), "failed", error=(
-                f"relative path on a node without the folder {self.cwd} the command ran in; "
+                f"{clip.path}: a relative path, on a node without the folder the command ran in; "
                 "give absolute paths on a shared filesystem"))
         result, self.estimator = run_clip(clip, self.out, self.options, self.estimator)
         return result
-
-    def pid(self) -> int:
-        return os.getpid()
 
 
 class RayEngine:
