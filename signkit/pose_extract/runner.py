@@ -36,7 +36,7 @@ from .output import LOG_NAME, OUTPUT_SUFFIX, Output, open_output
 
 ENGINES = ("local", "ray")
 
-__all__ = ["ENGINES", "LOG_NAME", "OUTPUT_SUFFIX", "ClipResult", "ExtractSummary", "extract", "run_clip"]
+__all__ = ["ENGINES", "LOG_NAME", "OUTPUT_SUFFIX", "ClipResult", "ExtractSummary", "Run", "extract", "run_clip"]
 
 
 @dataclass
