@@ -57,7 +57,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()[0]
     best = {"local cmd": float("inf"), "ray cmd": float("inf"), "local lib": float("inf"), "ray lib": float("inf")}
-    ray_start = float("inf")
+    ray_start, rounds = float("inf"), []
     with tempfile.TemporaryDirectory(prefix="signkit-bench-ray-") as tmp:
         tmp = Path(tmp)
         (tmp / "videos").mkdir()
@@ -89,6 +89,7 @@ def main() -> None:
                 check_same(tmp / f"local-cmd{r}", tmp / f"{name}{r}", len(clips))
             for name, s in seconds.items():
                 best[name] = min(best[name], s)
+            rounds.append({k: frames / s for k, s in seconds.items()})
             print(f"round {r + 1}: " + ", ".join(f"{k} {frames / s:.1f}" for k, s in seconds.items())
                   + " frames/s", flush=True)
 
@@ -117,6 +118,8 @@ def main() -> None:
         "",
         f"Starting a local Ray instance (`ray.init(num_cpus={args.workers})`) took {ray_start:.1f} s; the command "
         "pays it on every run, a job on a running cluster does not.",
+        "Per round (local cmd / ray cmd / local lib / ray lib, frames/s): "
+        + "; ".join(" / ".join(f"{v:.1f}" for v in r.values()) for r in rounds) + ".",
         "",
     ]
     print("\n".join(lines))
