@@ -45,6 +45,9 @@ class TrainConfig:
     # data
     num_workers: int = 0
     max_frames: int | None = None  # crop (train) / truncate (eval) longer clips; None = keep all frames
+    # under torchrun, each rank reads only its part of the training split (1/N of the bytes: big or remote data);
+    # off: every rank reads each global batch and keeps its share, so N processes equal one (docs/scale.md)
+    data_per_rank: bool = False
     # bookkeeping
     log_every: int = 10
     eval_every: int = 200

@@ -1,13 +1,17 @@
 """A packed dataset as the training loop's `BatchSource`: global batches in an order fixed by (seed, epoch).
 
 Every rank reads the same global batch and the loop hands each rank its share, so one process and N processes
-see the same batches and a resumed run can replay its position exactly. When the dataset's keypoint layout is not
-the model's, keypoints are remapped by name (`signkit.pose.mapping`); points without a counterpart get
-confidence 0.
+see the same batches and a resumed run can replay its position exactly. With ``rank``/``world_size`` (the
+``data_per_rank`` option) a rank reads only its part of each epoch instead: 1/N of the bytes, still exactly
+resumable with the same number of processes, but no longer equal to one process's run.
+
+When the dataset's keypoint layout is not the model's, keypoints are remapped by name (`signkit.pose.mapping`);
+points without a counterpart get confidence 0.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,10 +39,18 @@ class DatasetSource:
         max_frames: int | None = None,
         num_workers: int = 0,
         layout: str | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         from .. import datasets
 
-        self.ds = datasets.open(root, split, shuffle=training, seed=seed, max_frames=max_frames, rank=0, world_size=1)
+        # per_rank: this rank reads only its part of every epoch and yields its share of each global batch itself
+        self.per_rank = world_size > 1
+        if self.per_rank and (not training or batch_size % world_size):
+            raise ConfigError("reading per rank is for training, with a batch size that the ranks divide")
+        self.ds = datasets.open(
+            root, split, shuffle=training, seed=seed, max_frames=max_frames, rank=rank, world_size=world_size
+        )
         self.split = self.ds.split
         self.training = training
         n = self.ds.num_samples
@@ -47,7 +59,10 @@ class DatasetSource:
                 f"the {self.split} split of {root} has {n} samples, fewer than one batch ({batch_size}); "
                 "lower batch_size"
             )
-        self.loader = self.ds.loader(batch_size, num_workers, drop_last=training)
+        local_batch = batch_size // world_size
+        # ranks hold n // world_size or one more sample: all stop after the same number of batches (DDP needs it)
+        self.batches_per_epoch = (n // world_size) // local_batch if training else None
+        self.loader = self.ds.loader(local_batch, num_workers, drop_last=training)
         self.layout = self.ds.layout
         self._map: torch.Tensor | None = None
         if layout is not None and layout != self.ds.layout:
@@ -55,7 +70,7 @@ class DatasetSource:
 
     def batches(self, epoch: int) -> Iterator[dict[str, Any]]:
         self.loader.set_epoch(epoch)
-        for batch in self.loader:
+        for batch in itertools.islice(self.loader, self.batches_per_epoch):
             yield self._remap(batch) if self._map is not None else batch
 
     def _remap(self, batch: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,8 @@ model, optimiser, scheduler and every RNG every ``ckpt_every`` steps, and on ``r
 checkpoint: it replays the data position (skipping the batches of the epoch already consumed), *then* restores the
 RNG states, so the next step draws exactly what the uninterrupted run drew. Under ``torchrun`` every rank reads the
 same global batch and trains on its share (`distributed.shard_batch`); DDP averages the gradients, so N processes
-give the result of one process with the same global batch. Rank 0 logs and writes checkpoints.
+give the result of one process with the same global batch. A source with ``per_rank`` set yields this rank's share
+itself (it read only its part of the data). Rank 0 logs and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -237,6 +238,7 @@ def fit(
         net = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
         )
+    per_rank = getattr(train, "per_rank", False)  # the source already yields this rank's share of each batch
     log = RunLog(run_dir, info.is_main, config.tensorboard, state.step)
     bar = _progress(config.max_steps, state.step, info.is_main and config.progress)
     result = FitResult(state, run_dir)
@@ -262,7 +264,7 @@ def fit(
             consumed = state.batch_in_epoch
             for batch in it:
                 batch = task.prepare(batch, training=True)
-                local = to_device(D.shard_batch(batch, info.rank, info.world_size), device)
+                local = to_device(batch if per_rank else D.shard_batch(batch, info.rank, info.world_size), device)
                 state.batch_in_epoch += 1
                 micro += 1
                 sync = micro == config.grad_accum
@@ -279,7 +281,7 @@ def fit(
                 window.setdefault("loss", []).append(float(loss.detach()))
                 for k, v in terms.items():
                     window.setdefault(k, []).append(float(v.detach()))
-                n = len(batch["key"])
+                n = len(batch["key"]) * (info.world_size if per_rank else 1)
                 state.samples_seen += n
                 window_samples += n
                 if not sync:

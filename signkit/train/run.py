@@ -96,7 +96,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Fit
     if config.batch_size % world:
         raise ConfigError(f"batch_size {config.batch_size} must be a multiple of the {world} processes")
     common = dict(seed=config.seed, max_frames=config.max_frames, num_workers=config.num_workers, layout=layout)
-    train_src = DatasetSource(config.data, config.train_split, config.batch_size, training=True, **common)
+    share = dict(rank=D.env_info().rank, world_size=world) if config.data_per_rank else {}
+    train_src = DatasetSource(config.data, config.train_split, config.batch_size, training=True, **common, **share)
     dev_src = None
     if config.dev_split and has_split(config.data, config.dev_split):
         dev_src = DatasetSource(config.data, config.dev_split, config.batch_size, training=False, **common)
