@@ -61,6 +61,11 @@ def launch(nodes: list[tuple[Path, dict[str, str]]], args: list[str], nproc: int
         cwd.mkdir(parents=True, exist_ok=True)
         log = open(cwd / "torchrun.log", "w")  # noqa: SIM115 (closed below)
         procs.append((subprocess.Popen([*torchrun, *args], cwd=cwd, env=env, stdout=log, stderr=log), log))
+    wait_all(procs, [cwd / "torchrun.log" for cwd, _ in nodes])
+
+
+def wait_all(procs: list[tuple[subprocess.Popen, object]], logs: list[Path]) -> None:
+    """Wait for every process (killing what outlives TIMEOUT), close their logs, and fail with a failed one's log."""
     try:
         for proc, _log in procs:
             proc.wait(timeout=TIMEOUT)
@@ -70,8 +75,18 @@ def launch(nodes: list[tuple[Path, dict[str, str]]], args: list[str], nproc: int
                 proc.kill()
                 proc.wait()
             log.close()
-    for (cwd, _e), (proc, _log) in zip(nodes, procs, strict=True):
-        assert proc.returncode == 0, (cwd / "torchrun.log").read_text()[-4000:]
+    for path, (proc, _log) in zip(logs, procs, strict=True):
+        assert proc.returncode == 0, path.read_text()[-4000:]
+
+
+def rewind(run: Path, to: Path, step: int) -> None:
+    """A copy of ``run`` as it was when step ``step``'s checkpoint was the latest (a node died right after it)."""
+    shutil.copytree(run, to)
+    for ckpt in (to / "checkpoints").glob("step-*"):
+        if int(ckpt.name.removeprefix("step-")) > step:
+            shutil.rmtree(ckpt)
+    (to / "checkpoints" / "latest").write_text(f"step-{step:07d}\n")
+    (to / "checkpoints" / "best").unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------- the pieces, in one 2-process group
@@ -162,17 +177,7 @@ def process_group(script: Path, args: list[str], world_size: int, cwd: Path) -> 
         log = open(cwd / f"rank{rank}.log", "w")  # noqa: SIM115 (closed below)
         procs.append((subprocess.Popen([sys.executable, str(script), *args], cwd=cwd, env=env, stdout=log,
                                        stderr=log), log))  # fmt: skip
-    try:
-        for proc, _log in procs:
-            proc.wait(timeout=TIMEOUT)
-    finally:
-        for proc, log in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.close()
-    for rank, (proc, _log) in enumerate(procs):
-        assert proc.returncode == 0, (cwd / f"rank{rank}.log").read_text()[-4000:]
+    wait_all(procs, [cwd / f"rank{rank}.log" for rank in range(world_size)])
 
 
 def test_two_nodes_rank0_first_agreed_checkpoint_rank0_only_run_folder_and_reader_split(
@@ -314,10 +319,7 @@ def test_two_nodes_finetune_sigma_tiny_download_once_per_node_rank0_writes_resum
         # a node died after step 2's checkpoint: both nodes rerun the same command on a shared run folder and
         # resume from rank 0's checkpoint (weights cached: nothing is downloaded again)
         shared = tmp_path / "shared-run"
-        shutil.copytree(run, shared)
-        shutil.rmtree(shared / "checkpoints" / "step-0000003")
-        (shared / "checkpoints" / "latest").write_text("step-0000002\n")
-        (shared / "checkpoints" / "best").unlink()
+        rewind(run, shared, 2)
         launch(nodes, [*FINETUNE, "--data", str(packed), "-o", str(shared)])
         assert latest_checkpoint(shared).name == "step-0000003"
         assert_same(_weights(latest_checkpoint(shared)), final)

@@ -5,11 +5,10 @@ and a resumed run is exact."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import torch
-from test_multinode import _weights, clean_env, launch
+from test_multinode import _weights, clean_env, launch, rewind
 from test_train_loop import assert_same
 from test_train_run import packed  # noqa: F401 (a module-scoped fixture: 14 tiny clips, 3 classes, packed)
 
@@ -51,10 +50,7 @@ def test_two_processes_reading_per_rank_train_and_resume_exactly(packed, tmp_pat
     assert [x["step"] for x in logged if x["event"] == "eval"] == [3]
     assert json.loads((run / "checkpoints" / "step-0000003" / "state.json").read_text())["samples_seen"] == 12
     resumed = tmp_path / "resumed"
-    shutil.copytree(run, resumed)
-    shutil.rmtree(resumed / "checkpoints" / "step-0000003")
-    (resumed / "checkpoints" / "latest").write_text("step-0000002\n")
-    (resumed / "checkpoints" / "best").unlink()
+    rewind(run, resumed, 2)
     launch(nodes, [*FINETUNE, "--data", str(packed), "-o", str(resumed)])
     final = _weights(latest_checkpoint(run))
     assert_same(_weights(latest_checkpoint(resumed)), final)
