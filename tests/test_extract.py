@@ -221,3 +221,49 @@ def test_permission_denied(tmp_path):
     path.chmod(0)
     with pytest.raises(VideoError, match="permission denied"):
         ClipReader(Clip(path, "locked"))
+
+
+def _solution_arrays(frames, **holistic_kwargs):
+    """What MediaPipe's own `Holistic.process()` gives, frame by frame, as (coords, conf) in pixels."""
+    import mediapipe as mp
+
+    from signkit.pose_extract.mediapipe_backend import _landmarks
+
+    out = []
+    with mp.solutions.holistic.Holistic(**holistic_kwargs) as graph:
+        for f in frames:
+            r, (h, w) = graph.process(f), f.shape[:2]
+            parts = [_landmarks(r.pose_landmarks, 33, w, h, True), _landmarks(r.face_landmarks, 468, w, h, False),
+                     _landmarks(r.left_hand_landmarks, 21, w, h, False),
+                     _landmarks(r.right_hand_landmarks, 21, w, h, False)]
+            out.append((np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])))
+    return out
+
+
+def test_pipelined_stream_is_bit_identical_to_frame_by_frame_process():
+    """`stream` feeds frames without waiting for the graph to go idle; tracking (loopback streams), smoothing and
+    the no-person case must come out exactly as MediaPipe's own frame-by-frame `Holistic.process()` gives them."""
+    frames = (jitter_frames(load_photo("astronaut"), 5, (512, 512), seed=3)
+              + [np.full((240, 320, 3), 90, np.uint8)] * 2  # nobody: tracking lost, then found again
+              + jitter_frames(load_photo("grace_hopper"), 4, (512, 600), seed=4))
+    expected = _solution_arrays(frames)
+    assert sum((c[:33] > 0).any() for _, c in expected) == 9  # the person is found, the blank frames are empty
+
+    def same(got):
+        return len(got) == len(expected) and all(
+            np.array_equal(a, x) and np.array_equal(b, y) for (a, b), (x, y) in zip(got, expected, strict=True))
+
+    for depth, threads in ((4, None), (1, None), (3, 1)):
+        with HolisticEstimator(HolisticConfig(), depth=depth, threads=threads) as est:
+            streamed = list(est.stream((f, i) for i, f in enumerate(frames)))
+            assert [tag for tag, _, _ in streamed] == list(range(len(frames)))  # in order, every frame once
+            assert same([(c, k) for _, c, k in streamed]) and not est.stalled
+            est.reset()  # the next clip: a fresh graph, nothing tracked
+            assert same([est.process(f) for f in frames])
+            est.reset()
+            assert same([(c, k) for _, c, k in est.stream((f, None) for f in frames)]) and not est.stalled
+
+
+def test_stream_rejects_a_frame_that_is_not_rgb():
+    with HolisticEstimator(HolisticConfig()) as est, pytest.raises(ExtractError, match="RGB uint8"):
+        list(est.stream([(np.zeros((64, 64), np.uint8), 0)]))

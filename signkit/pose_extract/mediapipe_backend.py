@@ -1,7 +1,10 @@
 """MediaPipe Holistic (mediapipe 0.10.14, bundled models) turned into `Pose` sequences.
 
+The estimator runs the very graph of ``mp.solutions.holistic.Holistic`` (same side packets, options and 30 fps
+timestamps, so bit-identical landmarks) on a ``CalculatorGraph`` of its own, so that `HolisticEstimator.stream`
+can feed frames without waiting for the graph to go idle after each one.
 Tracking state must never leak from one video to the next, so `HolisticEstimator.reset` builds a new graph
-before each clip (~0.6 s; MediaPipe's own ``reset()`` restarts the graph and costs the same). The cheaper trick
+before each clip (~0.2-0.6 s; MediaPipe's own ``reset()`` restarts the graph and costs the same). The cheaper trick
 pose-format uses (one blank frame between videos) is not a reset: landmark coordinates come out identical, but
 the body visibility scores of the next clip differ from a fresh graph's (its smoothing state survives; see
 ``tests/test_extract.py::test_no_tracking_leak_between_clips``). Landmarks become pixels
@@ -13,14 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from ..errors import ExtractError, MissingDependencyError
+
+T = TypeVar("T")
 
 POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
 
@@ -145,47 +154,197 @@ def _landmarks(lms, n: int, w: int, h: int, visibility: bool) -> tuple[np.ndarra
     return xyz, conf
 
 
-class HolisticEstimator:
-    """A Holistic graph: ``process(rgb)`` per frame, ``reset()`` between clips, ``close()`` at the end."""
+# The graph `mp.solutions.holistic.Holistic` runs, with the same side packets and calculator options, built here
+# so that frames can be fed without waiting (see `HolisticEstimator.stream`).
+_GRAPH = "mediapipe/modules/holistic_landmark/holistic_landmark_cpu.binarypb"
+_DETECTION_NODE = "poselandmarkcpu__posedetectioncpu__TensorsToDetectionsCalculator"
+_TRACKING_NODE = "poselandmarkcpu__poselandmarkbyroicpu__tensorstoposelandmarksandsegmentation__ThresholdingCalculator"
+OUTPUTS = ("pose_landmarks", "face_landmarks", "left_hand_landmarks", "right_hand_landmarks")
+FRAME_STEP_US = 33333  # the timestamp step of `SolutionBase.process` (30 fps); smoothing depends on it
+STALL_SECONDS = 2.0  # a frame takes ~0.1 s; a bound this late is taken as never coming
 
-    def __init__(self, config: HolisticConfig):
+
+@cache
+def _graph_config(config: HolisticConfig, threads: int | None) -> bytes:
+    """The expanded Holistic graph config, serialised: confidences set as `Holistic.__init__` sets them; ``threads``
+    sizes the graph's scheduler (None: MediaPipe's default, one thread per core)."""
+    require_mediapipe()
+    from mediapipe.calculators.tensor import tensors_to_detections_calculator_pb2 as detections_pb2
+    from mediapipe.calculators.util import thresholding_calculator_pb2 as thresholding_pb2
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python._framework_bindings import resource_util, validated_graph_config
+
+    root = _modules_dir().parent.parent
+    resource_util.set_resource_dir(str(root))
+    validated = validated_graph_config.ValidatedGraphConfig()
+    validated.initialize(binary_graph_path=str(root / _GRAPH))
+    graph = calculator_pb2.CalculatorGraphConfig.FromString(validated.binary_config)
+    options = {
+        _DETECTION_NODE: (detections_pb2.TensorsToDetectionsCalculatorOptions, "min_score_thresh",
+                          config.min_detection_confidence),
+        _TRACKING_NODE: (thresholding_pb2.ThresholdingCalculatorOptions, "threshold", config.min_tracking_confidence),
+    }
+    for node in graph.node:
+        if node.name in options:
+            kind, name, value = options.pop(node.name)
+            setattr(node.options.Extensions[kind.ext], name, value)
+    if options:
+        raise ExtractError(f"mediapipe {mediapipe_version()}: the Holistic graph lacks {sorted(options)}; "
+                           "install mediapipe==0.10.14")
+    if threads is not None:
+        del graph.executor[:]  # the default executor's entry; num_threads sizes it instead
+        graph.num_threads = threads
+    return graph.SerializeToString()
+
+
+class _Run:
+    """One run of a Holistic graph: frames in at 33333 us steps, landmark lists out by timestamp.
+
+    Output streams are observed with their timestamp bounds, so a frame is known to be finished (each stream either
+    sent its landmarks or moved past the frame) without waiting for the whole graph to go idle.
+    """
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.results: dict[str, dict[int, object]] = {name: {} for name in OUTPUTS}
+        self.bounds = dict.fromkeys(OUTPUTS, -1)
+        self.done = threading.Condition()
+        self.next_ts = FRAME_STEP_US
+        self.stalled = False
+
+    def on_packet(self, stream: str, packet) -> None:  # called on MediaPipe's threads
+        from mediapipe.python import packet_getter
+
+        value = None if packet.is_empty() else packet_getter.get_proto(packet)
+        ts = packet.timestamp.value
+        with self.done:
+            if value is not None:
+                self.results[stream][ts] = value
+            self.bounds[stream] = max(self.bounds[stream], ts)
+            self.done.notify_all()
+
+    def add(self, rgb: np.ndarray) -> int:
+        from mediapipe.python import packet_creator
+        from mediapipe.python._framework_bindings import image_frame
+
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ExtractError(f"frames must be RGB uint8 [H, W, 3], got {rgb.dtype} {list(rgb.shape)}")
+        ts, self.next_ts = self.next_ts, self.next_ts + FRAME_STEP_US
+        frame = packet_creator.create_image_frame(rgb, image_format=image_frame.ImageFormat.SRGB)
+        self.graph.add_packet_to_input_stream(stream="image", packet=frame.at(ts))
+        return ts
+
+    def finished(self, ts: int) -> bool:
+        return all(bound >= ts for bound in self.bounds.values())
+
+    def wait(self, ts: int) -> None:
+        """Until frame ``ts`` is finished. Should a bound ever be late (not seen with mediapipe 0.10.14), wait for
+        the graph to go idle instead (then every frame fed is finished), for the rest of this run."""
+        if not self.stalled:
+            with self.done:
+                if self.done.wait_for(lambda: self.finished(ts), timeout=STALL_SECONDS):
+                    return
+            self.stalled = True
+        self.graph.wait_until_idle()
+
+    def take(self, ts: int) -> list:
+        with self.done:
+            return [self.results[name].pop(ts, None) for name in OUTPUTS]
+
+
+class HolisticEstimator:
+    """A Holistic graph: ``stream(frames)`` or ``process(rgb)``, ``reset()`` between clips, ``close()`` at the end.
+
+    ``stream`` feeds up to ``depth`` frames into the graph before it waits for the oldest one, so the stages of
+    consecutive frames overlap (pose of frame t+1 while face and hands of frame t run); its output is bit-identical
+    to frame-by-frame ``process()`` (same graph, same timestamps; tracking waits on the previous frame by itself).
+    ``threads`` sizes the graph's scheduler (None: MediaPipe's default, one thread per core).
+    """
+
+    def __init__(self, config: HolisticConfig, depth: int = 4, threads: int | None = None):
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
         ensure_models(config)
         self.config = config
+        self.depth = depth
+        self.threads = threads
         self.n_face = 478 if config.refine_face else 468
         self._graph = self._new_graph()
-        self._used = False
+        self._run = self._start()
 
     def _new_graph(self):
-        mp = require_mediapipe()
-        return mp.solutions.holistic.Holistic(
-            static_image_mode=False,
-            model_complexity=self.config.model_complexity,
-            smooth_landmarks=True,
-            refine_face_landmarks=self.config.refine_face,
-            min_detection_confidence=self.config.min_detection_confidence,
-            min_tracking_confidence=self.config.min_tracking_confidence,
-        )
+        require_mediapipe()
+        from mediapipe.framework import calculator_pb2
+        from mediapipe.python._framework_bindings import calculator_graph
+
+        config = calculator_pb2.CalculatorGraphConfig.FromString(_graph_config(self.config, self.threads))
+        graph = calculator_graph.CalculatorGraph(graph_config=config)
+        for name in OUTPUTS:
+            graph.observe_output_stream(name, lambda stream, packet: self._run.on_packet(stream, packet), True)
+        return graph
+
+    def _start(self) -> _Run:
+        from mediapipe.python import packet_creator
+
+        self._run = _Run(self._graph)
+        self._graph.start_run({
+            "model_complexity": packet_creator.create_int(self.config.model_complexity),
+            "smooth_landmarks": packet_creator.create_bool(True),
+            "enable_segmentation": packet_creator.create_bool(False),
+            "smooth_segmentation": packet_creator.create_bool(True),
+            "refine_face_landmarks": packet_creator.create_bool(self.config.refine_face),
+            "use_prev_landmarks": packet_creator.create_bool(True),
+        })
+        return self._run
 
     def reset(self) -> None:
-        """Forget every tracked landmark and filter state before the next clip: a new graph, if this one was used."""
-        if not self._used:
+        """Forget every tracked landmark and filter state before the next clip: a new graph, if this one was used.
+
+        (Restarting the same graph also opens fresh calculators, but then the hand streams stop reporting their
+        timestamp bounds, which `stream` needs to see a frame finished.)"""
+        if self._run.next_ts == FRAME_STEP_US:
             return
         self._graph.close()
         self._graph = self._new_graph()
-        self._used = False
+        self._start()
 
     def process(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(coords[K, 3] in pixels, conf[K])`` in the layout's part order: body, face, left hand, right hand."""
-        h, w = rgb.shape[:2]
-        self._used = True
-        r = self._graph.process(rgb)
+        ts = self._run.add(rgb)
+        self._graph.wait_until_idle()
+        return self._arrays(self._run.take(ts), rgb)
+
+    def stream(self, frames: Iterable[tuple[np.ndarray, T]]) -> Iterator[tuple[T, np.ndarray, np.ndarray]]:
+        """``(tag, coords, conf)`` for each ``(rgb, tag)`` of ``frames``, in order, ``depth`` frames in flight."""
+        run = self._run
+        pending: deque[tuple[int, T, tuple[int, int]]] = deque()
+        for rgb, tag in frames:
+            pending.append((run.add(rgb), tag, rgb.shape[:2]))
+            while pending and (len(pending) > self.depth or run.finished(pending[0][0])):
+                ts, tag_, size = pending.popleft()
+                run.wait(ts)
+                yield (tag_, *self._arrays(run.take(ts), size))
+        if pending:
+            self._graph.wait_until_idle()
+        while pending:
+            ts, tag_, size = pending.popleft()
+            yield (tag_, *self._arrays(run.take(ts), size))
+
+    def _arrays(self, lists: list, frame) -> tuple[np.ndarray, np.ndarray]:
+        h, w = frame.shape[:2] if isinstance(frame, np.ndarray) else frame
+        pose, face, left, right = lists
         parts = [
-            _landmarks(r.pose_landmarks, 33, w, h, visibility=True),
-            _landmarks(r.face_landmarks, self.n_face, w, h, visibility=False),
-            _landmarks(r.left_hand_landmarks, 21, w, h, visibility=False),
-            _landmarks(r.right_hand_landmarks, 21, w, h, visibility=False),
+            _landmarks(pose, 33, w, h, visibility=True),
+            _landmarks(face, self.n_face, w, h, visibility=False),
+            _landmarks(left, 21, w, h, visibility=False),
+            _landmarks(right, 21, w, h, visibility=False),
         ]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    @property
+    def stalled(self) -> bool:
+        """True if the current clip's `stream` fell back to waiting for an idle graph (a late timestamp bound)."""
+        return self._run.stalled
 
     def close(self) -> None:
         self._graph.close()
