@@ -54,8 +54,9 @@ def extract_clip(
     est = HolisticEstimator(options.holistic) if own else estimator
     try:
         est.reset()
-        for rgb, t in prefetch(iter(reader)):
-            xyz, c = est.process(rgb)
+        # frames go into the graph without waiting for each to finish (bit-identical to one process() per frame;
+        # it keeps an otherwise idle core busy when workers are fewer than cores, as in a run's last clips)
+        for t, xyz, c in est.stream(prefetch(iter(reader))):
             coords.append(xyz)
             conf.append(c)
             times.append(t)
