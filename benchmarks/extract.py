@@ -166,12 +166,18 @@ def parallel_limit_fps(clips: list[Path], n: int) -> tuple[float, float]:
     return frames / max(s for _, s, _ in done), sum(c for _, _, c in done) / frames
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def clip_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every extraction benchmark shares: which clips, how many workers, how many rounds."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--clips", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=2.6)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--rounds", type=int, default=2, help="interleaved repeats; the fastest of each path counts")
+    return ap
+
+
+def main() -> None:
+    ap = clip_arguments(__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write the Extraction section of docs/benchmarks.md")
     args = ap.parse_args()
 

@@ -19,7 +19,6 @@ path, the ratios ray / local (the engine's overhead), and Ray's start-up time.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract import decode_all, render_clips, time_cmd  # noqa: E402 - the clips of the extraction benchmark
+from extract import clip_arguments, decode_all, render_clips, time_cmd  # noqa: E402 - the clips of the extraction benchmark
 
 BIN = Path(sys.executable).parent
 
@@ -43,12 +42,7 @@ def check_same(reference: Path, other: Path, n: int) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=2.6)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--rounds", type=int, default=2, help="interleaved repeats; the fastest of each path counts")
-    args = ap.parse_args()
+    args = clip_arguments(__doc__.splitlines()[0]).parse_args()
 
     import ray
 
