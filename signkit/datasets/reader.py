@@ -92,10 +92,8 @@ def _identity(batch: Any) -> Any:  # batches are built by the pipeline; keep Dat
 def _copy_into(out: torch.Tensor, out_np: np.ndarray, i: int, a: np.ndarray) -> None:
     if a.dtype == out_np.dtype:
         out_np[i, : len(a)] = a  # a memcpy from the shard's pages
-    else:  # torch converts float16 <-> float32 ~10x faster than numpy; the read-only source is only read
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            out[i, : len(a)] = torch.from_numpy(a)
+    else:  # torch converts float16 <-> float32 ~10x faster than numpy
+        out[i, : len(a)] = torch.from_numpy(a)
 
 
 def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
@@ -108,13 +106,15 @@ def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float1
     buf, zeroed = _empty(b * t * k * 4, dtype)
     pose, conf = buf[: b * t * k * 3].view(b, t, k, 3), buf[b * t * k * 3 :].view(b, t, k)
     pose_np, conf_np = pose.numpy(), conf.numpy()
-    for i, s in enumerate(samples):
-        _copy_into(pose, pose_np, i, s["pose"])
-        _copy_into(conf, conf_np, i, s["conf"])
-        n = lengths[i]
-        if n < t and not zeroed:  # write each byte once: the padding gets zeros, the rest the sample
-            pose_np[i, n:] = 0
-            conf_np[i, n:] = 0
+    with warnings.catch_warnings():  # torch warns about read-only sources (the shard's pages); they are only read
+        warnings.simplefilter("ignore", UserWarning)
+        for i, s in enumerate(samples):
+            _copy_into(pose, pose_np, i, s["pose"])
+            _copy_into(conf, conf_np, i, s["conf"])
+            n = lengths[i]
+            if n < t and not zeroed:  # write each byte once: the padding gets zeros, the rest the sample
+                pose_np[i, n:] = 0
+                conf_np[i, n:] = 0
     batch: dict[str, Any] = {
         "pose": pose,
         "conf": conf,
