@@ -176,6 +176,15 @@ def clip_arguments(description: str) -> argparse.ArgumentParser:
     return ap
 
 
+def prepare_clips(folder: Path, args: argparse.Namespace) -> tuple[list[Path], int]:
+    """Render the benchmark's clips into ``folder`` and count their frames (what every extraction benchmark runs)."""
+    folder.mkdir()
+    clips = render_clips(folder, args.clips, args.seconds)
+    frames = sum(len(decode_all(c)) for c in clips)
+    print(f"{len(clips)} clips, {frames} frames ({frames / 25:.1f} s at 25 fps), 512x512, workers={args.workers}")
+    return clips, frames
+
+
 def main() -> None:
     ap = clip_arguments(__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write the Extraction section of docs/benchmarks.md")
@@ -185,10 +194,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="signkit-bench-extract-") as tmp:
         tmp = Path(tmp)
-        (tmp / "videos").mkdir()
-        clips = render_clips(tmp / "videos", args.clips, args.seconds)
-        frames = sum(len(decode_all(c)) for c in clips)
-        print(f"{len(clips)} clips, {frames} frames ({frames / 25:.1f} s at 25 fps), 512x512, workers={args.workers}")
+        clips, frames = prepare_clips(tmp / "videos", args)
 
         decoders = decoder_speeds(clips[0])
         print(f"decode (1 process): PyAV {decoders['pyav']:.0f} frames/s, OpenCV {decoders['opencv']:.0f} frames/s")

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from extract import clip_arguments, decode_all, render_clips, time_cmd  # noqa: E402 - the clips of the extraction benchmark
+from extract import clip_arguments, prepare_clips, time_cmd  # noqa: E402 - the clips of the extraction benchmark
 
 BIN = Path(sys.executable).parent
 
@@ -54,10 +54,7 @@ def main() -> None:
     ray_start, rounds = float("inf"), []
     with tempfile.TemporaryDirectory(prefix="signkit-bench-ray-") as tmp:
         tmp = Path(tmp)
-        (tmp / "videos").mkdir()
-        clips = render_clips(tmp / "videos", args.clips, args.seconds)
-        frames = sum(len(decode_all(c)) for c in clips)
-        print(f"{len(clips)} clips, {frames} frames ({frames / 25:.1f} s at 25 fps), 512x512, workers={args.workers}")
+        clips, frames = prepare_clips(tmp / "videos", args)
         cmd = [str(BIN / "signkit"), "extract", str(tmp / "videos"), "--workers", str(args.workers), "-q", "--json"]
         for r in range(args.rounds):
             seconds = {}
