@@ -267,3 +267,26 @@ def test_pipelined_stream_is_bit_identical_to_frame_by_frame_process():
 def test_stream_rejects_a_frame_that_is_not_rgb():
     with HolisticEstimator(HolisticConfig()) as est, pytest.raises(ExtractError, match="RGB uint8"):
         list(est.stream([(np.zeros((64, 64), np.uint8), 0)]))
+
+
+def test_rerun_logs_outputs_an_interrupted_run_wrote_but_never_logged(tmp_path, astronaut_clip):
+    """A run stopped between a worker's write and the parent's log line: the next run logs it, once."""
+    videos, out = tmp_path / "videos", tmp_path / "out"
+    videos.mkdir()
+    for key in ("written", "garbled"):
+        (videos / f"{key}.mp4").write_bytes(astronaut_clip.read_bytes())
+    save_pose(extract_clip(astronaut_clip), out / "written.npz")
+    (out / "garbled.npz").write_bytes(b"not an npz")  # not ours: extracted again, not trusted
+
+    summary = extract([videos], out, workers=1)
+    assert (summary.count("skipped"), summary.count("ok")) == (1, 1)
+    assert load_pose(out / "garbled.npz").num_frames == 6
+    records = [json.loads(line) for line in (out / "extract-log.jsonl").read_text().splitlines()]
+    ok = {r["key"]: r for r in records if r["status"] == "ok"}
+    assert set(ok) == {"written", "garbled"}
+    assert ok["written"]["recovered"] and ok["written"]["frames"] == 6 and not ok["garbled"]["recovered"]
+
+    extract([videos], out, workers=1)
+    records = [json.loads(line) for line in (out / "extract-log.jsonl").read_text().splitlines()]
+    assert sum(r["status"] == "ok" for r in records) == 2  # no second recovered line
+    assert sum(r["status"] == "skipped" for r in records) == 1 + 2

@@ -42,7 +42,7 @@ def load_pose(path: str | os.PathLike) -> Pose:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npz":
-            return _read_npz(path.read_bytes())
+            return pose_from_npz_bytes(path.read_bytes())
         if suffix == ".pose":
             return _read_pose_format(path.read_bytes())
     except (PoseError, LayoutError) as e:
@@ -86,7 +86,8 @@ def pose_to_npz_bytes(pose: Pose) -> bytes:
     return buf.getvalue()
 
 
-def _read_npz(data: bytes) -> Pose:
+def pose_from_npz_bytes(data: bytes) -> Pose:
+    """The inverse of `pose_to_npz_bytes`, for outputs that are not local files (object stores)."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             if "format" not in z or str(z["format"]) != NPZ_FORMAT:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from .._atomic import PARTIAL_SUFFIX, remove_stale_partials
 from ..errors import ExtractError
-from ..pose import Pose, save_pose
-from ..pose.io import pose_to_npz_bytes
+from ..pose import Pose, load_pose, save_pose
+from ..pose.io import pose_from_npz_bytes, pose_to_npz_bytes
 
 LOG_NAME = "extract-log.jsonl"
 OUTPUT_SUFFIX = ".npz"
@@ -73,8 +73,14 @@ class LocalOutput:
     def write(self, key: str, pose: Pose) -> None:
         save_pose(pose, self.root / f"{key}{OUTPUT_SUFFIX}")
 
+    def read(self, key: str) -> Pose:
+        return load_pose(self.root / f"{key}{OUTPUT_SUFFIX}")
+
     def default_log(self) -> Path:
         return self.root / LOG_NAME
+
+    def published_log_lines(self) -> list[str]:
+        return []
 
     def publish_log(self, log: Path) -> str | None:
         return None
@@ -142,6 +148,9 @@ class FsspecOutput:
     def write(self, key: str, pose: Pose) -> None:
         self._put(self._path(key), pose_to_npz_bytes(pose))
 
+    def read(self, key: str) -> Pose:
+        return pose_from_npz_bytes(self._fs.cat_file(self._path(key)))
+
     def _put(self, path: str, data: bytes) -> None:
         fs = self._fs
         if self.one_put:
@@ -162,16 +171,20 @@ class FsspecOutput:
         """``./extract-log-<url as a file name>.jsonl`` in the folder the command runs in."""
         return Path.cwd() / f"extract-log-{re.sub(r'[^A-Za-z0-9]+', '-', self.url).strip('-')}.jsonl"
 
+    def published_log_lines(self) -> list[str]:
+        """The lines of ``URL/extract-log.jsonl`` (earlier runs, maybe from other machines)."""
+        try:
+            return self._fs.cat_file(f"{self._root}/{LOG_NAME}").decode("utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+
     def publish_log(self, log: Path) -> str:
         """Merge the local log's lines that ``URL/extract-log.jsonl`` lacks into it (one put); returns its URL.
 
         Lines are compared as whole strings, counted: a line uploaded by an earlier run is not added twice.
         """
         remote = f"{self._root}/{LOG_NAME}"
-        try:
-            old = self._fs.cat_file(remote).decode("utf-8").splitlines()
-        except FileNotFoundError:
-            old = []
+        old = self.published_log_lines()
         have = Counter(old)
         new = []
         for line in log.read_text(encoding="utf-8").splitlines() if log.exists() else []:

@@ -52,6 +52,7 @@ class ClipResult:
     seconds: float = 0.0
     flags: list[str] = field(default_factory=list)
     extractor: dict | None = None
+    recovered: bool = False  # logged by a later run: the run that wrote the output stopped before logging it
 
 
 @dataclass
@@ -339,8 +340,11 @@ def extract(
     run = Run(out, options, extractor_meta(options.holistic), log, emit)
     t0 = time.monotonic()
     done = set() if overwrite else out.finished([c.key for c in clips])
+    unlogged = done - _logged_ok(log.path, out)
     todo: list[Clip] = []
     for clip in clips:
+        if clip.key in unlogged and not _log_recovered(clip, run):
+            done.discard(clip.key)
         if clip.key in done:
             result = ClipResult(clip.key, str(clip.path), out.target(clip.key), "skipped", extractor=run.extractor)
             run.results.append(result)
@@ -367,6 +371,30 @@ def extract(
         log.close()
         log_url = _publish_log(out, log.path)
     return ExtractSummary(run.results, time.monotonic() - t0, log.path, log_url)
+
+
+def _logged_ok(log: Path, out: Output) -> set[str]:
+    """Keys that earlier runs logged as ok, in this log or (URL output) the published one."""
+    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
+    keys = set()
+    for line in lines + out.published_log_lines():
+        with contextlib.suppress(ValueError, TypeError, KeyError):  # a line cut short by a power cut
+            record = json.loads(line)
+            if record["status"] == "ok":
+                keys.add(record["key"])
+    return keys
+
+
+def _log_recovered(clip: Clip, run: Run) -> bool:
+    """Log the output of a run that was stopped between writing it and logging it; False if it cannot be read."""
+    try:
+        pose = run.out.read(clip.key)
+    except Exception:  # not written by an interrupted run of ours: extract it again
+        return False
+    run.log.write(ClipResult(clip.key, str(clip.path), run.out.target(clip.key), "ok", frames=pose.num_frames,
+                             flags=list(pose.meta.get("flags", [])), extractor=pose.meta.get("extractor"),
+                             recovered=True))
+    return True
 
 
 def _publish_log(out: Output, log: Path) -> str | None:
@@ -451,6 +479,9 @@ def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
                 continue
     except BaseException:
         _stop_workers(procs)
+        with contextlib.suppress(queue.Empty):  # log the clips that workers finished while the run was stopping
+            while True:
+                handle(*messages.get(timeout=0.2))
         raise
     finally:
         for p in procs.values():
