@@ -112,7 +112,7 @@ def test_interrupted_pack_leaves_no_dataset_and_keeps_the_old_one(tmp_path, labe
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        real_write(self, members)
+        return real_write(self, members)
 
     monkeypatch.setattr(shards_mod.ShardWriter, "write", dying_write)
     with pytest.raises(KeyboardInterrupt):

@@ -178,15 +178,36 @@ def test_corrupt_member_is_an_error_naming_it(packed, tmp_path):
     root = _copy_dataset(packed[0], tmp_path / "ds")
     shard = root / "shards" / "train-000000.tar"
     with tarfile.open(shard) as tf:
-        members = [(m, tf.extractfile(m).read()) for m in tf.getmembers()]
-    with tarfile.open(shard, "w") as tf:
-        for m, data in members:
-            if m.name.endswith(".pose.npy"):
-                data = b"garbage"
-                m.size = len(data)
-            tf.addfile(m, io.BytesIO(data))
-    with pytest.raises(DatasetError, match=r"train-000000\.tar: sample '[^']+' cannot be decoded"):
-        list(sd.open(root, split="train", shuffle=False))
+        second = [m for m in tf.getmembers() if m.name.endswith(".pose.npy")][1]
+    data = bytearray(shard.read_bytes())
+    data[second.offset_data : second.offset_data + 7] = b"garbage"  # in place: the shard keeps its size
+    shard.write_bytes(bytes(data))
+    key = second.name.removesuffix(".pose.npy")
+    for samples in (sd.open(root, split="train", shuffle=False), sd.open(root, split="train", shuffle=False).loader(2)):
+        with pytest.raises(DatasetError, match=rf"train-000000\.tar: sample '{key}' cannot be decoded"):
+            list(samples)
+
+
+def test_manifest_offsets_are_checked_against_the_shard(packed, tmp_path):
+    """The loader reads where the manifest points; a manifest pointing elsewhere is caught, not read as data."""
+    root = _copy_dataset(packed[0], tmp_path / "ds")
+    rows = sd.read_manifest(root).to_pylist()
+    a, b = (r for r in rows if r["shard"] == "train-000000.tar" and r["index"] in (0, 1))
+    a["pose_offset"], b["pose_offset"] = b["pose_offset"], a["pose_offset"]
+    sd.manifest.write_manifest(rows, root / "manifest.parquet")
+    wrong = rf"the manifest says '{a['key']}' is at byte .* holds '{b['key']}.pose.npy'"
+    with pytest.raises(DatasetError, match=wrong):
+        list(sd.open(root, split="train", shuffle=False).loader(4))
+    assert any("manifest offsets disagree" in p for p in sd.verify(root).problems)
+
+
+def test_a_dataset_packed_without_offsets_is_read_from_its_tar_headers(packed, tmp_path):
+    root = _copy_dataset(packed[0], tmp_path / "ds")
+    with_offsets = [(b["key"], b["pose"].clone()) for b in sd.open(root, split="train", shuffle=False).loader(4)]
+    _drop_offsets(root)
+    from_headers = [(b["key"], b["pose"]) for b in sd.open(root, split="train", shuffle=False).loader(4)]
+    assert [k for k, _ in from_headers] == [k for k, _ in with_offsets]
+    assert all(torch.equal(x, y) for (_, x), (_, y) in zip(from_headers, with_offsets, strict=True))
 
 
 def test_hostile_member_names_are_refused_and_never_written(packed, tmp_path):
@@ -197,17 +218,31 @@ def test_hostile_member_names_are_refused_and_never_written(packed, tmp_path):
             info = tarfile.TarInfo(evil)
             info.size = 2
             tf.addfile(info, io.BytesIO(b"{}"))
+        # the loader reads only the members the manifest names (tar pads to 10 KB records, so the shard kept its
+        # size here); `verify` and a reader of the tar headers refuse the shard
+        want = [r["key"] for r in sd.read_manifest(root).to_pylist() if r["split"] == "train"]
+        assert [s["key"] for s in sd.open(root, split="train", shuffle=False)] == want
+        assert any("hostile" in p for p in sd.verify(root).problems)
+        _drop_offsets(root)
         with pytest.raises(DatasetError, match="hostile"):
             list(sd.open(root, split="train", shuffle=False))
-        assert any("hostile" in p for p in sd.verify(root).problems)
     assert not (tmp_path / "escape.json").exists() and not Path("/tmp/abs.json").exists()
     root = _copy_dataset(packed[0], tmp_path / "dslink")
     with tarfile.open(root / "shards" / "train-000000.tar", "a") as tf:
         info = tarfile.TarInfo("x.link")
         info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tf.addfile(info)
+    _drop_offsets(root)
     with pytest.raises(DatasetError, match="not a regular file"):
         list(sd.open(root, split="train", shuffle=False))
+
+
+def _drop_offsets(root: Path) -> None:
+    """Make ``root`` a dataset as an older signkit packed it: the loader then reads every tar header."""
+    import pyarrow.parquet as pq
+
+    table = sd.read_manifest(root)
+    pq.write_table(table.drop_columns(["pose_offset", "conf_offset"]), root / "manifest.parquet")
 
 
 def test_manifest_that_disagrees_with_the_shards_is_an_error(packed, tmp_path):
@@ -314,3 +349,14 @@ def test_header_checksum_accepts_both_tar_variants_and_refuses_any_small_change(
             broken = bytearray(header)
             broken[i] = (broken[i] + delta) % 256
             assert not _checksum_ok(bytes(broken)), (i, delta)
+
+
+def test_batches_kept_by_the_caller_are_never_written_over(packed):
+    """Batch buffers are reused once released: a batch the caller still holds must keep its values."""
+    root = packed[0]
+    copies = [b["pose"].clone() for b in sd.open(root, split="train", shuffle=False).loader(3)]
+    kept = list(sd.open(root, split="train", shuffle=False).loader(3))
+    assert len({b["pose"].untyped_storage().data_ptr() for b in kept}) == len(kept)
+    assert all(torch.equal(b["pose"], c) for b, c in zip(kept, copies, strict=True))
+    views = [b["conf"][0] for b in sd.open(root, split="train", shuffle=False).loader(3)]  # a view keeps it too
+    assert all(torch.equal(v, b["conf"][0]) for v, b in zip(views, kept, strict=True))

@@ -27,6 +27,9 @@ REFUSED = "refused.jsonl"
 # Columns after the DESIGN.md ones: where a sample sits in its shard, and how often each hand was seen (info).
 EXTRA_COLUMNS = ("index", "left_hand_detected", "right_hand_detected")
 COLUMNS = MANIFEST_COLUMNS + EXTRA_COLUMNS
+# Where the sample's arrays start in its shard (their .npy member's first byte): the loader reads them from there
+# without parsing tar headers. Datasets packed by an older signkit lack them; the loader then reads the headers.
+OFFSET_COLUMNS = ("pose_offset", "conf_offset")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -56,6 +59,8 @@ def manifest_schema():
             ("index", pa.int32()),
             ("left_hand_detected", pa.float32()),
             ("right_hand_detected", pa.float32()),
+            ("pose_offset", pa.int64()),
+            ("conf_offset", pa.int64()),
         ]
     )
 
@@ -65,7 +70,7 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     import pyarrow.parquet as pq
 
     schema = manifest_schema()
-    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS} for r in rows], schema=schema)
+    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS + OFFSET_COLUMNS} for r in rows], schema=schema)
     pq.write_table(table, path, compression="zstd")
 
 

@@ -364,11 +364,12 @@ def _write(
             writer = ShardWriter(tmp / SHARDS_DIR / shard_name(rec.split, report.shards[rec.split]))
             report.shards[rec.split] += 1
         index = writer.count
-        writer.write(members)
+        offsets = writer.write(members)
         counts[row.pop("normalized_by")] += 1
         rows.append(
             {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
-             "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index}
+             "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index,
+             "pose_offset": offsets[f"{key}.pose.npy"], "conf_offset": offsets[f"{key}.conf.npy"]}
         )  # fmt: skip
         report.samples[rec.split] += 1
         if writer.size >= target_size or (samples_per_shard is not None and writer.count >= samples_per_shard):

@@ -1,7 +1,10 @@
 """The reader: a packed dataset as a torch ``IterableDataset``, and a loader of padded, masked batches.
 
 The pipeline is a chain of plain generator stages in WebDataset's style: shard plan -> read (this worker's part
-only) -> decode -> shuffle buffer -> crop/augment -> batch (optionally length-bucketed) -> collate.
+only) -> decode -> shuffle buffer -> crop/augment -> batch (optionally length-bucketed) -> collate. For a local
+shard, "read" yields `SampleRef`s (where the arrays sit, from the manifest) and the collate reads each sample once,
+straight into its batch; a sample is only decoded on its own where it must be (augmentation, resampling, or
+iterating the dataset itself).
 
 Exactly once per epoch. The split's samples, taken in the epoch's shard order (the same permutation on every rank
 and worker: it is seeded by ``seed`` and the epoch), are cut into ``world_size * num_workers`` contiguous ranges of
@@ -13,6 +16,8 @@ by at most one sample; for DDP training with equal step counts use ``resampled=T
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -22,10 +27,13 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import ConfigError, DatasetError
-from .manifest import DatasetInfo, ShardInfo, read_dataset_json, read_manifest
+from ..pose import get_layout
+from .location import is_url
+from .manifest import OFFSET_COLUMNS, DatasetInfo, ShardInfo, read_dataset_json, read_manifest
+from .sample_refs import SampleRef, ShardFile
 from .schema import canonical_split
 from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
-from .transforms import Augment, temporal_crop
+from .transforms import Augment, crop_start, temporal_crop
 
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
 
@@ -71,14 +79,41 @@ def shuffle_buffer(samples: Iterable[Any], size: int, rng: np.random.Generator) 
 _NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
+class _BufferPool:
+    """Batch buffers used again once nothing refers to them. A fresh multi-MB buffer costs a page fault per 4 KB
+    (as much as reading the batch, `benchmarks/load.py`); a batch the caller still holds (its tensors keep the
+    buffer alive) is never written over, so keeping batches, as ``list(loader)`` does, stays correct."""
+
+    def __init__(self, size: int = 4):
+        self._free_refs = sys.getrefcount(np.empty(0)) + 1  # refs of a buffer held only by the pool's list
+        self._buffers: list[np.ndarray] = []
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, numel: int, dtype: np.dtype) -> np.ndarray:
+        with self._lock:
+            free = [i for i in range(len(self._buffers)) if sys.getrefcount(self._buffers[i]) <= self._free_refs]
+            for i in free:
+                if self._buffers[i].dtype == dtype and self._buffers[i].size >= numel:
+                    return self._buffers[i][:numel]
+            buf = np.empty(numel + numel // 4, dtype=dtype)  # room for a longer batch next time
+            if free:
+                self._buffers[free[0]] = buf
+            elif len(self._buffers) < self._size:
+                self._buffers.append(buf)
+            return buf[:numel]
+
+
+_POOL = _BufferPool()
+
+
 def _empty(numel: int, dtype: torch.dtype) -> tuple[torch.Tensor, bool]:
     """An uninitialised 1-D tensor and whether it is known to be zero. In a DataLoader worker it lives in fresh
     shared memory (zero pages), so handing the batch to the main process copies nothing, as with torch's
-    ``default_collate``. Otherwise numpy allocates it: numpy's allocator reuses freed memory where torch's maps
-    fresh pages for every batch (measured 5x slower to fill, `benchmarks/load.py`)."""
+    ``default_collate``. Otherwise it comes from `_BufferPool`."""
     if get_worker_info() is None:
         if dtype in _NUMPY_DTYPES:
-            return torch.from_numpy(np.empty(numel, dtype=_NUMPY_DTYPES[dtype])), False
+            return torch.from_numpy(_POOL.get(numel, np.dtype(_NUMPY_DTYPES[dtype]))), False
         return torch.empty(numel, dtype=dtype), False
     proto = torch.empty(0, dtype=dtype)
     storage = proto.untyped_storage()._new_shared(numel * proto.element_size())
@@ -96,22 +131,39 @@ def _copy_into(out: torch.Tensor, out_np: np.ndarray, i: int, a: np.ndarray) -> 
         out[i, : len(a)] = torch.from_numpy(a)
 
 
+def num_frames(sample: dict[str, Any]) -> int:
+    ref = sample.get("ref")
+    return ref.length if ref is not None else sample["pose"].shape[0]
+
+
+def _num_points(sample: dict[str, Any]) -> int:
+    ref = sample.get("ref")
+    return ref.points if ref is not None else sample["pose"].shape[1]
+
+
 def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
     """The batch as it crosses from a DataLoader worker: pose and conf are views of one buffer (one shared-memory
     segment to hand over, not one per tensor) and the small fields stay numpy (sent by value); `finish_batch`
-    makes the tensors and the mask in the main process."""
+    makes the tensors and the mask in the main process. A sample given as a `SampleRef` is read straight into
+    its place."""
     b = len(samples)
-    lengths = np.array([s["pose"].shape[0] for s in samples], dtype=np.int64)
-    t, k = int(lengths.max()), samples[0]["pose"].shape[1]
+    lengths = np.array([num_frames(s) for s in samples], dtype=np.int64)
+    t, k = int(lengths.max()), _num_points(samples[0])
     buf, zeroed = _empty(b * t * k * 4, dtype)
     pose, conf = buf[: b * t * k * 3].view(b, t, k, 3), buf[b * t * k * 3 :].view(b, t, k)
     pose_np, conf_np = pose.numpy(), conf.numpy()
+    direct = pose_np.dtype == np.float16
     with warnings.catch_warnings():  # torch warns about read-only sources (the shard's pages); they are only read
         warnings.simplefilter("ignore", UserWarning)
         for i, s in enumerate(samples):
-            _copy_into(pose, pose_np, i, s["pose"])
-            _copy_into(conf, conf_np, i, s["conf"])
             n = lengths[i]
+            ref = s.get("ref")
+            if ref is not None and direct:
+                ref.read_into(pose_np[i, :n], conf_np[i, :n])
+            else:
+                coords, confs = ref.arrays() if ref is not None else (s["pose"], s["conf"])
+                _copy_into(pose, pose_np, i, coords)
+                _copy_into(conf, conf_np, i, confs)
             if n < t and not zeroed:  # write each byte once: the padding gets zeros, the rest the sample
                 pose_np[i, n:] = 0
                 conf_np[i, n:] = 0
@@ -165,7 +217,7 @@ def bucketed(
     """Batches of similar length: a sample goes to the bucket its length falls in, a full bucket is a batch."""
     buckets: list[list[dict]] = [[] for _ in range(len(boundaries) + 1)]
     for s in samples:
-        b = buckets[int(np.searchsorted(boundaries, s["pose"].shape[0], side="right"))]
+        b = buckets[int(np.searchsorted(boundaries, num_frames(s), side="right"))]
         b.append(s)
         if len(b) == batch_size:
             yield pad_samples(b, dtype)
@@ -178,8 +230,7 @@ def bucketed(
 class SignDataset(IterableDataset):
     """A split of a packed dataset: yields one sample dict at a time (``key``, ``pose`` [T,K,3], ``conf`` [T,K] as
     stored, float16, or float32 once augmented; ``label`` (-1 = none), ``gloss``, ``text``, ``signer``,
-    ``language``); `loader` gives padded batches. A local split's arrays are read-only views of the
-    memory-mapped shard (copy one to change it in place); ``root`` may also be a URL (``s3://``, ``https://``...).
+    ``language``); `loader` gives padded batches. ``root`` may also be a URL (``s3://``, ``https://``...).
 
     ``shuffle`` (default: on for the train split) permutes shards per epoch and mixes samples in a buffer of
     ``shuffle_buffer``; ``resampled`` draws shards with replacement for ever, or for ``epoch_size`` samples per rank;
@@ -216,13 +267,22 @@ class SignDataset(IterableDataset):
         # the manifest is the index: keys to check the shards against, and labels (so no JSON member is parsed)
         self._keys: dict[str, list[str]] = {}
         self._meta: dict[str, list[dict[str, Any]]] = {}
-        columns = {c: rows[c].to_pylist() for c in ("key", "shard", "index", "label", *TEXT_FIELDS)}
+        self._frames: dict[str, list[int]] = {}
+        self._at: dict[str, list[tuple[int, int]]] = {}  # where each sample's pose and conf start, if the manifest says
+        columns = {c: rows[c].to_pylist() for c in ("key", "shard", "index", "num_frames", "label", *TEXT_FIELDS)}
+        have_offsets = all(c in rows.column_names for c in OFFSET_COLUMNS)
+        at = list(zip(*(rows[c].to_pylist() for c in OFFSET_COLUMNS), strict=True)) if have_offsets else []
         for i, (key, shard, index) in enumerate(zip(columns["key"], columns["shard"], columns["index"], strict=True)):
             keys = self._keys.setdefault(shard, [])
             if index != len(keys):
                 raise DatasetError(f"{self.root}: manifest rows of {shard} are out of order at {key!r}; re-pack")
             keys.append(key)
             self._meta.setdefault(shard, []).append({f: columns[f][i] for f in ("label", *TEXT_FIELDS)})
+            self._frames.setdefault(shard, []).append(columns["num_frames"][i])
+            if have_offsets:
+                self._at.setdefault(shard, []).append(at[i])
+        self._at = {shard: at for shard, at in self._at.items() if None not in (v for pair in at for v in pair)}
+        self._points = get_layout(self.info.layout).num_points
         for s in self.shards:
             if len(self._keys.get(s.name, [])) != s.samples:
                 raise DatasetError(
@@ -324,6 +384,47 @@ class SignDataset(IterableDataset):
                 yield s
 
     def _read(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
+        if is_url(str(self.root)):
+            return self._read_stream(shard, keep)
+        return self._read_local(shard, keep)
+
+    def _read_local(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
+        """`SampleRef`s of a local shard: from the manifest's offsets, else from the shard's tar headers."""
+        file = ShardFile(self.info.shard_path(shard), shard.name)
+        keys, meta, frames = self._keys[shard.name], self._meta[shard.name], self._frames[shard.name]
+        at = self._at.get(shard.name) or self._offsets_from_headers(file, shard)
+        refs = [SampleRef(file, keys[i], at[i][0], at[i][1], frames[i], self._points) for i in range(len(keys))]
+        if file.size != shard.bytes:  # a shard cut short or changed: refuse it before yielding any of it
+            cut = next((r.key for r in refs if r.end > file.size), None)
+            where = f" at sample {cut!r}" if cut is not None else ""
+            raise DatasetError(
+                f"shard {shard.name}: corrupt or truncated{where} ({file.size} bytes, dataset.json says {shard.bytes})"
+                f"; re-pack or re-download it (`signkit verify {self.root}` checks every shard)"
+            )
+        for i in keep if keep is not None else range(len(keys)):
+            yield {"key": keys[i], "ref": refs[i], "meta": meta[i], "shard": shard.name}
+
+    def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
+        expected = self._keys[shard.name]
+        found, offsets = file.scan()
+        for i, key in enumerate(found[: len(expected)]):
+            if key != expected[i]:
+                raise DatasetError(
+                    f"shard {shard.name}: sample {i} is {key!r} but the manifest says {expected[i]!r}; "
+                    f"the manifest disagrees with the shard (run `signkit verify {self.root}`)"
+                )
+        if len(found) != len(expected):
+            raise DatasetError(
+                f"shard {shard.name}: holds {len(found)} samples, the manifest says {len(expected)}; the shard is "
+                "truncated or the manifest is wrong (re-pack or re-download it)"
+            )
+        try:
+            return [(offsets[f"{k}.pose.npy"], offsets[f"{k}.conf.npy"]) for k in expected]
+        except KeyError as e:
+            raise DatasetError(f"shard {shard.name}: member {e.args[0]!r} is missing; the shard is corrupt") from None
+
+    def _read_stream(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
+        """Samples of a shard behind a URL, decoded from the bytes as they stream in."""
         expected = self._keys[shard.name]
         last = -1
         meta = self._meta[shard.name]
@@ -343,27 +444,42 @@ class SignDataset(IterableDataset):
                 "the shard is truncated or the manifest is wrong (re-pack or re-download it)"
             )
 
-    def _prepare(self, s: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-        coords, conf = s["pose"], s["conf"]
+    def _prepare(self, s: dict[str, Any], rng: np.random.Generator, lazy: bool = False) -> dict[str, Any]:
+        """Crop and augment one sample. With ``lazy``, a sample that needs neither stays a `SampleRef` (a window
+        crop only moves where it is read from) for the collate to read into the batch."""
+        meta = s["meta"]
+        label = meta.get("label")
+        out = {"key": s["key"], "label": -1 if label is None else int(label)}
+        for f in TEXT_FIELDS:
+            out[f] = meta.get(f)
+        ref = s.get("ref")
+        if ref is not None:
+            if self.max_frames is not None and ref.length > self.max_frames and self.crop != "resample":
+                ref = ref.window(crop_start(ref.length, self.max_frames, self.crop, rng), self.max_frames)
+            if lazy and self.augment is None and (self.max_frames is None or ref.length <= self.max_frames):
+                out["ref"] = ref
+                return out
+            coords, conf = ref.arrays()
+        else:
+            coords, conf = s["pose"], s["conf"]
         if self.max_frames is not None:
             coords, conf = temporal_crop(coords, conf, self.max_frames, self.crop, rng)
         if self.augment is not None:
             coords, conf = self.augment(coords, conf, self.layout, rng)
-        meta = s["meta"]
-        label = meta.get("label")
-        out = {"key": s["key"], "pose": coords, "conf": conf, "label": -1 if label is None else int(label)}
-        for f in TEXT_FIELDS:
-            out[f] = meta.get(f)
+        out["pose"], out["conf"] = coords, conf
         return out
 
     def samples(self) -> Iterator[dict[str, Any]]:
+        return self._stream(lazy=False)
+
+    def _stream(self, lazy: bool) -> Iterator[dict[str, Any]]:
         slot, num_slots, _ = self._slot()
         rng = _rng(self.seed, self.epoch, slot, 2)
         stream: Iterable[dict[str, Any]] = self._raw(slot, num_slots)
         if self.shuffle_buffer > 1:
             stream = shuffle_buffer(stream, self.shuffle_buffer, rng)
         for s in stream:
-            yield self._prepare(s, rng)
+            yield self._prepare(s, rng, lazy)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self.samples()
@@ -404,9 +520,10 @@ class _Batches(IterableDataset):
         self.dtype = dtype
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        samples = self.ds._stream(lazy=True)
         if self.boundaries is not None:
-            return bucketed(self.ds.samples(), self.batch_size, self.boundaries, self.drop_last, self.dtype)
-        return batched(self.ds.samples(), self.batch_size, self.drop_last, self.dtype)
+            return bucketed(samples, self.batch_size, self.boundaries, self.drop_last, self.dtype)
+        return batched(samples, self.batch_size, self.drop_last, self.dtype)
 
 
 class SignLoader(DataLoader):

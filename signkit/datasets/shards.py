@@ -81,7 +81,9 @@ class ShardWriter:
     def size(self) -> int:
         return self._file.tell()
 
-    def write(self, members: dict[str, bytes]) -> None:
+    def write(self, members: dict[str, bytes]) -> dict[str, int]:
+        """Append one sample; returns where each member's data starts in the shard (for the manifest)."""
+        offsets = {}
         for name in sorted(members):
             data = members[name]
             info = tarfile.TarInfo(name)
@@ -91,7 +93,9 @@ class ShardWriter:
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             self._tar.addfile(info, io.BytesIO(data))
+            offsets[name] = self._file.tell() - -(-len(data) // _BLOCK) * _BLOCK  # the data ends on a block boundary
         self.count += 1
+        return offsets
 
     def close(self) -> None:
         self._tar.close()
@@ -346,20 +350,28 @@ def shard_basename(path: str | os.PathLike) -> str:
 
 def shard_keys(path: str | os.PathLike) -> list[str]:
     """The sample keys of a shard in stored order, from the tar headers alone (checks every member name)."""
+    return scan_shard(path)[0]
+
+
+def scan_shard(path: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
+    """The sample keys of a shard in stored order, and where each member's data starts, from the tar headers
+    alone (checks every header and member name)."""
     name = shard_basename(path)
     keys: list[str] = []
+    offsets: dict[str, int] = {}
     try:
         with open_shard(path) as src:
-            for member, _, _ in iter_tar(src, name):
+            for member, _, offset in iter_tar(src, name):
                 try:
                     key, _ = split_member_name(member)
                 except ValueError:
                     raise DatasetError(f"shard {name}: member {member!r} has no key.suffix name") from None
                 if not keys or keys[-1] != key:
                     keys.append(key)
+                offsets[member] = offset
     except DatasetError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as e:
         where = f" after sample {keys[-1]!r}" if keys else ""
         raise DatasetError(f"shard {name}: corrupt or truncated{where} ({type(e).__name__}: {e})") from None
-    return keys
+    return keys, offsets

@@ -37,11 +37,16 @@ def temporal_crop(
     if mode == "resample":
         idx = np.linspace(0, t - 1, max_frames).round().astype(np.int64)
         return coords[idx], conf[idx]
-    if mode == "random":
-        start = int((rng or np.random.default_rng()).integers(0, t - max_frames + 1))
-    else:
-        start = (t - max_frames) // 2
+    start = crop_start(t, max_frames, mode, rng)
     return coords[start : start + max_frames], conf[start : start + max_frames]
+
+
+def crop_start(t: int, max_frames: int, mode: str, rng: np.random.Generator | None = None) -> int:
+    """The first frame of the ``random`` or ``center`` window of ``max_frames`` out of ``t > max_frames`` frames
+    (the loader crops a sample it has not read yet with it, drawing from ``rng`` as `temporal_crop` does)."""
+    if mode == "random":
+        return int((rng or np.random.default_rng()).integers(0, t - max_frames + 1))
+    return (t - max_frames) // 2
 
 
 def affine(coords: np.ndarray, conf: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

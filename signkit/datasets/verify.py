@@ -1,8 +1,8 @@
 """``verify``: is a packed dataset exactly what its ``dataset.json`` and manifest say it is?
 
 Checks every shard's size and sha256, that no shard is missing or unlisted, the manifest's own sha256, and that the
-manifest's keys, shards and positions match the shards' contents (read from the tar headers). Every problem is
-named; none is fixed silently.
+manifest's keys, shards, positions and member offsets match the shards' contents (read from the tar headers). Every
+problem is named; none is fixed silently.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DatasetError
-from .manifest import MANIFEST, SHARDS_DIR, read_dataset_json, read_manifest
-from .shards import shard_keys
+from .manifest import MANIFEST, OFFSET_COLUMNS, SHARDS_DIR, read_dataset_json, read_manifest
+from .shards import scan_shard
 
 
 @dataclass
@@ -49,6 +49,13 @@ def verify(root: str | os.PathLike) -> VerifyReport:
         table["key"].to_pylist(), table["shard"].to_pylist(), table["index"].to_pylist(), strict=True
     ):
         rows.setdefault(shard, []).append((index, key))
+    offsets: dict[str, dict[str, int | None]] = {}  # shard -> member -> where the manifest says its data starts
+    if all(c in table.column_names for c in OFFSET_COLUMNS):
+        for column, suffix in zip(OFFSET_COLUMNS, ("pose.npy", "conf.npy"), strict=True):
+            for key, shard, at in zip(
+                table["key"].to_pylist(), table["shard"].to_pylist(), table[column].to_pylist(), strict=True
+            ):
+                offsets.setdefault(shard, {})[f"{key}.{suffix}"] = at
     listed = {s.name for s in info.shards}
     for shard in sorted(set(rows) - listed):
         problems.append(f"manifest names shard {shard}, which dataset.json does not list")
@@ -69,7 +76,7 @@ def verify(root: str | os.PathLike) -> VerifyReport:
         if where.sha256(SHARDS_DIR, shard.name) != shard.sha256:
             problems.append(f"{SHARDS_DIR}/{shard.name}: sha256 mismatch (the shard is corrupt or was changed)")
         try:
-            keys = shard_keys(path)
+            keys, found = scan_shard(path)
         except DatasetError as e:
             problems.append(str(e))
             continue
@@ -82,4 +89,10 @@ def verify(root: str | os.PathLike) -> VerifyReport:
             lost = sorted(set(expected) - set(keys))[:3]
             detail = f"in the shard only: {extra}; in the manifest only: {lost}" if extra or lost else "order differs"
             problems.append(f"{SHARDS_DIR}/{shard.name}: manifest disagrees with the shard ({detail})")
+        wrong = [m for m, at in offsets.get(shard.name, {}).items() if found.get(m) != at]
+        if wrong:
+            problems.append(
+                f"{SHARDS_DIR}/{shard.name}: manifest offsets disagree with the shard for {len(wrong)} members "
+                f"(first: {sorted(wrong)[0]}); re-pack the dataset"
+            )
     return report
