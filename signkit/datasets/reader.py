@@ -36,6 +36,7 @@ from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
 from .transforms import Augment, crop_start, temporal_crop
 
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
+READ_AHEAD = 32 << 20  # bytes of a local shard asked from the disk ahead of the samples entering the pipeline
 
 
 def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int, range]]:
@@ -194,37 +195,31 @@ def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -
     return finish_batch(pad_samples(samples, dtype))
 
 
-def batched(
-    samples: Iterable[dict], batch_size: int, drop_last: bool = False, dtype: torch.dtype = torch.float16
-) -> Iterator[dict[str, Any]]:
+def batched(samples: Iterable[dict], batch_size: int, drop_last: bool = False) -> Iterator[list[dict]]:
     buf: list[dict] = []
     for s in samples:
         buf.append(s)
         if len(buf) == batch_size:
-            yield pad_samples(buf, dtype)
+            yield buf
             buf = []
     if buf and not drop_last:
-        yield pad_samples(buf, dtype)
+        yield buf
 
 
 def bucketed(
-    samples: Iterable[dict],
-    batch_size: int,
-    boundaries: list[int],
-    drop_last: bool = False,
-    dtype: torch.dtype = torch.float16,
-) -> Iterator[dict[str, Any]]:
+    samples: Iterable[dict], batch_size: int, boundaries: list[int], drop_last: bool = False
+) -> Iterator[list[dict]]:
     """Batches of similar length: a sample goes to the bucket its length falls in, a full bucket is a batch."""
     buckets: list[list[dict]] = [[] for _ in range(len(boundaries) + 1)]
     for s in samples:
         b = buckets[int(np.searchsorted(boundaries, num_frames(s), side="right"))]
         b.append(s)
         if len(b) == batch_size:
-            yield pad_samples(b, dtype)
+            yield list(b)
             b.clear()
     for b in buckets:
         if b and not drop_last:
-            yield pad_samples(b, dtype)
+            yield b
 
 
 class SignDataset(IterableDataset):
@@ -402,7 +397,9 @@ class SignDataset(IterableDataset):
                 f"; re-pack or re-download it (`signkit verify {self.root}` checks every shard)"
             )
         for i in keep if keep is not None else range(len(keys)):
-            yield {"key": keys[i], "ref": refs[i], "meta": meta[i], "shard": shard.name}
+            ref = refs[i]
+            file.read_ahead(min(ref.pose_at, ref.conf_at) - 512, ref.end + READ_AHEAD)
+            yield {"key": keys[i], "ref": ref, "meta": meta[i], "shard": shard.name}
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
         expected = self._keys[shard.name]
@@ -519,22 +516,40 @@ class _Batches(IterableDataset):
         self.ds, self.batch_size, self.boundaries, self.drop_last = ds, batch_size, boundaries, drop_last
         self.dtype = dtype
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[dict[str, Any] | list[dict[str, Any]]]:
+        """Padded batches; in a DataLoader worker, a batch of unread `SampleRef`s goes to the main process as is
+        (see `SignLoader`)."""
         samples = self.ds._stream(lazy=True)
         if self.boundaries is not None:
-            return bucketed(samples, self.batch_size, self.boundaries, self.drop_last, self.dtype)
-        return batched(samples, self.batch_size, self.drop_last, self.dtype)
+            groups = bucketed(samples, self.batch_size, self.boundaries, self.drop_last)
+        else:
+            groups = batched(samples, self.batch_size, self.drop_last)
+        in_worker = get_worker_info() is not None
+        for group in groups:
+            yield group if in_worker and all("ref" in s for s in group) else pad_samples(group, self.dtype)
 
 
 class SignLoader(DataLoader):
     """A DataLoader that moves its dataset to the next epoch each time it is iterated (so shuffles differ per
-    epoch and are the same on every rank); `set_epoch` picks the epoch explicitly, e.g. when resuming."""
+    epoch and are the same on every rank); `set_epoch` picks the epoch explicitly, e.g. when resuming.
+
+    Workers that have nothing to do per sample (no augmentation, no resampling) send their batch as `SampleRef`s
+    (a few bytes each), and the main process reads the samples into the batch: one copy from the page cache, where
+    a padded batch built in a worker would cost a page fault per 4 KB of fresh shared memory to hand over
+    (`benchmarks/load.py` measures both). Workers still ask the disk for what comes next."""
 
     def __iter__(self):
         ds = self.dataset.ds
         ds.set_epoch(getattr(self, "_next_epoch", ds.epoch))
         self._next_epoch = ds.epoch + 1
-        return map(finish_batch, super().__iter__())
+        return map(self._finish, super().__iter__())
+
+    def _finish(self, batch: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
+        if isinstance(batch, list):  # sample refs from a worker
+            batch = pad_samples(batch, self.dataset.dtype)
+            if self.pin_memory and torch.cuda.is_available():
+                batch["pose"], batch["conf"] = batch["pose"].pin_memory(), batch["conf"].pin_memory()
+        return finish_batch(batch)
 
     def set_epoch(self, epoch: int) -> None:
         self._next_epoch = int(epoch)

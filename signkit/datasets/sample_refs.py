@@ -39,10 +39,22 @@ class ShardFile:
         except OSError as e:
             raise DatasetError(f"shard {name}: cannot open {path} ({e.strerror}); is the dataset complete?") from None
         self.size = os.fstat(self.fd).st_size
-        if hasattr(os, "posix_fadvise"):
-            os.posix_fadvise(self.fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # read ahead as a sequential read would
         weakref.finalize(self, os.close, self.fd)
         self._scan: tuple[list[str], dict[str, int]] | None = None
+        self._asked_to = 0
+
+    def __reduce__(self):  # refs sent from a DataLoader worker open the shard again in the main process
+        return ShardFile, (self.path, self.name)
+
+    def read_ahead(self, start: int, end: int) -> None:
+        """Ask the kernel to read ``[start, end)`` from the disk in the background (no-op where it is cached): the
+        reader calls it as samples enter the pipeline, well before the collate reads them, so a cold shard streams
+        in large requests as a sequential read would, instead of one small blocking read per array."""
+        if end <= self._asked_to or not hasattr(os, "posix_fadvise"):
+            return
+        start = max(start, self._asked_to)
+        os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_WILLNEED)
+        self._asked_to = end
 
     def scan(self) -> tuple[list[str], dict[str, int]]:
         """The shard's keys and where each member's data starts, from its tar headers (read once, on first need)."""
