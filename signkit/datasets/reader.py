@@ -15,11 +15,13 @@ by at most one sample; for DDP training with equal step counts use ``resampled=T
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,6 +52,48 @@ def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int,
         if a < b:
             out.append((i, range(a - start, b - start)))
         start += c
+    return out
+
+
+@dataclass
+class _ShardRows:
+    """The manifest rows of one shard, in stored order, as columns."""
+
+    keys: list[str]
+    frames: list[int]
+    labels: list[int | None]
+    text: dict[str, list[str | None]]
+    at: list[tuple[int, int]] | None = None  # where each sample's pose and conf start, if the manifest says
+
+
+def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
+    """The manifest is the index: keys to check the shards against, where the arrays are, and labels (so no JSON
+    member is parsed). Columns are sliced per shard; nothing is built per row."""
+    rows = table.filter(table["split"].to_numpy(zero_copy_only=False) == split)
+    rows = rows.sort_by([("shard", "ascending"), ("index", "ascending")])
+    shards = rows["shard"].to_pylist()
+    index = rows["index"].to_numpy()
+    columns = {c: rows[c].to_pylist() for c in ("key", "num_frames", "label", *TEXT_FIELDS)}
+    have_offsets = all(c in rows.column_names for c in OFFSET_COLUMNS)
+    at = list(zip(*(rows[c].to_pylist() for c in OFFSET_COLUMNS), strict=True)) if have_offsets else []
+    out: dict[str, _ShardRows] = {}
+    start = 0
+    for shard, group in itertools.groupby(shards):
+        stop = start + sum(1 for _ in group)
+        if not np.array_equal(index[start:stop], np.arange(stop - start)):
+            bad = start + int(np.argmax(index[start:stop] != np.arange(stop - start)))
+            raise DatasetError(
+                f"{root}: manifest positions of {shard} are not 0..{stop - start - 1} (at {columns['key'][bad]!r}); "
+                "re-pack"
+            )
+        offsets = at[start:stop] if have_offsets else None
+        if offsets is not None and any(None in pair for pair in offsets):
+            offsets = None
+        out[shard] = _ShardRows(
+            columns["key"][start:stop], columns["num_frames"][start:stop], columns["label"][start:stop],
+            {f: columns[f][start:stop] for f in TEXT_FIELDS}, offsets,
+        )  # fmt: skip
+        start = stop
     return out
 
 
@@ -142,22 +186,17 @@ def _num_points(sample: dict[str, Any]) -> int:
     return ref.points if ref is not None else sample["pose"].shape[1]
 
 
-def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
-    """The batch as it crosses from a DataLoader worker: pose and conf are views of one buffer (one shared-memory
-    segment to hand over, not one per tensor) and the small fields stay numpy (sent by value); `finish_batch`
-    makes the tensors and the mask in the main process. A sample given as a `SampleRef` is read straight into
-    its place."""
+def _fill(buf: torch.Tensor, samples: list[dict[str, Any]], lengths: np.ndarray, t: int, k: int, zeroed: bool):
+    """Write the samples into ``buf`` (pose [B,T,K,3] then conf [B,T,K]), each byte once: the padding gets zeros
+    (unless ``zeroed``), the rest the sample."""
     b = len(samples)
-    lengths = np.array([num_frames(s) for s in samples], dtype=np.int64)
-    t, k = int(lengths.max()), _num_points(samples[0])
-    buf, zeroed = _empty(b * t * k * 4, dtype)
     pose, conf = buf[: b * t * k * 3].view(b, t, k, 3), buf[b * t * k * 3 :].view(b, t, k)
     pose_np, conf_np = pose.numpy(), conf.numpy()
     direct = pose_np.dtype == np.float16
     with warnings.catch_warnings():  # torch warns about read-only sources (the shard's pages); they are only read
         warnings.simplefilter("ignore", UserWarning)
         for i, s in enumerate(samples):
-            n = lengths[i]
+            n = int(lengths[i])
             ref = s.get("ref")
             if ref is not None and direct:
                 ref.read_into(pose_np[i, :n], conf_np[i, :n])
@@ -165,9 +204,28 @@ def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float1
                 coords, confs = ref.arrays() if ref is not None else (s["pose"], s["conf"])
                 _copy_into(pose, pose_np, i, coords)
                 _copy_into(conf, conf_np, i, confs)
-            if n < t and not zeroed:  # write each byte once: the padding gets zeros, the rest the sample
+            if n < t and not zeroed:
                 pose_np[i, n:] = 0
                 conf_np[i, n:] = 0
+
+
+def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
+    """The batch as it crosses from a DataLoader worker: pose and conf are views of one buffer (one shared-memory
+    segment to hand over, not one per tensor) and the small fields stay numpy (sent by value); `finish_batch`
+    makes the tensors and the mask in the main process. A sample given as a `SampleRef` is read straight into
+    its place (for another dtype: into a float16 batch, converted in one pass)."""
+    b = len(samples)
+    lengths = np.array([num_frames(s) for s in samples], dtype=np.int64)
+    t, k = int(lengths.max()), _num_points(samples[0])
+    numel = b * t * k * 4
+    buf, zeroed = _empty(numel, dtype)
+    if dtype != torch.float16 and any("ref" in s for s in samples):
+        stored = torch.from_numpy(_POOL.get(numel, np.dtype(np.float16)))
+        _fill(stored, samples, lengths, t, k, zeroed=False)
+        buf.copy_(stored)
+    else:
+        _fill(buf, samples, lengths, t, k, zeroed)
+    pose, conf = buf[: b * t * k * 3].view(b, t, k, 3), buf[b * t * k * 3 :].view(b, t, k)
     batch: dict[str, Any] = {
         "pose": pose,
         "conf": conf,
@@ -257,34 +315,16 @@ class SignDataset(IterableDataset):
             raise DatasetError(
                 f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
             )
-        table = read_manifest(self.info.location)
-        rows = table.filter(table["split"].to_numpy(zero_copy_only=False) == self.split)
-        # the manifest is the index: keys to check the shards against, and labels (so no JSON member is parsed)
-        self._keys: dict[str, list[str]] = {}
-        self._meta: dict[str, list[dict[str, Any]]] = {}
-        self._frames: dict[str, list[int]] = {}
-        self._at: dict[str, list[tuple[int, int]]] = {}  # where each sample's pose and conf start, if the manifest says
-        columns = {c: rows[c].to_pylist() for c in ("key", "shard", "index", "num_frames", "label", *TEXT_FIELDS)}
-        have_offsets = all(c in rows.column_names for c in OFFSET_COLUMNS)
-        at = list(zip(*(rows[c].to_pylist() for c in OFFSET_COLUMNS), strict=True)) if have_offsets else []
-        for i, (key, shard, index) in enumerate(zip(columns["key"], columns["shard"], columns["index"], strict=True)):
-            keys = self._keys.setdefault(shard, [])
-            if index != len(keys):
-                raise DatasetError(f"{self.root}: manifest rows of {shard} are out of order at {key!r}; re-pack")
-            keys.append(key)
-            self._meta.setdefault(shard, []).append({f: columns[f][i] for f in ("label", *TEXT_FIELDS)})
-            self._frames.setdefault(shard, []).append(columns["num_frames"][i])
-            if have_offsets:
-                self._at.setdefault(shard, []).append(at[i])
-        self._at = {shard: at for shard, at in self._at.items() if None not in (v for pair in at for v in pair)}
+        self._rows = _index_manifest(read_manifest(self.info.location), self.split, self.root)
         self._points = get_layout(self.info.layout).num_points
         for s in self.shards:
-            if len(self._keys.get(s.name, [])) != s.samples:
+            listed = len(self._rows[s.name].keys) if s.name in self._rows else 0
+            if listed != s.samples:
                 raise DatasetError(
-                    f"{self.root}: manifest lists {len(self._keys.get(s.name, []))} samples in {s.name}, dataset.json"
-                    f" {s.samples}; the manifest disagrees with the shards (run `signkit verify {self.root}`)"
+                    f"{self.root}: manifest lists {listed} samples in {s.name}, dataset.json {s.samples}; the manifest"
+                    f" disagrees with the shards (run `signkit verify {self.root}`)"
                 )
-        self.lengths = np.asarray(rows["num_frames"].to_numpy(), dtype=np.int64)
+        self.lengths = np.asarray([n for r in self._rows.values() for n in r.frames], dtype=np.int64)
         self.shuffle = (self.split == "train") if shuffle is None else shuffle
         self.resampled = resampled
         self.epoch_size = epoch_size
@@ -386,8 +426,9 @@ class SignDataset(IterableDataset):
     def _read_local(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
         """`SampleRef`s of a local shard: from the manifest's offsets, else from the shard's tar headers."""
         file = ShardFile(self.info.shard_path(shard), shard.name)
-        keys, meta, frames = self._keys[shard.name], self._meta[shard.name], self._frames[shard.name]
-        at = self._at.get(shard.name) or self._offsets_from_headers(file, shard)
+        rows = self._rows[shard.name]
+        keys, frames = rows.keys, rows.frames
+        at = rows.at or self._offsets_from_headers(file, shard)
         refs = [SampleRef(file, keys[i], at[i][0], at[i][1], frames[i], self._points) for i in range(len(keys))]
         if file.size != shard.bytes:  # a shard cut short or changed: refuse it before yielding any of it
             cut = next((r.key for r in refs if r.end > file.size), None)
@@ -398,11 +439,11 @@ class SignDataset(IterableDataset):
             )
         for i in keep if keep is not None else range(len(keys)):
             ref = refs[i]
-            file.read_ahead(min(ref.pose_at, ref.conf_at) - 512, ref.end + READ_AHEAD)
-            yield {"key": keys[i], "ref": ref, "meta": meta[i], "shard": shard.name}
+            file.read_ahead(min(ref.pose_at, ref.conf_at) - 512, ref.end + READ_AHEAD // 2, READ_AHEAD // 2)
+            yield {"key": keys[i], "ref": ref, "shard": shard.name, "row": i}
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
-        expected = self._keys[shard.name]
+        expected = self._rows[shard.name].keys
         found, offsets = file.scan()
         for i, key in enumerate(found[: len(expected)]):
             if key != expected[i]:
@@ -422,9 +463,8 @@ class SignDataset(IterableDataset):
 
     def _read_stream(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
         """Samples of a shard behind a URL, decoded from the bytes as they stream in."""
-        expected = self._keys[shard.name]
+        expected = self._rows[shard.name].keys
         last = -1
-        meta = self._meta[shard.name]
         for raw in iter_shard(self.info.shard_path(shard), keep, ARRAY_SUFFIXES):
             if raw.index >= len(expected) or raw.key != expected[raw.index]:
                 want = expected[raw.index] if raw.index < len(expected) else "nothing"
@@ -433,7 +473,7 @@ class SignDataset(IterableDataset):
                     f"the manifest disagrees with the shard (run `signkit verify {self.root}`)"
                 )
             last = raw.index
-            yield decode_sample(raw, meta[raw.index])
+            yield {**decode_sample(raw, {}), "row": raw.index}  # labels come from the manifest, not the JSON member
         want_last = (keep.stop if keep is not None else shard.samples) - 1
         if last != want_last:
             raise DatasetError(
@@ -444,11 +484,11 @@ class SignDataset(IterableDataset):
     def _prepare(self, s: dict[str, Any], rng: np.random.Generator, lazy: bool = False) -> dict[str, Any]:
         """Crop and augment one sample. With ``lazy``, a sample that needs neither stays a `SampleRef` (a window
         crop only moves where it is read from) for the collate to read into the batch."""
-        meta = s["meta"]
-        label = meta.get("label")
+        rows, i = self._rows[s["shard"]], s["row"]
+        label = rows.labels[i]
         out = {"key": s["key"], "label": -1 if label is None else int(label)}
         for f in TEXT_FIELDS:
-            out[f] = meta.get(f)
+            out[f] = rows.text[f][i]
         ref = s.get("ref")
         if ref is not None:
             if self.max_frames is not None and ref.length > self.max_frames and self.crop != "resample":

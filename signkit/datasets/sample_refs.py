@@ -46,15 +46,16 @@ class ShardFile:
     def __reduce__(self):  # refs sent from a DataLoader worker open the shard again in the main process
         return ShardFile, (self.path, self.name)
 
-    def read_ahead(self, start: int, end: int) -> None:
-        """Ask the kernel to read ``[start, end)`` from the disk in the background (no-op where it is cached): the
-        reader calls it as samples enter the pipeline, well before the collate reads them, so a cold shard streams
-        in large requests as a sequential read would, instead of one small blocking read per array."""
-        if end <= self._asked_to or not hasattr(os, "posix_fadvise"):
+    def read_ahead(self, start: int, need: int, window: int) -> None:
+        """Make sure the kernel was asked to read ``[start, need)`` from the disk in the background, asking for
+        ``window`` bytes more when it was not (so one request covers many samples). The reader calls it as samples
+        enter the pipeline, well before the collate reads them: a cold shard streams in large requests as a
+        sequential read would, instead of one small blocking read per array. Cached pages cost nothing."""
+        if need <= self._asked_to or not hasattr(os, "posix_fadvise"):
             return
         start = max(start, self._asked_to)
-        os.posix_fadvise(self.fd, start, end - start, os.POSIX_FADV_WILLNEED)
-        self._asked_to = end
+        os.posix_fadvise(self.fd, start, need + window - start, os.POSIX_FADV_WILLNEED)
+        self._asked_to = need + window
 
     def scan(self) -> tuple[list[str], dict[str, int]]:
         """The shard's keys and where each member's data starts, from its tar headers (read once, on first need)."""
@@ -111,10 +112,10 @@ class SampleRef:
     @property
     def end(self) -> int:
         """The byte after the sample's arrays, as the manifest places them."""
-        pose = (self.frames, self.points, 3)
-        conf = (self.frames, self.points)
-        return max(at + len(npy_header(shape)) + math.prod(shape) * _STORED.itemsize
-                   for at, shape in ((self.pose_at, pose), (self.conf_at, conf)))
+        values = self.frames * self.points
+        pose_end = self.pose_at + len(npy_header((self.frames, self.points, 3))) + 3 * values * _STORED.itemsize
+        conf_end = self.conf_at + len(npy_header((self.frames, self.points))) + values * _STORED.itemsize
+        return max(pose_end, conf_end)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         pose = np.empty((self.length, self.points, 3), dtype=STORE_DTYPE)
