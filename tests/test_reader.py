@@ -114,6 +114,25 @@ def test_loader_moves_to_the_next_epoch_by_itself(packed):
     assert first != second and sorted(first) == sorted(second)
 
 
+def test_persistent_workers_follow_the_epoch(packed):
+    """Workers start once per loader, and each epoch read the new epoch (its shard order and shuffle) from it."""
+
+    def keys(loader):
+        return [k for b in loader for k in b["key"]]
+
+    kept = sd.open(packed[0], split="train", seed=3).loader(batch_size=4, num_workers=2)
+    epochs, pids = [], []
+    for _ in range(3):
+        epochs.append(keys(kept))
+        pids.append([w.pid for w in kept._iterator._workers])
+    fresh = []
+    for epoch in range(3):
+        loader = sd.open(packed[0], split="train", seed=3).loader(batch_size=4, num_workers=2)
+        loader.set_epoch(epoch)
+        fresh.append(keys(loader))
+    assert epochs == fresh and epochs[0] != epochs[1] and pids[0] == pids[1] == pids[2]
+
+
 def test_resampled_epoch_size(packed):
     ds = sd.open(packed[0], split="train", resampled=True, epoch_size=50, rank=1, world_size=2)
     keys = [k for b in ds.loader(batch_size=4, num_workers=2) for k in b["key"]]

@@ -340,7 +340,8 @@ class SignDataset(IterableDataset):
             raise ConfigError(f"rank {self.rank} is not in [0, {self.world_size})")
         if resampled and epoch_size is not None and epoch_size < 1:
             raise ConfigError("epoch_size must be positive")
-        self.epoch = 0
+        # in shared memory, so persistent DataLoader workers (copies of this object) follow `set_epoch`
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
         temporal_crop(np.zeros((1, 1, 3)), np.zeros((1, 1)), max_frames or 1, self.crop)  # validates crop + max_frames
 
     # --- what the dataset is -------------------------------------------------------------------------------
@@ -374,10 +375,14 @@ class SignDataset(IterableDataset):
         n = self.num_samples
         return n * (self.rank + 1) // self.world_size - n * self.rank // self.world_size
 
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch)
+
     def set_epoch(self, epoch: int) -> None:
         """Reseed shard order, shuffle and augmentation for ``epoch`` (call before each epoch, as with
-        DistributedSampler; `SignLoader` does it for you)."""
-        self.epoch = int(epoch)
+        DistributedSampler; `SignLoader` does it for you, and its workers see it)."""
+        self._epoch.fill_(int(epoch))
 
     def bucket_boundaries(self, num_buckets: int) -> list[int]:
         """Length boundaries (frames) that cut this split into ``num_buckets`` equally full buckets (manifest)."""
@@ -543,7 +548,8 @@ class SignDataset(IterableDataset):
         batches = _Batches(self, batch_size, boundaries, drop_last, dtype)
         kwargs: dict[str, Any] = {}
         if num_workers > 0:
-            kwargs["prefetch_factor"] = prefetch_factor or 4  # no persistent workers: their copy would miss set_epoch
+            kwargs["prefetch_factor"] = prefetch_factor or 4
+            kwargs["persistent_workers"] = True  # started once, not every epoch; they read the epoch from shared memory
         return SignLoader(
             batches, batch_size=None, collate_fn=_identity, num_workers=num_workers, pin_memory=pin_memory, **kwargs
         )
