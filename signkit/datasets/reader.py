@@ -38,7 +38,6 @@ from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
 from .transforms import Augment, crop_start, temporal_crop
 
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
-READ_AHEAD = 32 << 20  # bytes of a local shard asked from the disk ahead of the samples entering the pipeline
 
 
 def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int, range]]:
@@ -443,9 +442,7 @@ class SignDataset(IterableDataset):
                 f"; re-pack or re-download it (`signkit verify {self.root}` checks every shard)"
             )
         for i in keep if keep is not None else range(len(keys)):
-            ref = refs[i]
-            file.read_ahead(min(ref.pose_at, ref.conf_at) - 512, ref.end + READ_AHEAD // 2, READ_AHEAD // 2)
-            yield {"key": keys[i], "ref": ref, "shard": shard.name, "row": i}
+            yield {"key": keys[i], "ref": refs[i], "shard": shard.name, "row": i}
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
         expected = self._rows[shard.name].keys
@@ -582,7 +579,7 @@ class SignLoader(DataLoader):
     Workers that have nothing to do per sample (no augmentation, no resampling) send their batch as `SampleRef`s
     (a few bytes each), and the main process reads the samples into the batch: one copy from the page cache, where
     a padded batch built in a worker would cost a page fault per 4 KB of fresh shared memory to hand over
-    (`benchmarks/load.py` measures both). Workers still ask the disk for what comes next."""
+    (`benchmarks/load.py` measures both)."""
 
     def __iter__(self):
         ds = self.dataset.ds

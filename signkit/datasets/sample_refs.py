@@ -41,21 +41,9 @@ class ShardFile:
         self.size = os.fstat(self.fd).st_size
         weakref.finalize(self, os.close, self.fd)
         self._scan: tuple[list[str], dict[str, int]] | None = None
-        self._asked_to = 0
 
     def __reduce__(self):  # refs sent from a DataLoader worker open the shard again in the main process
         return ShardFile, (self.path, self.name)
-
-    def read_ahead(self, start: int, need: int, window: int) -> None:
-        """Make sure the kernel was asked to read ``[start, need)`` from the disk in the background, asking for
-        ``window`` bytes more when it was not (so one request covers many samples). The reader calls it as samples
-        enter the pipeline, well before the collate reads them: a cold shard streams in large requests as a
-        sequential read would, instead of one small blocking read per array. Cached pages cost nothing."""
-        if need <= self._asked_to or not hasattr(os, "posix_fadvise"):
-            return
-        start = max(start, self._asked_to)
-        os.posix_fadvise(self.fd, start, need + window - start, os.POSIX_FADV_WILLNEED)
-        self._asked_to = need + window
 
     def scan(self) -> tuple[list[str], dict[str, int]]:
         """The shard's keys and where each member's data starts, from its tar headers (read once, on first need)."""
