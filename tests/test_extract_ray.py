@@ -177,6 +177,22 @@ def test_cli_errors_without_ray_and_for_address_without_the_engine(tmp_path, mon
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
+def test_an_address_nobody_answers_fails_in_seconds_not_never():
+    import socket
+
+    from signkit.pose_extract.ray_engine import check_reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        check_reachable(f"127.0.0.1:{port}")
+        check_reachable(f"ray://127.0.0.1:{port}")
+    with pytest.raises(ExtractError, match=rf"cannot reach the Ray cluster at 127.0.0.1:{port} .*ray start --head"):
+        check_reachable(f"127.0.0.1:{port}")  # closed now: refused at once
+    check_reachable("auto")  # left to Ray
+
+
 def _busy_ray_workers() -> list[int]:
     """Ray workers in the middle of a clip: Ray titles a worker process by the method it runs."""
     pids = []

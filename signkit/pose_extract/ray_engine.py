@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import threading
 import warnings
 from collections import deque
@@ -55,6 +56,22 @@ class ClipWorker:
         return result
 
 
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on a ``host:port`` (or ``ray://host:port``) that nobody answers: ``ray.init`` would retry it for
+    ever, printing a warning every few seconds. ``auto`` and other forms are left to Ray."""
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise ExtractError(
+            f"cannot reach the Ray cluster at {address} ({e.strerror or e}); start one with `ray start --head` there"
+            " or give the address it printed"
+        ) from None
+
+
 class RayEngine:
     """A connection to Ray that runs clips on actors.
 
@@ -71,6 +88,8 @@ class RayEngine:
         if not ray.is_initialized():
             settings = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
             address = address or os.environ.get("RAY_ADDRESS") or None  # as `ray.init` itself reads it
+            if address is not None:
+                check_reachable(address)
             try:
                 if address is None:
                     ray.init(num_cpus=workers or os.cpu_count() or 1, **settings)
