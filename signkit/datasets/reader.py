@@ -423,7 +423,7 @@ class SignDataset(IterableDataset):
                 yield s
 
     def _read(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
-        if is_url(str(self.root)):
+        if is_url(str(self.root)) or not hasattr(os, "preadv"):  # preadv: Linux, macOS 11+, BSD; not Windows
             return self._read_stream(shard, keep)
         return self._read_local(shard, keep)
 
