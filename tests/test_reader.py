@@ -379,3 +379,14 @@ def test_batches_kept_by_the_caller_are_never_written_over(packed):
     assert all(torch.equal(b["pose"], c) for b, c in zip(kept, copies, strict=True))
     views = [b["conf"][0] for b in sd.open(root, split="train", shuffle=False).loader(3)]  # a view keeps it too
     assert all(torch.equal(v, b["conf"][0]) for v, b in zip(views, kept, strict=True))
+
+
+def test_without_preadv_local_shards_take_the_streaming_reader(packed, monkeypatch):
+    def batches():
+        return [(b["key"], b["pose"].clone(), b["conf"].clone()) for b in sd.open(packed[0], shuffle=False).loader(4)]
+
+    direct = batches()
+    monkeypatch.delattr("os.preadv")  # as on Windows
+    streamed = batches()
+    assert [k for k, _, _ in streamed] == [k for k, _, _ in direct]
+    assert all(torch.equal(a[1], b[1]) and torch.equal(a[2], b[2]) for a, b in zip(streamed, direct, strict=True))
