@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import tarfile
 from collections import Counter
@@ -131,6 +132,11 @@ def test_persistent_workers_follow_the_epoch(packed):
         loader.set_epoch(epoch)
         fresh.append(keys(loader))
     assert epochs == fresh and epochs[0] != epochs[1] and pids[0] == pids[1] == pids[2]
+    # a training loop that stops an epoch early (islice) gets the next epoch whole, as from a fresh loader
+    kept.set_epoch(0)
+    assert len(list(itertools.islice(kept, 2))) == 2
+    kept.set_epoch(1)
+    assert keys(kept) == fresh[1]
 
 
 def test_resampled_epoch_size(packed):
