@@ -8,6 +8,8 @@ via one ``collate``), warm page cache for every path:
   (a)    a folder of ``.pose`` files read with pose-format (one file per sample)
   (b)    per-video pickles (the Uni-Sign / OpenHands way: one pickle of float32 arrays per sample)
   (c)    the limit: sequential read of the same tar bytes (no parsing, no decoding)
+  floor  the least any loader of these batches must do: one preadv per array into a reused batch buffer, zeroed
+         padding, no checks, no pipeline (how close the padded batches themselves let anyone get to (c))
 
 and the pack rate (input MB/s) of ``signkit pack`` against plain ``tar`` of the same files.
 Goal (issue 3): ours >= 3x (a) and (b), >= 0.5x (c). Writes the "Loading" section of docs/benchmarks.md
