@@ -194,8 +194,7 @@ def _fill(buf: torch.Tensor, samples: list[dict[str, Any]], lengths: np.ndarray,
     direct = pose_np.dtype == np.float16
     with warnings.catch_warnings():  # torch warns about read-only sources (the shard's pages); they are only read
         warnings.simplefilter("ignore", UserWarning)
-        for i, s in enumerate(samples):
-            n = int(lengths[i])
+        for i, (s, n) in enumerate(zip(samples, lengths.tolist(), strict=True)):
             ref = s.get("ref")
             if ref is not None and direct:
                 ref.read_into(pose_np[i, :n], conf_np[i, :n])
@@ -433,16 +432,20 @@ class SignDataset(IterableDataset):
         rows = self._rows[shard.name]
         keys, frames = rows.keys, rows.frames
         at = rows.at or self._offsets_from_headers(file, shard)
-        refs = [SampleRef(file, keys[i], at[i][0], at[i][1], frames[i], self._points) for i in range(len(keys))]
+        points = self._points
+
+        def ref(i: int) -> SampleRef:
+            return SampleRef(file, keys[i], at[i][0], at[i][1], frames[i], points)
+
         if file.size != shard.bytes:  # a shard cut short or changed: refuse it before yielding any of it
-            cut = next((r.key for r in refs if r.end > file.size), None)
+            cut = next((keys[i] for i in range(len(keys)) if ref(i).end > file.size), None)
             where = f" at sample {cut!r}" if cut is not None else ""
             raise DatasetError(
                 f"shard {shard.name}: corrupt or truncated{where} ({file.size} bytes, dataset.json says {shard.bytes})"
                 f"; re-pack or re-download it (`signkit verify {self.root}` checks every shard)"
             )
         for i in keep if keep is not None else range(len(keys)):
-            yield {"key": keys[i], "ref": refs[i], "shard": shard.name, "row": i}
+            yield {"key": keys[i], "ref": ref(i), "shard": shard.name, "row": i}
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
         expected = self._rows[shard.name].keys
