@@ -156,8 +156,9 @@ def _pax_records(data: bytes) -> dict[str, str]:
 
 
 class MappedShard:
-    """A local shard mapped into memory: a member is a view of the page cache, read without a syscall or a copy
-    (the batch collate makes the one copy every sample needs)."""
+    """A local shard mapped into memory, for walking its tar headers (`scan_shard`, `verify`) and for `iter_shard`:
+    a member is a view of the page cache, read without a syscall or a copy. (The loader reads local samples
+    through `sample_refs` instead.)"""
 
     def __init__(self, path: str | os.PathLike):
         with open(path, "rb") as f:
@@ -346,11 +347,6 @@ def decode_sample(raw: RawSample, meta: dict[str, Any] | None = None) -> dict[st
 
 def shard_basename(path: str | os.PathLike) -> str:
     return str(path).rstrip("/").rpartition("/")[2]
-
-
-def shard_keys(path: str | os.PathLike) -> list[str]:
-    """The sample keys of a shard in stored order, from the tar headers alone (checks every member name)."""
-    return scan_shard(path)[0]
 
 
 def scan_shard(path: str | os.PathLike) -> tuple[list[str], dict[str, int]]:

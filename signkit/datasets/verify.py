@@ -44,17 +44,14 @@ def verify(root: str | os.PathLike) -> VerifyReport:
     except DatasetError as e:
         problems.append(str(e))
         return report
+    keys, shards = table["key"].to_pylist(), table["shard"].to_pylist()
     rows: dict[str, list[tuple[int, str]]] = {}
-    for key, shard, index in zip(
-        table["key"].to_pylist(), table["shard"].to_pylist(), table["index"].to_pylist(), strict=True
-    ):
+    for key, shard, index in zip(keys, shards, table["index"].to_pylist(), strict=True):
         rows.setdefault(shard, []).append((index, key))
     offsets: dict[str, dict[str, int | None]] = {}  # shard -> member -> where the manifest says its data starts
     if all(c in table.column_names for c in OFFSET_COLUMNS):
         for column, suffix in zip(OFFSET_COLUMNS, ("pose.npy", "conf.npy"), strict=True):
-            for key, shard, at in zip(
-                table["key"].to_pylist(), table["shard"].to_pylist(), table[column].to_pylist(), strict=True
-            ):
+            for key, shard, at in zip(keys, shards, table[column].to_pylist(), strict=True):
                 offsets.setdefault(shard, {})[f"{key}.{suffix}"] = at
     listed = {s.name for s in info.shards}
     for shard in sorted(set(rows) - listed):
