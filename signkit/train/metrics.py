@@ -2,8 +2,9 @@
 
 Each metric is checked in ``tests/test_metrics.py`` against an independent reference: sacrebleu and nltk for BLEU,
 the ``rouge-score`` package for ROUGE-L, jiwer and hand-worked sclite alignments for WER. BLEU and chrF are computed
-*by* sacrebleu (the field's reference implementation); ROUGE-L is our own LCS so that it works on any script
-(``rouge-score`` drops every non-ASCII character, so it cannot score German or Chinese text).
+*by* sacrebleu (the field's reference implementation). ROUGE-L is our own LCS (a few lines): it is the only metric
+that would need ``rouge-score`` at run time, and that package's default tokenizer drops every non-ASCII character, so
+using it for German or Chinese means passing our tokenisation (``rouge_tokens``) as its ``tokenizer=`` anyway.
 Scores are percentages (0-100) except where a name says ``count``.
 """
 
