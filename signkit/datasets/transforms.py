@@ -2,18 +2,18 @@
 
 Every transform is a pure function of ``(coords [T,K,3], conf [T,K])`` and a seeded ``numpy.random.Generator``,
 returns new arrays, and keeps undetected points (conf 0) at 0: augmentation never invents a detection. Mirroring
-swaps left and right points by name through the layout (``left_*`` <-> ``right_*``), not by index ranges.
+swaps left and right points by name (``left_*`` <-> ``right_*``) and the face through its layout's symmetry table
+(`signkit.pose.mirror_permutation`), not by index ranges.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..pose import get_layout
+from ..pose import mirror_permutation
 
 CROP_MODES = ("random", "center", "resample")
 
@@ -89,27 +89,9 @@ def frame_dropout(
     return coords[keep], conf[keep]
 
 
-def _swap_side(name: str) -> str:
-    tokens = name.split("_")
-    swapped = ["right" if t == "left" else "left" if t == "right" else t for t in tokens]
-    return "_".join(swapped)
-
-
-@cache
-def mirror_permutation(layout: str) -> np.ndarray:
-    """Index ``i`` of the mirrored pose takes point ``perm[i]``: each ``left`` point swaps with its ``right`` twin
-    (matched by name); points without a twin (nose, face mesh indices) stay where they are."""
-    lay = get_layout(layout)
-    perm = np.arange(lay.num_points)
-    for i, name in enumerate(lay.points):
-        twin = _swap_side(name)
-        if twin != name and twin in lay.points:
-            perm[i] = lay.index(twin)
-    return perm
-
-
 def mirror(coords: np.ndarray, conf: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal flip: x -> -x and left/right points swapped, so a right-handed signer becomes a left-handed one."""
+    """Horizontal flip: x -> -x, left/right points swapped and the face mirrored through its symmetry table, so a
+    right-handed signer becomes a left-handed one (the jaw's point 0 is again on the subject's right)."""
     perm = mirror_permutation(layout)
     out = coords[:, perm].copy()
     out[..., 0] *= -1

@@ -6,6 +6,7 @@ from .layouts import PARTS, Layout, get_layout, layout_for_num_points, list_layo
 from .mapping import correspondence, index_map
 from .normalize import denormalize, is_normalized, normalize
 from .pose import Pose
+from .symmetry import face_mirror_table, mirror_permutation
 
 __all__ = [
     "PARTS",
@@ -13,12 +14,14 @@ __all__ = [
     "Pose",
     "correspondence",
     "denormalize",
+    "face_mirror_table",
     "get_layout",
     "index_map",
     "is_normalized",
     "layout_for_num_points",
     "list_layouts",
     "load_pose",
+    "mirror_permutation",
     "normalize",
     "save_pose",
 ]
