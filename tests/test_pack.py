@@ -149,12 +149,12 @@ def test_bad_samples_are_refused_and_named(tmp_path):
     labels = write_labels_csv(tmp_path / "l.csv", [*keys, "empty", "nan", "junk", "missing"], splits=("train",))
     report = sd.pack(poses, tmp_path / "ds", labels=labels)
     refused = dict(report.refused)
-    assert sorted(refused) == ["empty", "junk", "missing", "nan"]
-    assert "0 frames" in refused["empty"] and "NaN" in refused["nan"] and "missing pose" in refused["missing"]
+    assert sorted(refused) == ["empty", "junk", "nan"] and report.missing == ["missing"]
+    assert "0 frames" in refused["empty"] and "NaN" in refused["nan"]
     assert report.samples == {"train": 4}
     lines = [json.loads(x) for x in (tmp_path / "ds" / "refused.jsonl").read_text().splitlines()]
-    assert {x["key"] for x in lines} == set(refused)
-    with pytest.raises(DatasetError, match=r"4 sample\(s\) refused \(--strict\)"):
+    assert {x["key"]: x["kind"] for x in lines} == {**dict.fromkeys(refused, "refused"), "missing": "missing"}
+    with pytest.raises(DatasetError, match=r"--strict: 1 labelled sample\(s\) without a pose file"):
         sd.pack(poses, tmp_path / "strict", labels=labels, strict=True)
     assert not (tmp_path / "strict").exists() and _no_temp(tmp_path)
 
@@ -185,7 +185,7 @@ def test_continuous_glosses_give_a_vocabulary_not_classes(tmp_path):
     keys = write_poses(tmp_path / "poses", 3)
     lines = ["key,split,gloss,text"] + [f"{k},train,HELLO YOU {i},hello you" for i, k in enumerate(keys)]
     (tmp_path / "l.csv").write_text("\n".join(lines))
-    sd.pack(tmp_path / "poses", tmp_path / "ds", labels=tmp_path / "l.csv")
+    sd.pack(tmp_path / "poses", tmp_path / "ds", labels=tmp_path / "l.csv", gloss_sequences=True)
     meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert meta["classes"] is None and meta["gloss_vocab"] == ["0", "1", "2", "HELLO", "YOU"]
 

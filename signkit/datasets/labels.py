@@ -2,6 +2,7 @@
 
 A labels file has one row per sample with ``key`` and ``split`` and any of ``label`` (class index), ``gloss``,
 ``text``, ``signer``, ``language``. Benchmark parsers (``signkit.datasets.sources``) give the same records.
+`normalize_gloss` is the one spelling of a gloss for every label source (labels files, parsers, records).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,6 +18,22 @@ from ..errors import DatasetError
 from .schema import SampleRecord
 
 LABEL_FIELDS = ("label", "gloss", "text", "signer", "language")
+
+
+def normalize_gloss(gloss: str) -> str:
+    """The one spelling of a gloss: Unicode NFC, outer blanks stripped, inner runs of blanks collapsed.
+
+    Case is kept: it carries meaning in some annotation schemes (PHOENIX ``loc-NORD``, ``IX``). The same input
+    gives the same output on every run and machine, so label maps built from it are stable.
+    """
+    return " ".join(unicodedata.normalize("NFC", gloss).split())
+
+
+def normalize_record_glosses(records: Iterable[SampleRecord]) -> None:
+    """Give every record's gloss its one spelling, in place (an all-blank gloss becomes None)."""
+    for r in records:
+        if r.gloss is not None:
+            r.gloss = normalize_gloss(r.gloss) or None
 
 
 def _clean(value) -> str | None:
@@ -44,7 +62,8 @@ def _record(row: dict, where: str, source: str) -> SampleRecord:
             split=_clean(row["split"]),
             source=_clean(row.get("source")) or source,
             label=label,
-            **{f: _clean(row.get(f)) for f in LABEL_FIELDS if f != "label"},
+            **{f: _clean(row.get(f)) for f in LABEL_FIELDS if f not in ("label", "gloss")},
+            gloss=normalize_gloss(_clean(row.get("gloss")) or "") or None,
         )
     except DatasetError as e:
         raise DatasetError(f"{where}: {e}") from None
@@ -87,12 +106,13 @@ def read_labels(path: str | os.PathLike) -> list[SampleRecord]:
     return list(records.values())
 
 
-def build_classes(records: Iterable[SampleRecord]) -> list[str] | None:
+def build_classes(records: Iterable[SampleRecord], gloss_sequences: bool = False) -> list[str] | None:
     """The label index -> gloss map, or None when the records carry no class labels.
 
     With ``label`` indices the map comes from the (label, gloss) pairs (a gap or a label with two glosses is an
-    error). Without indices, single-word glosses (isolated signs) become classes in sorted order and each record
-    gets its index; gloss sequences (continuous signing) give no classes.
+    error). Without indices, each distinct gloss is a class (isolated signs: WLASL's ``thank you`` is one sign),
+    in sorted order, and each record gets its index. Only with ``gloss_sequences`` (continuous signing: a gloss
+    is a space-separated sequence of signs) are there no classes, just the vocabulary of `build_gloss_vocab`.
     """
     records = list(records)
     labelled = [r for r in records if r.label is not None]
@@ -105,7 +125,7 @@ def build_classes(records: Iterable[SampleRecord]) -> list[str] | None:
         size = max(names) + 1
         return [names.get(i, f"<unused-{i}>") for i in range(size)]
     glosses = [r.gloss for r in records if r.gloss is not None]
-    if not glosses or any(len(g.split()) > 1 for g in glosses):
+    if not glosses or gloss_sequences:
         return None
     classes = sorted(set(glosses))
     index = {g: i for i, g in enumerate(classes)}

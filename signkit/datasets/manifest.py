@@ -30,6 +30,8 @@ COLUMNS = MANIFEST_COLUMNS + EXTRA_COLUMNS
 # Where the sample's arrays start in its shard (their .npy member's first byte): the loader reads them from there
 # without parsing tar headers. Datasets packed by an older signkit lack them; the loader then reads the headers.
 OFFSET_COLUMNS = ("pose_offset", "conf_offset")
+# Extraction's flags of each sample (``truncated``, ``rotated_90``...); absent from datasets packed before them.
+FLAGS_COLUMN = "flags"
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -61,6 +63,7 @@ def manifest_schema():
             ("right_hand_detected", pa.float32()),
             ("pose_offset", pa.int64()),
             ("conf_offset", pa.int64()),
+            (FLAGS_COLUMN, pa.list_(pa.string())),
         ]
     )
 
@@ -70,7 +73,8 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     import pyarrow.parquet as pq
 
     schema = manifest_schema()
-    table = pa.Table.from_pylist([{c: r.get(c) for c in COLUMNS + OFFSET_COLUMNS} for r in rows], schema=schema)
+    names = (*COLUMNS, *OFFSET_COLUMNS, FLAGS_COLUMN)
+    table = pa.Table.from_pylist([{c: r.get(c) for c in names} for r in rows], schema=schema)
     pq.write_table(table, path, compression="zstd")
 
 

@@ -2,8 +2,13 @@
 
 The same inputs give byte-identical shards (samples sorted by key within each split, fixed tar metadata). The
 dataset is built in a hidden temporary folder next to the destination and renamed into place only when complete,
-so an interrupted pack never leaves a folder that looks like a dataset. A sample whose pose is missing, empty,
-non-finite or unreadable is refused and named in ``refused.jsonl`` (``strict=True`` makes any refusal fatal).
+so an interrupted pack never leaves a folder that looks like a dataset.
+
+What could not be packed is named in ``refused.jsonl`` (one line per key, with its ``kind``): ``refused`` (the pose
+is empty, non-finite, unreadable or in another layout), ``unlabelled`` (a pose file that no label row names),
+``missing`` (a label row without a pose file: the releases list media that nobody has all of). The report's
+``ok`` is False when anything was refused or unlabelled, and the CLI then exits non-zero after writing the rest;
+``strict=True`` makes any of the three (and any release row skipped by the parser) fatal, with nothing written.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from .._atomic import atomic_write_text
 from ..errors import DatasetError, PoseError
 from ..pose import get_layout, is_normalized, normalize
 from .inputs import PICKLE_SUFFIXES, find_pose_inputs, read_pose_input
-from .labels import build_classes, build_gloss_vocab, read_labels
+from .labels import build_classes, build_gloss_vocab, normalize_gloss, normalize_record_glosses, read_labels
 from .manifest import (
     DATASET_FORMAT,
     DATASET_JSON,
@@ -58,24 +63,53 @@ def parse_size(size: str | int) -> int:
 
 @dataclass
 class PackReport:
-    """What a pack did: samples and shards per split, and every refused sample with the reason."""
+    """What a pack did: samples and shards per split, and everything it could not pack, by kind."""
 
     out_dir: Path
     samples: dict[str, int]
     shards: dict[str, int]
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    unmatched: list[str] = field(default_factory=list)  # pose files that no label record names (not packed)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (key, why): a pose file that cannot be packed
+    unlabelled: list[str] = field(default_factory=list)  # pose files that no label record names (not packed)
+    missing: list[str] = field(default_factory=list)  # label records without a pose file
+    outside_subset: int = 0  # pose files of the release's samples outside the chosen subset (not packed, fine)
+    skipped_rows: list[str] = field(default_factory=list)  # release rows the parser skipped ("where: why")
+    flagged: int = 0  # packed samples that carry extraction flags (manifest column ``flags``)
+    classes: int | None = None
     layout: str = ""
 
     @property
     def total(self) -> int:
         return sum(self.samples.values())
 
+    @property
+    def ok(self) -> bool:
+        """Every pose file given was packed: none refused, none without a label."""
+        return not self.refused and not self.unlabelled
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts for ``--json`` (the keys themselves are in ``refused.jsonl``)."""
+        return {
+            "ok": self.ok,
+            "out_dir": str(self.out_dir),
+            "layout": self.layout,
+            "packed": self.total,
+            "samples": dict(self.samples),
+            "shards": dict(self.shards),
+            "classes": self.classes,
+            "refused": len(self.refused),
+            "unlabelled": len(self.unlabelled),
+            "missing": len(self.missing),
+            "outside_subset": self.outside_subset,
+            "rows_skipped": len(self.skipped_rows),
+            "flagged": self.flagged,
+            "listed_in": str(self.out_dir / REFUSED),
+        }
+
 
 @dataclass(frozen=True)
 class _Job:
     key: str
-    path: str | None
+    path: str
     meta: dict[str, Any]
     layout: str
     convert: bool
@@ -84,8 +118,6 @@ class _Job:
 
 def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | str]:
     """Load, check, convert and normalise one pose; returns its tar members and manifest fields, or a refusal."""
-    if job.path is None:
-        return job.key, None, "missing pose: no pose file with this key"
     try:
         pose = read_pose_input(job.path, job.fps)
         if pose.num_frames == 0:
@@ -102,12 +134,14 @@ def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | 
     except PoseError as e:
         return job.key, None, str(e)
     meta = dict(job.meta)
+    flags = [str(f) for f in pose.meta.get("flags") or []]  # extraction's: truncated, rotated_90, ...
     meta.update(
         fps=pose.fps,
         layout=pose.layout,
         frame_size=pose.meta.get("frame_size"),
         normalization=pose.meta.get("normalization"),
         normalized_by=normalized_by,
+        flags=flags,
     )
     members = encode_sample(job.key, pose.coords, pose.conf, meta)
     row = {
@@ -116,17 +150,18 @@ def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | 
         "left_hand_detected": pose.detected_ratio("left_hand"),
         "right_hand_detected": pose.detected_ratio("right_hand"),
         "normalized_by": normalized_by,
+        "flags": flags,
     }
     return job.key, members, row
 
 
-def _records_from_source(
-    name: str, root: str | os.PathLike | None, subset: str | None
-) -> tuple[list[SampleRecord], list]:
+def _records_from_source(name: str, root: str | os.PathLike | None, subset: str | None):
+    """``(parsed release, classes, glosses are sequences)`` of benchmark ``name``."""
     from .sources import get_source  # the benchmark parsers; imported only when asked for
 
     source = get_source(name)
-    return list(source.records(root, subset=subset)), list(source.classes(root, subset=subset))
+    parsed = source.parse(root, subset=subset)
+    return parsed, list(source.classes(root, subset=subset)), source.info.task != "ISLR"
 
 
 def _map(fn, jobs: list[_Job], workers: int) -> Iterator:
@@ -152,6 +187,7 @@ def pack(
     records: Iterable[SampleRecord] | None = None,
     classes: list[str] | None = None,
     split: str = "train",
+    gloss_sequences: bool | None = None,
     layout: str | None = None,
     shard_size: str | int = DEFAULT_SHARD_SIZE,
     samples_per_shard: int | None = None,
@@ -166,6 +202,9 @@ def pack(
 
     Poses that are not normalised yet (``.pose`` files, Uni-Sign pickles) are normalised as at extraction; poses
     in another layout than the first are an error unless ``layout`` names the one to convert all of them to.
+    Glosses get their one spelling (`normalize_gloss`). A gloss is one class (ISLR), even of several words, unless
+    ``gloss_sequences`` says they are sign sequences (CSLR: a vocabulary, no classes); a benchmark's own task
+    decides for ``dataset``. What could not be packed is in the report (``report.ok``) and ``refused.jsonl``.
     """
     poses_dir, out_dir = Path(poses_dir), Path(out_dir)
     if sum(x is not None for x in (labels, dataset, records)) > 1:
@@ -178,11 +217,18 @@ def pack(
     found = find_pose_inputs(poses_dir)
 
     provenance: dict[str, Any] = {"poses_dir": str(poses_dir.resolve())}
+    outside: set[str] = set()
+    skipped_rows: list[str] = []
     if labels is not None:
         recs = read_labels(labels)
         provenance["labels"] = str(Path(labels).resolve())
     elif dataset is not None:
-        recs, classes = _records_from_source(dataset, root, subset)
+        parsed, classes, sequences = _records_from_source(dataset, root, subset)
+        if gloss_sequences is not None and gloss_sequences != sequences:
+            what = "sign sequences (continuous)" if sequences else "whole signs (isolated)"
+            raise DatasetError(f"{dataset}'s glosses are {what} by the release's definition; drop --gloss-sequences")
+        recs, outside = parsed.records, set(parsed.outside_subset)
+        skipped_rows = [f"{r.where}: {r.reason}" for r in parsed.skipped]
         provenance.update(dataset=dataset, root=str(Path(root).resolve()) if root else None, subset=subset)
     elif records is not None:
         recs = list(records)
@@ -196,16 +242,24 @@ def pack(
     dup = sorted(k for k, n in Counter(r.key for r in recs).items() if n > 1)
     if dup:
         raise DatasetError(f"duplicate sample keys in the labels: {dup[:5]}")
+    normalize_record_glosses(recs)  # one spelling for every label source
     if classes is None:
-        classes = build_classes(recs)
+        classes = build_classes(recs, gloss_sequences=bool(gloss_sequences))
     else:
-        classes = [str(c) for c in classes]
+        classes = [normalize_gloss(str(c)) for c in classes]
         bad = next((r for r in recs if r.label is not None and not 0 <= r.label < len(classes)), None)
         if bad is not None:
             raise DatasetError(f"sample {bad.key!r} has label {bad.label}, outside the {len(classes)} classes")
     gloss_vocab = build_gloss_vocab(recs)
     wanted = {r.key for r in recs}
-    unmatched = sorted(k for k in found if k not in wanted)
+    unlabelled = sorted(k for k in found if k not in wanted and k not in outside)
+    missing = sorted(k for k in wanted if k not in found)
+    outside_subset = sum(1 for k in found if k in outside)
+    if strict and (unlabelled or missing or skipped_rows):
+        problems = [f"{len(unlabelled)} pose file(s) without a label row (e.g. {unlabelled[0]})" if unlabelled else "",
+                    f"{len(missing)} labelled sample(s) without a pose file (e.g. {missing[0]})" if missing else "",
+                    f"{len(skipped_rows)} release row(s) skipped ({skipped_rows[0]})" if skipped_rows else ""]
+        raise DatasetError(f"--strict: {'; '.join(p for p in problems if p)}; nothing written")
 
     if fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
         raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
@@ -217,18 +271,21 @@ def pack(
             False,
         )
 
+    created = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]  # removed on failure
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     (tmp / SHARDS_DIR).mkdir(parents=True)
     try:
         report, shards, normalization = _write(
-            tmp, recs, found, target_layout, convert, fps, target_size, samples_per_shard, workers, progress
+            tmp, recs, found, target_layout, convert, fps, target_size, samples_per_shard, workers, progress,
+            unlabelled, missing,
         )
-        report.unmatched = unmatched
+        report.outside_subset, report.skipped_rows = outside_subset, skipped_rows
+        report.classes = len(classes) if classes is not None else None
         if strict and report.refused:
             shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
-            raise DatasetError(f"{len(report.refused)} sample(s) refused (--strict): {shown}")
+            raise DatasetError(f"{len(report.refused)} sample(s) refused (--strict): {shown}; nothing written")
         if report.total == 0:
             shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
             raise DatasetError(f"every sample was refused, nothing packed: {shown}")
@@ -245,12 +302,17 @@ def pack(
             "splits": {s: {"samples": report.samples[s], "shards": report.shards[s]} for s in report.samples},
             "shards": shards,
             "refused": len(report.refused),
+            "unlabelled": len(report.unlabelled),
+            "missing": len(report.missing),
             "manifest_sha256": sha256_file(tmp / MANIFEST),
         }
         atomic_write_text(tmp / DATASET_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         _swap_into_place(tmp, out_dir, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # deepest first; only the empty folders this pack made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     report.out_dir = out_dir
     return report
@@ -314,12 +376,15 @@ def _write(
     samples_per_shard: int | None,
     workers: int,
     progress: bool,
+    unlabelled: list[str],
+    missing: list[str],
 ) -> tuple[PackReport, list[dict[str, Any]], dict[str, Any]]:
     by_split: dict[str, list[SampleRecord]] = {}
     for r in recs:
         by_split.setdefault(r.split, []).append(r)
     order = [s for s in SPLITS if s in by_split]
-    report = PackReport(tmp, samples={s: 0 for s in order}, shards={s: 0 for s in order}, layout=layout)
+    report = PackReport(tmp, samples={s: 0 for s in order}, shards={s: 0 for s in order}, layout=layout,
+                        unlabelled=unlabelled, missing=missing)
     rows: list[dict[str, Any]] = []
     shards: list[dict[str, Any]] = []
     counts = {"pack": 0, "input": 0}
@@ -327,8 +392,10 @@ def _write(
     for s in order:
         for r in sorted(by_split[s], key=lambda r: r.key):
             path = found.get(r.key)
+            if path is None:
+                continue  # missing: listed in refused.jsonl below
             meta = {f: getattr(r, f) for f in ("key", "label", "gloss", "text", "signer", "language", "source")}
-            jobs.append((r, _Job(r.key, str(path) if path else None, meta, layout, convert, fps)))
+            jobs.append((r, _Job(r.key, str(path), meta, layout, convert, fps)))
     results = _map(_prepare, [j for _, j in jobs], workers)
     if progress:
         from rich.progress import track
@@ -366,6 +433,7 @@ def _write(
         index = writer.count
         offsets = writer.write(members)
         counts[row.pop("normalized_by")] += 1
+        report.flagged += bool(row["flags"])
         rows.append(
             {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
              "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index,
@@ -379,10 +447,12 @@ def _write(
         if report.samples[s] == 0:
             del report.samples[s], report.shards[s]
     write_manifest(rows, tmp / MANIFEST)
-    refused_text = "".join(
-        json.dumps({"key": k, "reason": why}, ensure_ascii=False) + "\n" for k, why in report.refused
-    )
-    atomic_write_text(tmp / REFUSED, refused_text)
+    listed = [{"key": k, "kind": "refused", "reason": why} for k, why in report.refused]
+    listed += [{"key": k, "kind": "unlabelled", "reason": f"no label row names this pose ({found[k]})"}
+               for k in report.unlabelled]  # fmt: skip
+    listed += [{"key": k, "kind": "missing", "reason": "missing pose: no pose file with this key"}
+               for k in report.missing]  # fmt: skip
+    atomic_write_text(tmp / REFUSED, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in listed))
     normalization = {
         "method": "shoulders",
         "description": "per sample: centred on the median mid-shoulder point, divided by the median shoulder width",

@@ -12,13 +12,13 @@ import hashlib
 import io
 import json
 import os
-import unicodedata
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import DatasetError
+from ..labels import normalize_gloss as normalize_gloss  # the parsers' gloss rule is the labels' one
 from ..schema import SampleRecord
 
 if TYPE_CHECKING:
@@ -55,6 +55,32 @@ class SourceInfo:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row of the release that names no usable sample (e.g. a clip of zero length): skipped and listed, so one
+    such row does not refuse the whole release (``strict`` refuses it)."""
+
+    where: str  # FILE:LINE or FILE and the entry
+    key: str | None
+    reason: str
+
+
+@dataclass
+class Parsed:
+    """What a parse of a release gave: its records, the rows skipped, and the keys that a subset left out."""
+
+    records: list[SampleRecord]
+    skipped: list[SkippedRow] = field(default_factory=list)
+    outside_subset: list[str] = field(default_factory=list)
+
+
+def skipped_error(name: str, skipped: list[SkippedRow]) -> DatasetError:
+    shown = "; ".join(f"{s.where}: {s.reason}" for s in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return DatasetError(f"{name}: {len(skipped)} row(s) of the release name no usable sample ({shown}{more}); "
+                        "drop --strict to skip them")
+
+
 class Source:
     """A benchmark parser. Subclasses set `info` and implement `_parse` (all records, every split, file order).
 
@@ -70,14 +96,31 @@ class Source:
         return self.info.name
 
     # --- the interface -------------------------------------------------------------------------------------
-    def records(self, root: str | os.PathLike | None, subset: str | None = None) -> list[SampleRecord]:
-        """Every sample of the release under ``root`` (of ``subset`` if given), keys unique, in a stable order."""
+    def records(self, root: str | os.PathLike | None, subset: str | None = None,
+                strict: bool = False) -> list[SampleRecord]:
+        """Every sample of the release under ``root`` (of ``subset`` if given), keys unique, in a stable order.
+
+        Rows that name no usable sample are left out (`parse` lists them); with ``strict`` they are an error.
+        """
+        parsed = self.parse(root, subset)
+        if strict and parsed.skipped:
+            raise skipped_error(self.name, parsed.skipped)
+        return parsed.records
+
+    def parse(self, root: str | os.PathLike | None, subset: str | None = None) -> Parsed:
+        """`records`, with the rows skipped and the keys of the full release outside ``subset``."""
+        if type(self).records is not Source.records:  # a parser that reads other files per subset (PHOENIX SI5)
+            return Parsed(self.records(root, subset))
         root = self.resolve_root(root)
-        records = self._parse(root)
+        out = self._parse(root)
+        parsed = out if isinstance(out, Parsed) else Parsed(list(out))
+        check_unique_keys(parsed.records, self.name)
         if subset is not None:
-            records = self._select_subset(records, self.check_subset(subset))
-        check_unique_keys(records, self.name)
-        return records
+            chosen = self._select_subset(parsed.records, self.check_subset(subset))
+            keys = {r.key for r in chosen}
+            parsed.outside_subset = [r.key for r in parsed.records if r.key not in keys]
+            parsed.records = chosen
+        return parsed
 
     def classes(self, root: str | os.PathLike | None, subset: str | None = None) -> list[str]:
         """Label index -> normalised gloss (empty for CSLR/SLT sets, which have no class labels)."""
@@ -100,7 +143,8 @@ class Source:
         return None if record.media is None else Path(root) / record.media
 
     # --- for subclasses ------------------------------------------------------------------------------------
-    def _parse(self, root: Path) -> list[SampleRecord]:
+    def _parse(self, root: Path) -> list[SampleRecord] | Parsed:
+        """All records; a `Parsed` when some rows were skipped."""
         raise NotImplementedError
 
     def _classes(self, root: Path) -> list[str]:
@@ -138,15 +182,6 @@ class Source:
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
-
-
-def normalize_gloss(gloss: str) -> str:
-    """The one spelling of a gloss: Unicode NFC, outer blanks stripped, inner runs of blanks collapsed.
-
-    Case is kept: it carries meaning in some annotation schemes (PHOENIX ``loc-NORD``, ``IX``). The same input
-    gives the same output on every run and machine, so label maps built from it are stable.
-    """
-    return " ".join(unicodedata.normalize("NFC", gloss).split())
 
 
 def find_file(root: Path, names: Sequence[str], source: str) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ...errors import DatasetError
 from ..schema import SPLITS, SampleRecord
+from ._base import skipped_error
 from ._clips import split_by_media
 from ._registry import get_source
 
@@ -26,11 +27,15 @@ def inspect_source(name: str, root: str | os.PathLike | None, subset: str | None
     """What signkit reads from the release of ``name`` under ``root``: samples per split and subset, classes,
     signers, sentences, and how many samples have their video / frames / keypoint file present.
 
-    With ``strict``, any sample whose media is missing raises `DatasetError` (naming the first few).
+    With ``strict``, any sample whose media is missing, or any row of the release that names no usable sample,
+    raises `DatasetError` (naming the first few).
     """
     source = get_source(name)
     resolved = source.resolve_root(root)
-    records = source.records(resolved, subset)
+    parsed = source.parse(resolved, subset)
+    if strict and parsed.skipped:
+        raise skipped_error(source.name, parsed.skipped)
+    records = parsed.records
     classes = source.classes(resolved, subset)
     present, missing = split_by_media(resolved, records)
     if strict and missing:
@@ -52,7 +57,10 @@ def inspect_source(name: str, root: str | os.PathLike | None, subset: str | None
         "media_present": len(present),
         "media_missing": len(missing),
         "missing": [{"key": r.key, "media": r.media} for r in missing[:MAX_LISTED]],
+        "rows_skipped": len(parsed.skipped),
     }
+    if parsed.skipped:  # rows of the release that name no usable sample
+        summary["skipped"] = [f"{s.where}: {s.reason}" for s in parsed.skipped[:MAX_LISTED]]
     if subset is None:
         for sub, n in source.subset_sizes.items():
             summary["subsets"][sub] = sum(1 for r in records if r.label is not None and r.label < n)

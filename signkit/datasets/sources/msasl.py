@@ -4,6 +4,8 @@
 width, height...); ``MSASL_classes.json`` names the 1,000 labels in label order. MS-ASL100/200/500/1000 are the
 samples whose label is below N. The release ships no videos: users download the YouTube videos themselves, so a
 video is looked up by its YouTube id (``{id}.mp4`` anywhere under RAW_DIR) and cut by start/end time (seconds).
+A few rows of the release end where (or before) they start: they name no clip, so they are skipped and listed
+(`Source.parse`), not fatal to the whole release (``strict`` refuses them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from urllib.parse import parse_qs, urlparse
 from ..schema import SampleRecord
 from ._base import (
     MediaIndex,
+    Parsed,
+    SkippedRow,
     Source,
     SourceInfo,
     normalize_gloss,
@@ -64,10 +68,11 @@ class MSASL(Source):
             raise row_error(path, None, "expected a JSON list of class names")
         return [normalize_gloss(c) for c in data]
 
-    def _parse(self, root: Path) -> list[SampleRecord]:
+    def _parse(self, root: Path) -> Parsed:
         classes = self._classes(root)
         media = MediaIndex.build(root)
-        records = []
+        records: list[SampleRecord] = []
+        skipped: list[SkippedRow] = []
         for split, name in SPLIT_FILES.items():
             path = self.find(root, name)
             data = read_json(path)
@@ -86,11 +91,14 @@ class MSASL(Source):
                     raise row_error(path, None, f"{where} has no YouTube id in url {s['url']!r}")
                 start = parse_float(s["start_time"], path, None, f"{where} start_time")
                 end = parse_float(s["end_time"], path, None, f"{where} end_time")
+                key = f"{split}/{i:05d}_{safe_key(yt)}"
                 if end <= start:
-                    raise row_error(path, None, f"{where} ends ({end}s) before it starts ({start}s)")
+                    length = "zero length" if end == start else "negative length"
+                    skipped.append(SkippedRow(f"{path}: {where}", key, f"{length}: ends at {end}s, starts at {start}s"))
+                    continue
                 records.append(record_at(
                     path, None, where,
-                    key=f"{split}/{i:05d}_{safe_key(yt)}",
+                    key=key,
                     split=split,
                     source=self.name,
                     label=label,
@@ -104,4 +112,4 @@ class MSASL(Source):
                     extra={k: s[k] for k in ("clean_text", "org_text", "fps", "box", "width", "height", "url",
                                              "start", "end") if k in s},
                 ))
-        return records
+        return Parsed(records, skipped)
