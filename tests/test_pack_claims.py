@@ -18,8 +18,7 @@ from conftest import make_pose
 
 import signkit.datasets as sd
 from signkit.cli.main import cli
-from signkit.datasets.sources import get_source, inspect_source
-from signkit.errors import DatasetError
+from signkit.datasets.sources import get_source
 from signkit.pose import save_pose
 
 FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
@@ -162,25 +161,6 @@ def _msasl_with_a_zero_length_row(tmp_path: Path) -> Path:
     train.append({**train[0], "start_time": 7.0, "end_time": 7.0, "url": "https://youtu.be/zeroLength1"})
     (root / "MSASL_train.json").write_text(json.dumps(train))
     return root
-
-
-def test_msasl_zero_length_rows_are_skipped_and_listed(tmp_path):
-    root = _msasl_with_a_zero_length_row(tmp_path)
-    source = get_source("msasl")
-    parsed = source.parse(root)
-    assert [r.key for r in parsed.records] == ["train/00000_FbEp8LmbP8M", "train/00001_-1bSfd6MvwY",
-                                               "dev/00000_Xk9-vd0Z9aU", "test/00000_FbEp8LmbP8M"]  # fmt: skip
-    assert [(s.key, s.reason) for s in parsed.skipped] == [
-        ("train/00002_zeroLength1", "zero length: ends at 7.0s, starts at 7.0s")
-    ]
-    assert "MSASL_train.json: sample 2" in parsed.skipped[0].where
-    assert source.records(root) == parsed.records
-    with pytest.raises(DatasetError, match=r"1 row\(s\) of the release name no usable sample .*drop --strict"):
-        source.records(root, strict=True)
-    summary = inspect_source("msasl", root)
-    assert summary["rows_skipped"] == 1 and "zero length" in summary["skipped"][0]
-    with pytest.raises(DatasetError, match="zero length"):
-        inspect_source("msasl", root, strict=True)
 
 
 def test_pack_a_release_with_a_skipped_row_and_a_subset(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ that names its file and line."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import pickle
 import shutil
 from pathlib import Path
@@ -12,8 +13,8 @@ import numpy as np
 import pytest
 
 from signkit.datasets.schema import SPLITS, SampleRecord
-from signkit.datasets.sources import get_source, hash_split, list_sources, normalize_gloss
-from signkit.datasets.sources._base import TASKS
+from signkit.datasets.sources import get_source, hash_split, inspect_source, list_sources, normalize_gloss
+from signkit.datasets.sources._base import TASKS, skipped_error
 from signkit.errors import DatasetError
 from signkit.pose import get_layout
 
@@ -78,6 +79,8 @@ def test_every_source_parses_its_fixture_stably(tmp_path, name):
     root = release(tmp_path, name)
     first, second = source.records(root), source.records(root)
     assert first == second and len(first) >= 3
+    parsed = source.parse(root)  # what pack reads: the same records, and here no skipped rows
+    assert parsed.records == first and parsed.skipped == [] and parsed.outside_subset == []
     assert len({r.key for r in first}) == len(first)
     assert all(r.source == name and r.split in source.info.splits for r in first)
     assert source.classes(root) == source.classes(root)
@@ -165,6 +168,36 @@ def test_msasl_records(tmp_path):
     assert recs["train/00001_-1bSfd6MvwY"].extra["org_text"] == "Nice, nice to meet you"
     assert recs["dev/00000_Xk9-vd0Z9aU"].signer is None  # signer_id -1
     assert recs["dev/00000_Xk9-vd0Z9aU"].media == "videos/Xk9-vd0Z9aU.mp4"  # expected, not present
+
+
+def test_msasl_zero_length_rows_are_skipped_and_listed(tmp_path):
+    root = release(tmp_path, "msasl")
+    train = json.loads((root / "MSASL_train.json").read_text())
+    train.append({**train[0], "start_time": 7.0, "end_time": 7.0, "url": "https://youtu.be/zeroLength1"})
+    (root / "MSASL_train.json").write_text(json.dumps(train))
+    source = get_source("msasl")
+    parsed = source.parse(root)
+    assert [r.key for r in parsed.records] == ["train/00000_FbEp8LmbP8M", "train/00001_-1bSfd6MvwY",
+                                               "dev/00000_Xk9-vd0Z9aU", "test/00000_FbEp8LmbP8M"]  # fmt: skip
+    assert [(s.key, s.reason) for s in parsed.skipped] == [
+        ("train/00002_zeroLength1", "zero length: ends at 7.0s, starts at 7.0s")
+    ]
+    assert "MSASL_train.json: sample 2" in parsed.skipped[0].where
+    assert source.records(root) == parsed.records
+    assert "1 row(s) of the release name no usable sample" in str(skipped_error("msasl", parsed.skipped))
+    summary = inspect_source("msasl", root)
+    assert summary["rows_skipped"] == 1 and "zero length" in summary["skipped"][0]
+    with pytest.raises(DatasetError, match="zero length"):
+        inspect_source("msasl", root, strict=True)
+
+
+def test_a_subset_names_the_keys_it_leaves_out(tmp_path, monkeypatch):
+    root = release(tmp_path, "msasl")
+    source = get_source("msasl")
+    monkeypatch.setitem(type(source).subset_sizes, "MSASL100", 2)
+    parsed = source.parse(root, subset="MSASL100")
+    assert parsed.records == source.records(root, subset="MSASL100") and parsed.outside_subset == [
+        "dev/00000_Xk9-vd0Z9aU"]
 
 
 # --- AUTSL --------------------------------------------------------------------------------------------------

@@ -96,16 +96,12 @@ class Source:
         return self.info.name
 
     # --- the interface -------------------------------------------------------------------------------------
-    def records(self, root: str | os.PathLike | None, subset: str | None = None,
-                strict: bool = False) -> list[SampleRecord]:
+    def records(self, root: str | os.PathLike | None, subset: str | None = None) -> list[SampleRecord]:
         """Every sample of the release under ``root`` (of ``subset`` if given), keys unique, in a stable order.
 
-        Rows that name no usable sample are left out (`parse` lists them); with ``strict`` they are an error.
+        Rows that name no usable sample are left out; `parse` lists them (``skipped_error`` for ``--strict``).
         """
-        parsed = self.parse(root, subset)
-        if strict and parsed.skipped:
-            raise skipped_error(self.name, parsed.skipped)
-        return parsed.records
+        return self.parse(root, subset).records
 
     def parse(self, root: str | os.PathLike | None, subset: str | None = None) -> Parsed:
         """`records`, with the rows skipped and the keys of the full release outside ``subset``."""
