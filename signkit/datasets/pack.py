@@ -282,7 +282,7 @@ def pack(
             unlabelled, missing,
         )
         report.outside_subset, report.skipped_rows = outside_subset, skipped_rows
-        report.classes = len(classes) if classes is not None else None
+        report.classes = len(classes) if classes else None  # CSLR/SLT: none
         if strict and report.refused:
             shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
             raise DatasetError(f"{len(report.refused)} sample(s) refused (--strict): {shown}; nothing written")
