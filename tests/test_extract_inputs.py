@@ -192,3 +192,20 @@ def test_rotation_tag_is_applied(tmp_path):
     assert frames[0].shape == (64, 32, 3)
     assert (reader.info.width, reader.info.height, reader.info.extra["rotation"]) == (32, 64, 90)
     assert np.abs(frames[0].astype(int) - np.rot90(frame, 1)).mean() < 8
+
+
+def test_discover_symlink_loops_end_and_each_real_folder_is_walked_once(tmp_path):
+    """Issue 14.2: two directory loops used to hang the walk; one loop extracted a video 41 times."""
+    root = tmp_path / "loop"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "one.mp4").write_bytes(b"x")
+    (root / "sub" / "up").symlink_to("..")
+    (root / "self").symlink_to("../loop")
+    assert [c.key for c in discover([root])] == ["sub/one"]
+    # a second link to a folder already walked adds nothing; a link to a folder outside the input is followed
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "two.mp4").write_bytes(b"x")
+    (root / "sub" / "again").symlink_to("../sub")
+    (root / "zlink").symlink_to(outside)
+    assert [c.key for c in discover([root])] == ["sub/one", "zlink/two"]

@@ -129,6 +129,7 @@ def extract(
     """Extract MediaPipe Holistic skeletons from videos, frame folders or a clip list (.csv).
 
     One POSES_DIR/{key}.npz per clip (written atomically) and a JSONL run log POSES_DIR/extract-log.jsonl.
+    Folders are searched recursively; links to folders are followed, each real folder once (loops are skipped).
     A rerun skips finished clips, so an interrupted run is continued by running the same command again.
     Exits with status 1 if any clip failed (after all others finished).
 

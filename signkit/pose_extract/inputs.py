@@ -66,18 +66,34 @@ def clean_key(key: str) -> str:
     return "/".join(p.replace(".", "_") for p in parts)
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    """Video files and frame folders under ``folder``, in sorted order, never descending into a frame folder."""
+def _walk(folder: Path, visited: set[tuple[int, int]] | None = None) -> Iterable[Path]:
+    """Video files and frame folders under ``folder``, in sorted order, never descending into a frame folder.
+
+    Directory links are followed, but each real directory is walked once (``visited`` holds device + inode), so
+    a link loop (``sub/up -> ..``) ends the walk instead of repeating it, and a folder reached twice is not
+    extracted twice under two keys.
+    """
+    if visited is None:
+        visited = {_dir_id(folder)}
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
+            real = _dir_id(entry)
+            if real in visited:
+                continue  # a link back into the walk, or a second link to a folder already walked
+            visited.add(real)
             if is_frame_folder(entry):
                 yield entry
             else:
-                yield from _walk(entry)
+                yield from _walk(entry, visited)
         elif entry.suffix.lower() in VIDEO_SUFFIXES:
             yield entry  # also dangling links and unreadable files: they fail later with a log line
+
+
+def _dir_id(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
 
 
 def _parse_bound(value: str, field: str, where: str) -> float | None:
