@@ -36,3 +36,15 @@ def test_user_error_is_one_line_without_traceback(tmp_path):
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "broken.npz" in proc.stderr
+
+
+def test_ctrl_c_in_training_says_resume(monkeypatch, tmp_path):
+    """Issue 14: Ctrl-C in finetune said "rerun the same command", which is then refused without --resume."""
+    import signkit.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(signkit.train, "finetune", interrupted)
+    result = CliRunner().invoke(cli, ["finetune", "--data", str(tmp_path), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 130 and "with --resume" in result.output

@@ -2,11 +2,14 @@
 
 Commands live in their own modules and are imported only when run (`LazyGroup`), so `signkit --help` stays
 fast and a command that needs torch or mediapipe does not slow down the others. A `SignkitError` raised by the
-library is printed as one line and exits with status 1; Ctrl-C exits with 130.
+library is printed as one line and exits with status 1, and so is an `OSError` (an output that cannot be written:
+a read-only filesystem, ``-o`` naming a file, a full disk; `os_error_message` is the one rule for every command).
+Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -31,6 +34,34 @@ COMMANDS = {
 }
 
 
+# commands whose interrupted work is continued with --resume, not by rerunning the same command
+RESUME_FLAG = {"finetune", "pretrain"}
+
+_OS_HINTS = {
+    errno.EROFS: "read-only; choose a writable output path, or SIGNKIT_HOME for the zoo cache",
+    errno.EACCES: "choose an output path you can write, or SIGNKIT_HOME for the zoo cache",
+    errno.EPERM: "choose an output path you can write, or SIGNKIT_HOME for the zoo cache",
+    errno.ENOTDIR: "a file stands where a folder is needed; choose another output path",
+    errno.EEXIST: "something stands where the output goes; choose another output path",
+    errno.EISDIR: "a folder stands where a file is needed; choose another output path",
+    errno.ENOSPC: "no space left on the device; free some or choose another location",
+    errno.EDQUOT: "disk quota exceeded; free some space or choose another location",
+    errno.ENOENT: "no such file or folder",
+    errno.ENAMETOOLONG: "the path is too long",
+}
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an OSError that reached the CLI: the path(s), what the system said, what to do."""
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    said = e.strerror or str(e) or type(e).__name__
+    hint = _OS_HINTS.get(e.errno or -1)
+    text = f"{where}: {said}" if where else said
+    if hint and hint != said.lower():
+        text += f" ({hint})"
+    return text.replace("\n", " ")
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -46,8 +77,14 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except SignkitError as e:
             raise click.ClickException(str(e).replace("\n", " ")) from None
+        except OSError as e:
+            raise click.ClickException(os_error_message(e)) from None
         except KeyboardInterrupt:
-            click.echo("interrupted; finished work is kept, rerun the same command to continue", err=True)
+            if ctx.invoked_subcommand in RESUME_FLAG:
+                click.echo("interrupted; rerun the same command with --resume to continue from the last checkpoint",
+                           err=True)
+            else:
+                click.echo("interrupted; finished work is kept, rerun the same command to continue", err=True)
             sys.exit(130)
 
 
