@@ -97,6 +97,21 @@ def test_resume_refuses_changed_options_and_new_run_refuses_used_dir(packed, tmp
         finetune(small(packed, max_steps=2, dev_split=None), run)
 
 
+def test_a_failed_start_does_not_block_the_corrected_command(packed, tmp_path):
+    """Issue 14.6: a start that failed on a fixable option left config.json, and the fix was refused."""
+    run = tmp_path / "run"
+    with pytest.raises(ConfigError, match="--batch-size"):
+        finetune(small(packed, batch_size=100, dev_split=None), run)
+    assert (run / "config.json").is_file() and latest_checkpoint(run) is None
+    res = finetune(small(packed, max_steps=1, dev_split=None), run)  # corrected, without --resume
+    assert res.state.step == 1
+    again = tmp_path / "again"
+    with pytest.raises(ConfigError):
+        finetune(small(packed, batch_size=100, dev_split=None), again)
+    res = finetune(small(packed, max_steps=1, dev_split=None), again, resume=True)  # corrected, with --resume
+    assert res.state.step == 1 and json.loads((again / "config.json").read_text())["batch_size"] == 4
+
+
 def test_config_file_and_overrides(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps({"lr": 0.001, "max_steps": 50, "task": "cslr"}))
     items = ["warmup_steps=3", "dev_split=none", "betas=[0.9,0.95]"]

@@ -57,7 +57,7 @@ class DatasetSource:
         if training and n < batch_size:
             raise ConfigError(
                 f"the {self.split} split of {root} has {n} samples, fewer than one batch ({batch_size}); "
-                "lower batch_size"
+                "pass a smaller --batch-size"
             )
         local_batch = batch_size // world_size
         # ranks hold n // world_size or one more sample: all stop after the same number of batches (DDP needs it)

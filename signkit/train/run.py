@@ -16,7 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from . import distributed as D
-from .checkpoint import seed_everything, write_json
+from .checkpoint import latest_checkpoint, seed_everything, write_json
 from .config import TrainConfig, check_resume_compatible
 from .data import DatasetSource, has_split
 from .loop import FitResult, fit, pick_device
@@ -69,13 +69,17 @@ def _model_meta(model: torch.nn.Module, task: Task, dataset: str | Path, layout:
 
 
 def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
+    """Write ``config.json``, or check it against a resumed run. A folder counts as a run only once its first
+    checkpoint exists: a start that failed before it (a batch larger than the split, a bad SIGNKIT_HOME) left a
+    ``config.json`` that the corrected command simply replaces, with or without ``--resume``."""
     saved = run_dir / CONFIG_JSON
-    if resume and saved.is_file():
+    started = latest_checkpoint(run_dir) is not None
+    if started and resume and saved.is_file():
         check_resume_compatible(TrainConfig.from_dict(json.loads(saved.read_text())), config)
     elif D.env_info().is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if saved.is_file() and not resume:
+        if started and not resume:
             raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new -o folder")
+        run_dir.mkdir(parents=True, exist_ok=True)
         write_json(saved, config.to_dict())
 
 
