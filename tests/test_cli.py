@@ -48,3 +48,11 @@ def test_ctrl_c_in_training_says_resume(monkeypatch, tmp_path):
     monkeypatch.setattr(signkit.train, "finetune", interrupted)
     result = CliRunner().invoke(cli, ["finetune", "--data", str(tmp_path), "-o", str(tmp_path / "run")])
     assert result.exit_code == 130 and "with --resume" in result.output
+
+
+def test_training_help_shows_the_config_defaults():
+    from signkit.train import TrainConfig
+
+    for name in ("finetune", "pretrain"):
+        out = " ".join(CliRunner().invoke(cli, [name, "--help"]).output.split())
+        assert f"[default: {TrainConfig.max_steps}]" in out and f"[default: {TrainConfig.lr}]" in out, out

@@ -124,6 +124,37 @@ def test_config_file_and_overrides(tmp_path):
         TrainConfig(task="detect")
 
 
+@pytest.mark.parametrize("items, file, message", [
+    (["lr=abc"], None, "lr must be a number, got 'abc'"),
+    ([], {"lr": "fast"}, "lr must be a number, got 'fast'"),
+    (["max_steps=2.5"], None, "max_steps must be a whole number"),
+    (["tensorboard=3"], None, "tensorboard must be true or false"),
+    (["dev_split=3"], None, "dev_split must be a string or none"),
+    (["betas=[0.9]"], None, "betas must be two numbers"),
+    ([], {"extra": [1]}, "extra must be a table"),
+    ([], {"batch_size": True}, "batch_size must be a whole number"),
+])  # fmt: skip
+def test_every_training_option_is_type_checked(tmp_path, items, file, message):
+    """Issue 14.9: `--set lr=abc` or {"lr": "fast"} in --train-config was a TypeError traceback."""
+    path = None
+    if file is not None:
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps(file))
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        resolve_config(path, {}, items)
+
+
+def test_numbers_of_a_config_file_take_the_option_type(tmp_path):
+    cfg = resolve_config(None, {}, ["lr=1", "max_steps=1e3", "head_lr=none"])
+    assert (cfg.lr, type(cfg.lr), cfg.max_steps, type(cfg.max_steps), cfg.head_lr) == (1.0, float, 1000, int, None)
+
+
+def test_cli_wrong_type_is_one_line(tmp_path):
+    result = CliRunner().invoke(cli, ["finetune", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--set",
+                                      "lr=abc"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 1 and result.output.strip() == "Error: training option lr must be a number, got 'abc'"
+
+
 def test_cslr_targets_from_glosses():
     task = CSLRTask(LabelSpace(gloss_vocab=["A", "B", "C"]))
     assert task.num_classes == 4  # blank + 3

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
+
+
+class ConfigOption(click.Option):
+    """An option that overrides a `TrainConfig` field; its help shows the field's default, read only when help is
+    printed (signkit.train imports torch, which `signkit --help` should not wait for)."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        from ..train.config import TrainConfig
+
+        default = {f.name: f.default for f in dataclasses.fields(TrainConfig)}.get(self.name)
+        if record is None or default is None or isinstance(default, bool) or self.is_flag:
+            return record
+        return record[0], f"{record[1]}  [default: {default}]"
+
+
+def _config(*decls: str, **attrs):
+    return click.option(*decls, cls=ConfigOption, **attrs)
+
 
 _OPTIONS = [
     click.option("--data", required=True,
@@ -16,17 +36,17 @@ _OPTIONS = [
                  help="JSON/TOML file of training options; CLI options override it."),
     click.option("--set", "items", multiple=True, metavar="KEY=VALUE",
                  help="Override any training option, e.g. --set warmup_steps=500 (repeatable)."),
-    click.option("--max-steps", type=int, help="Optimiser steps to train for."),
-    click.option("--batch-size", type=int, help="Global batch size per micro-step (split across torchrun ranks)."),
-    click.option("--grad-accum", type=int, help="Micro-batches per optimiser step."),
-    click.option("--lr", type=float, help="Backbone learning rate (AdamW, warm-up + cosine)."),
-    click.option("--head-lr", type=float, help="Task-head learning rate (default 10 x --lr when fine-tuning)."),
-    click.option("--max-frames", type=int, help="Crop clips to at most this many frames."),
-    click.option("--seed", type=int, help="Seed of model init, data order and augmentation."),
-    click.option("--num-workers", type=int, help="DataLoader worker processes."),
-    click.option("--eval-every", type=int, help="Evaluate on the dev split every N steps."),
-    click.option("--ckpt-every", type=int, help="Checkpoint every N steps."),
-    click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), help="auto: bf16 on GPU, fp32 on CPU."),
+    _config("--max-steps", type=int, help="Optimiser steps to train for."),
+    _config("--batch-size", type=int, help="Global batch size per micro-step (split across torchrun ranks)."),
+    _config("--grad-accum", type=int, help="Micro-batches per optimiser step."),
+    _config("--lr", type=float, help="Backbone learning rate (AdamW, warm-up + cosine)."),
+    _config("--head-lr", type=float, help="Task-head learning rate (default 10 x --lr when fine-tuning)."),
+    _config("--max-frames", type=int, help="Crop clips to at most this many frames."),
+    _config("--seed", type=int, help="Seed of model init, data order and augmentation."),
+    _config("--num-workers", type=int, help="DataLoader worker processes."),
+    _config("--eval-every", type=int, help="Evaluate on the dev split every N steps."),
+    _config("--ckpt-every", type=int, help="Checkpoint every N steps."),
+    _config("--precision", type=click.Choice(["auto", "bf16", "fp32"]), help="auto: bf16 on GPU, fp32 on CPU."),
     click.option("--tensorboard", is_flag=True, default=None, help="Also log to RUN_DIR/tensorboard."),
     click.option("--resume", is_flag=True, help="Continue the run in -o from its latest checkpoint (same options)."),
     click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl)."),

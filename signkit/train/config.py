@@ -58,6 +58,8 @@ class TrainConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # decode options etc. passed to the task
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, _checked(f.name, getattr(self, f.name), str(f.type)))
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}")
         if self.precision not in PRECISIONS:
@@ -67,7 +69,6 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup_steps < 0 or self.lr <= 0:
             raise ConfigError("warmup_steps must be >= 0 and lr > 0")
-        self.betas = tuple(self.betas)
 
     @property
     def head_learning_rate(self) -> float:
@@ -85,6 +86,31 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return cls(**data)
+
+
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string",
+          "tuple[float, float]": "two numbers, e.g. [0.9, 0.999]", "dict[str, Any]": "a table of options"}
+
+
+def _checked(name: str, value: Any, annotation: str) -> Any:
+    """``value`` as the type of option ``name`` (an int is a float too), or a one-line error naming the option."""
+    base = annotation.removesuffix(" | None")
+    if value is None and base != annotation:
+        return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base == "int" and number and float(value).is_integer():
+        return int(value)
+    if base == "float" and number:
+        return float(value)
+    if (base == "bool" and isinstance(value, bool)) or (base == "str" and isinstance(value, str)):
+        return value
+    if base == "dict[str, Any]" and isinstance(value, dict):
+        return value
+    if base == "tuple[float, float]" and isinstance(value, (list, tuple)) and len(value) == 2:
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return tuple(float(v) for v in value)
+    kind = _KINDS.get(base, base) + (" or none" if base != annotation else "")
+    raise ConfigError(f"training option {name} must be {kind}, got {value!r}")
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
