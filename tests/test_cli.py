@@ -56,3 +56,13 @@ def test_training_help_shows_the_config_defaults():
     for name in ("finetune", "pretrain"):
         out = " ".join(CliRunner().invoke(cli, [name, "--help"]).output.split())
         assert f"[default: {TrainConfig.max_steps}]" in out and f"[default: {TrainConfig.lr}]" in out, out
+
+
+def test_the_wlasl100_flow_packs_the_wlasl100_subset():
+    """Issue 14.8: README's and `datasets --help`'s WLASL100 flow packed all 2000 classes."""
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    helptext = CliRunner().invoke(cli, ["datasets", "--help"]).output
+    lines = [ln for ln in (readme + helptext).splitlines() if "signkit pack" in ln and "wlasl100" in ln]
+    assert len(lines) >= 2 and all("--subset WLASL100" in ln for ln in lines), lines

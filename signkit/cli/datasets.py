@@ -19,7 +19,7 @@ def datasets() -> None:
       signkit datasets inspect wlasl --root raw/WLASL
       signkit datasets clips wlasl --root raw/WLASL --subset WLASL100 -o clips.csv
       signkit extract clips.csv -o poses/
-      signkit pack --dataset wlasl --root raw/WLASL --poses poses/ -o packed/wlasl100
+      signkit pack --dataset wlasl --root raw/WLASL --subset WLASL100 --poses poses/ -o packed/wlasl100
     """
 
 
