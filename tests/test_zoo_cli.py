@@ -46,6 +46,28 @@ def test_add_layers_a_registry_for_good(tmp_path):
     assert run("download", "lab.added").exit_code == 0
 
 
+def test_add_keeps_registries_of_the_same_file_name_and_refuses_a_clash(tmp_path):
+    """Issue 14.7: adding labA/lab.toml then labB/lab.toml silently replaced the first."""
+    from test_zoo_download import write_registry
+
+    for lab in ("labA", "labB"):
+        (tmp_path / lab).mkdir()
+        (tmp_path / lab / "w.safetensors").write_bytes(PAYLOAD)
+        reg = write_registry(tmp_path / lab / "lab.toml", entry(f"{lab.lower()}.m", "w.safetensors"))
+        assert run("add", str(reg)).exit_code == 0
+    names = {r["name"] for r in json.loads(run("list", "--json").output)}
+    assert {"laba.m", "labb.m"} <= names
+    again = run("add", str(tmp_path / "labA" / "lab.toml"), "--json")  # the same file again: updates its copy
+    assert again.exit_code == 0 and json.loads(again.output)["added"] == ["laba.m"]
+    (tmp_path / "labC").mkdir()
+    clash = write_registry(tmp_path / "labC" / "lab.toml", entry("laba.m", "/elsewhere/w.safetensors"))
+    refused = CliRunner().invoke(cli, ["zoo", "add", str(clash)])
+    assert refused.exit_code == 1 and "laba.m is already added by" in refused.output and "labA" in refused.output
+    shadow = write_registry(tmp_path / "labC" / "lab.toml", entry("sigma-tiny.fs-lexicon", "/x/w.safetensors"))
+    said = run("add", str(shadow))
+    assert said.exit_code == 0 and "sigma-tiny.fs-lexicon now replaces the built-in entry" in said.output
+
+
 def test_sigma_base_error_is_one_line_and_exit_1(tmp_path):
     env = {**os.environ, "SIGNKIT_HOME": str(tmp_path / "home")}
     env.pop("SIGNKIT_ZOO_REGISTRY", None)

@@ -163,16 +163,27 @@ def remove(name: str, unpin: bool) -> None:
 
 @zoo_group.command()
 @click.argument("registry_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def add(registry_file: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the names added and where the copy lives as JSON.")
+def add(registry_file: Path, as_json: bool) -> None:
     """Layer a registry file (e.g. an export's entry.toml) on top of the built-in one, for good.
+
+    Every file added is kept (adding the same file again updates it); an entry name that another added file
+    holds is refused, and one that replaces a built-in entry is said so.
 
     \b
     Example:
       signkit zoo add exports/sigma-base.lab/entry.toml
     """
-    dest = zoo.add_registry(registry_file)
-    names = ", ".join(sorted(zoo.registry.read_registry_file(dest)))
-    click.echo(f"added {names} (registry copied to {dest})")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dest = zoo.add_registry(registry_file)
+    names = sorted(zoo.registry.read_registry_file(dest))
+    if as_json:
+        click.echo(json.dumps({"added": names, "registry": str(dest), "warnings": [str(w.message) for w in caught]},
+                              indent=2))  # fmt: skip
+        return
+    _echo_warnings(caught)
+    click.echo(f"added {', '.join(names)} (registry copied to {dest})")
 
 
 @zoo_group.command()

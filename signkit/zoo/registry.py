@@ -301,15 +301,34 @@ def resolve_name(name: str, entries: dict[str, ZooEntry] | None = None) -> ZooEn
 def add_registry(path: str | os.PathLike) -> Path:
     """Validate a registry file and copy it into ``$SIGNKIT_HOME/zoo/registries/`` so it is layered from now on.
 
-    Relative file URLs in it are rewritten to absolute paths so they still point where they did.
+    Relative file URLs in it are rewritten to absolute paths so they still point where they did. Each source file
+    gets its own copy (two ``lab.toml`` from different folders are both kept; adding the same file again updates
+    its copy). An entry name that another added registry already holds is refused, naming that file; a name that
+    shadows a built-in entry is allowed with a warning.
     """
+    import hashlib
+    import warnings
+
     from .._atomic import atomic_write_text
     from .cache import ensure_writable
 
     src = Path(path).expanduser().resolve()
     entries = read_registry_file(src)
+    tag = hashlib.sha256(str(src).encode()).hexdigest()[:8]
+    dest_name = f"{src.parent.name or 'root'}--{src.stem}-{tag}{src.suffix}"
+    others = [p for p in registry_files()[1:] if p.parent == registries_dir() and p.name != dest_name]
+    for other in others:
+        clash = sorted(set(entries) & set(read_registry_file(other)))
+        if clash:
+            raise ZooError(
+                f"{', '.join(clash)} is already added by {other}; delete that file to replace it, or give the entry "
+                "another name"
+            )
+    shadowed = sorted(set(entries) & set(read_registry_file(BUILTIN_REGISTRY)))
+    if shadowed:
+        warnings.warn(f"{', '.join(shadowed)} now replaces the built-in entry of that name", stacklevel=2)
     dest_dir = ensure_writable(registries_dir())
-    dest = dest_dir / (src.parent.name + "--" + src.name if src.name in ("registry.toml", "entry.toml") else src.name)
+    dest = dest_dir / dest_name
     if src.suffix == ".json":
         data = json.loads(src.read_text(encoding="utf-8"))
     else:
@@ -320,7 +339,6 @@ def add_registry(path: str | os.PathLike) -> Path:
                 f["url"] = str((src.parent / f["url"]).resolve())
     text = json.dumps(data, indent=2) if src.suffix == ".json" else dumps_registry(data)
     atomic_write_text(dest, text)
-    del entries
     return dest
 
 
