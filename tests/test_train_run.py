@@ -86,6 +86,14 @@ def test_a_run_exports_as_a_zoo_entry(packed, tmp_path):
     exported = zoo.export(tmp_path / "run", "sigma-tiny.test-run", tmp_path / "export", arch="sigma-tiny")
     model = zoo.load(exported.folder)
     assert model.task == "islr" and model.num_classes == 3
+    # a second export over the first is refused unless asked (it used to overwrite silently)
+    args = ["zoo", "export", str(tmp_path / "run"), "--name", "sigma-tiny.test-run", "-o", str(tmp_path / "export")]
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 1 and "--overwrite" in refused.output
+    replaced = CliRunner().invoke(cli, [*args, "--overwrite", "--json"])
+    assert replaced.exit_code == 0, replaced.output
+    out = json.loads(replaced.output)
+    assert out["name"] == "sigma-tiny.test-run" and out["files"][0]["sha256"] == exported.entry.files[0].sha256
 
 
 def test_resume_refuses_changed_options_and_new_run_refuses_used_dir(packed, tmp_path):

@@ -200,8 +200,11 @@ def add(registry_file: Path, as_json: bool) -> None:
 @click.option("--from", "source_format", type=click.Choice(["signkit", "unisign"]), default="signkit",
               show_default=True, help="Checkpoint format; unisign converts a Uni-Sign .pth.")  # fmt: skip
 @click.option("--arch", default="sigma-base", show_default=True, help="Config for --from unisign.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export of the same name in -o.")
+@click.option("--json", "as_json", is_flag=True, help="Print the export's folder, files and entry as JSON.")
 def export(checkpoint: Path, name: str | None, out_dir: Path, url_base: str | None, licence: str, pretrained_on: str,
-           citation: str, description: str, made_with: str, source_format: str, arch: str) -> None:  # fmt: skip
+           citation: str, description: str, made_with: str, source_format: str, arch: str, overwrite: bool,
+           as_json: bool) -> None:  # fmt: skip
     """Export a checkpoint as a release: safetensors + config + model card + registry entry with sha256.
 
     CHECKPOINT is a training run folder (its best, else latest, checkpoint), a checkpoint folder, or a weights file.
@@ -214,7 +217,12 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, url_base: str | No
     """
     result = zoo.export(checkpoint, name, out_dir, url_base=url_base, licence=licence, pretrained_on=pretrained_on,
                         citation=citation, description=description, command=made_with, source_format=source_format,
-                        arch=arch)  # fmt: skip
+                        arch=arch, overwrite=overwrite)  # fmt: skip
+    if as_json:
+        files = [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in result.entry.files]
+        out = {"name": result.entry.name, "folder": str(result.folder), "registry": str(result.registry)}
+        click.echo(json.dumps({**out, "files": files}, indent=2))
+        return
     click.echo(f"exported {result.entry.name} to {result.folder}")
     for spec in result.entry.files:
         click.echo(f"  {spec.name}  {spec.size} bytes  sha256 {spec.sha256}")

@@ -80,12 +80,14 @@ def export(
     source_format: str = "signkit",
     arch: str = "sigma-base",
     metrics: list[dict] | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
     """Export ``checkpoint`` (a run folder, checkpoint folder, export folder or weights file) as release ``name``
     (default ``<arch>.<run folder name>``).
 
     ``source_format="unisign"`` reads a Uni-Sign ``.pth`` and converts it (into config ``arch``) first.
     ``command`` is the exact command that produced the weights; it goes into the model card for provenance.
+    An existing export of the same name in ``out_dir`` is replaced only with ``overwrite``.
     """
     from ..models import create_model, parameter_counts
 
@@ -107,6 +109,8 @@ def export(
     if report.new_keys and source_format == "signkit":
         raise ZooError(f"{source.label} lacks {len(report.new_keys)} keys of its own model ({report.new_keys[:5]}...)")
     folder = Path(out_dir).expanduser() / name
+    if not overwrite and any((folder / f).exists() for f in (WEIGHTS, ENTRY, CONFIG, CARD)):
+        raise ZooError(f"{folder} already holds an export; pass --overwrite to replace it, or another -o or --name")
     folder.mkdir(parents=True, exist_ok=True)
 
     with atomic_path(folder / WEIGHTS) as tmp:
