@@ -21,8 +21,10 @@ def test_list_info_download_path_verify_remove(monkeypatch, tmp_path):
     (tmp_path / "w.safetensors").write_bytes(PAYLOAD)
     use_registry(monkeypatch, tmp_path, entry("lab.cli", "w.safetensors", licence="MIT"))
     rows = {r["name"]: r for r in json.loads(run("list", "--json").output)}
-    assert rows["lab.cli"]["cached"] == "no" and rows["sigma-base.paper"]["cached"] == "unreleased"
+    assert rows["lab.cli"]["cached"] is False and rows["sigma-base.paper"]["released"] is False
     assert rows["lab.cli"]["licence"] == "MIT"
+    tiny = rows["sigma-tiny.fs-lexicon"]  # numbers and booleans, not display strings ("1.4M", "islr (2)")
+    assert isinstance(tiny["params"], int) and tiny["num_classes"] is None and tiny["task"] == "pretrain"
     info = json.loads(run("info", "lab.cli", "--json").output)
     assert info["files"][0]["sha256"] == sha(PAYLOAD) and info["cached"] is False
     assert run("path", "lab.cli").exit_code == 1
@@ -31,7 +33,7 @@ def test_list_info_download_path_verify_remove(monkeypatch, tmp_path):
     path = result.output.strip().splitlines()[-1]
     assert run("path", "lab.cli").output.strip() == path
     assert run("verify", "lab.cli").output.strip() == "model.safetensors: ok"
-    assert json.loads(run("list", "--json").output)[0]["cached"] == "yes"
+    assert json.loads(run("list", "--json").output)[0]["cached"] is True
     assert "removed 1 file(s)" in run("remove", "lab.cli").output
     assert run("verify", "lab.cli").exit_code == 1
 
@@ -44,6 +46,14 @@ def test_add_layers_a_registry_for_good(tmp_path):
     assert "added lab.added" in run("add", str(reg)).output
     reg.unlink()  # the copy lives in $SIGNKIT_HOME, with the relative URL made absolute
     assert run("download", "lab.added").exit_code == 0
+
+
+def test_list_reads_well_in_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    lines = run("list").output.splitlines()
+    assert lines and max(len(ln) for ln in lines) <= 80
+    row = next(ln for ln in lines if ln.startswith("sigma-tiny.fs-lexicon"))
+    assert row.split()[1:5] == ["pretrain", "-", "1.4M", "MIT"]  # nothing cut to "pretr…"
 
 
 def test_add_keeps_registries_of_the_same_file_name_and_refuses_a_clash(tmp_path):

@@ -42,26 +42,48 @@ def list_cmd(as_json: bool) -> None:
     rows = [
         {
             "name": e.name,
-            "task": e.task + (f" ({e.num_classes})" if e.num_classes else ""),
-            "params": f"{e.params / 1e6:.1f}M" if e.params else "-",
+            "task": e.task,
+            "num_classes": e.num_classes,
+            "params": e.params,
             "layout": e.layout,
-            "pretrained_on": e.pretrained_on or "-",
-            "licence": e.licence or "-",
-            "cached": "yes" if zoo.is_cached(e) else ("unreleased" if not e.released else "no"),
+            "pretrained_on": e.pretrained_on or None,
+            "licence": e.licence or None,
+            "released": e.released,
+            "cached": zoo.is_cached(e),
         }
         for e in entries
     ]
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "task", "params", "layout", "pre-trained on", "licence", "cached?")
+    console = Console()
+    # 80 columns hold name, task, classes, size, licence and state; wider terminals also get layout and data
+    columns = ["name", "task", "classes", "params", "licence", "cached?"]
+    if console.width >= 110:
+        columns.insert(4, "layout")
+    if console.width >= 150:
+        columns.insert(5, "pre-trained on")
+    table = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.columns[0].no_wrap = True
     for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
-    Console().print(table)
+        cells = {
+            "name": row["name"],
+            "task": row["task"],
+            "classes": str(row["num_classes"] or "-"),
+            "params": f"{row['params'] / 1e6:.1f}M" if row["params"] else "-",
+            "layout": row["layout"],
+            "pre-trained on": row["pretrained_on"] or "-",
+            "licence": row["licence"] or "-",
+            "cached?": "yes" if row["cached"] else ("no" if row["released"] else "unreleased"),
+        }
+        table.add_row(*[cells[c] for c in columns])
+    console.print(table)
+    if console.width < 150:
+        console.print("layout, data, files and citation of one model: signkit zoo info NAME")
 
 
 @zoo_group.command()
@@ -92,8 +114,10 @@ def info(name: str, as_json: bool) -> None:
 
 @zoo_group.command()
 @click.argument("name")
-@click.option("--retries", default=5, show_default=True, help="Attempts after a transient failure (with backoff).")
-def download(name: str, retries: int) -> None:
+@click.option("--retries", default=5, show_default=True,
+              help="Attempts after a transient failure (with backoff), for https:// and hf:// alike.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model's name and its files' paths as JSON.")
+def download(name: str, retries: int, as_json: bool) -> None:
     """Download a model's files into $SIGNKIT_HOME (verified by sha256, resumable, safe to run concurrently).
 
     \b
@@ -104,6 +128,11 @@ def download(name: str, retries: int) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", zoo.ZooPinWarning)
         result = zoo.download(name, zoo.DownloadOptions(retries=retries))
+    if as_json:
+        paths = {file_name: str(path) for file_name, path in result.paths.items()}
+        warned = [str(w.message) for w in caught]
+        click.echo(json.dumps({"name": result.entry.name, "paths": paths, "warnings": warned}, indent=2))
+        return
     _echo_warnings(caught)
     for path in result.paths.values():
         click.echo(str(path))
@@ -111,7 +140,8 @@ def download(name: str, retries: int) -> None:
 
 @zoo_group.command()
 @click.argument("name")
-def verify(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print each file's state and whether all are ok as JSON.")
+def verify(name: str, as_json: bool) -> None:
     """Re-hash a model's cached files; a corrupted file is deleted (exit status 1 unless all are ok).
 
     \b
@@ -119,15 +149,22 @@ def verify(name: str) -> None:
       signkit zoo verify sigma-tiny
     """
     status = zoo.verify(name)
+    ok = all(state.startswith("ok") for state in status.values())
+    if as_json:
+        click.echo(json.dumps({"name": name, "ok": ok, "files": status}, indent=2))
+        if not ok:
+            raise SystemExit(1)
+        return
     for file_name, state in status.items():
         click.echo(f"{file_name}: {state}")
-    if not all(state.startswith("ok") for state in status.values()):
+    if not ok:
         raise ZooError(f"{name}: not every file is cached and intact; run `signkit zoo download {name}`")
 
 
 @zoo_group.command()
 @click.argument("name")
-def path(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the name and the weights path as JSON.")
+def path(name: str, as_json: bool) -> None:
     """Print the path of a model's cached weights file (error if it is not downloaded).
 
     \b
@@ -138,7 +175,10 @@ def path(name: str) -> None:
     if not zoo.is_cached(entry):
         folder = zoo.model_dir(entry.name)
         raise ZooError(f"{entry.name} is not in the cache ({folder}); run `signkit zoo download {name}`")
-    click.echo(str(zoo.model_dir(entry.name) / entry.weights_file.name))
+    from ..zoo.download import cached_path
+
+    weights = cached_path(entry, entry.weights_file)
+    click.echo(json.dumps({"name": entry.name, "path": str(weights)}) if as_json else str(weights))
 
 
 @zoo_group.command()

@@ -4,6 +4,8 @@ Layout under ``$SIGNKIT_HOME`` (default ``~/.cache/signkit``)::
 
     zoo/models/<entry>/<file>            verified files (they only ever appear by atomic rename after the sha256 check)
     zoo/models/<entry>/.<file>.incomplete  a download in progress (kept after an interruption, resumed next time)
+    zoo/models/<entry>/.<file>.verified    the sha256 it was verified against, and the size/mtime/inode it had then
+    zoo/mirror-entries/<name>/entry.toml   entries served by a mirror for releases installed from it
     zoo/registries/*.toml                registries layered with `signkit zoo add`
     zoo/pins.json                        sha256 recorded on first download for files whose publisher gives none
     zoo/locks/*.lock                     one lock per file, so concurrent processes download it once
@@ -52,6 +54,10 @@ def registries_dir() -> Path:
     return zoo_dir() / "registries"
 
 
+def mirror_entries_dir() -> Path:
+    return zoo_dir() / "mirror-entries"
+
+
 def pins_path() -> Path:
     return zoo_dir() / "pins.json"
 
@@ -90,6 +96,47 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ---- verified markers: a cached file is re-hashed whenever it changed since it was last verified ----------------
+
+
+def marker_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.verified")
+
+
+def _fingerprint(path: Path) -> dict:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino, "device": st.st_dev}
+
+
+def mark_verified(path: Path, sha256: str) -> None:
+    """Record that ``path`` matched ``sha256`` as it is now (a write, a replace or a touch invalidates the mark)."""
+    with contextlib.suppress(OSError):  # a read-only cache still works: it is only re-hashed at every load
+        atomic_write_text(marker_path(path), json.dumps({"sha256": sha256, **_fingerprint(path)}) + "\n")
+
+
+def still_verified(path: Path, sha256: str) -> bool:
+    """True when ``path`` was verified against ``sha256`` and has not changed since (no re-hash needed)."""
+    try:
+        mark = json.loads(marker_path(path).read_text(encoding="utf-8"))
+        return mark == {"sha256": sha256, **_fingerprint(path)}
+    except (OSError, ValueError):
+        return False
+
+
+def check_cached(path: Path, sha256: str) -> bool:
+    """Whether the cached ``path`` still holds ``sha256``: trusted while its verified mark holds, else re-hashed
+    (a byte flipped in place changes the file's mtime, so it is caught at the next load, not only by `zoo verify`).
+    """
+    if not sha256 or still_verified(path, sha256):
+        return True  # without a known sha256 there is nothing to compare (the size was checked by the caller)
+    got = sha256_file(path)
+    if got != sha256:
+        marker_path(path).unlink(missing_ok=True)
+        return False
+    mark_verified(path, got)
+    return True
 
 
 @contextlib.contextmanager

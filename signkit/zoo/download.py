@@ -31,9 +31,12 @@ from ..errors import ZooError
 from .cache import (
     MIRROR_ENV,
     OFFLINE_ENV,
+    check_cached,
     ensure_writable,
     file_lock,
     is_offline,
+    mark_verified,
+    marker_path,
     mirror,
     model_dir,
     pinned_sha256,
@@ -41,7 +44,15 @@ from .cache import (
     sha256_file,
     zoo_dir,
 )
-from .registry import FileSpec, ZooEntry, load_registry, read_registry_file, resolve_name
+from .registry import (
+    BUILTIN_REGISTRY,
+    FileSpec,
+    ZooEntry,
+    load_registry,
+    read_registry_file,
+    remember_mirror_entry,
+    resolve_name,
+)
 
 CHUNK = 1 << 20
 _HTML_PREFIXES = (b"<!doctype html", b"<html", b"<head", b"<?xml")
@@ -249,6 +260,15 @@ def fetch_http(url: str, partial: Path, expected_size: int | None, opts: Downloa
     )
 
 
+def _hf_error(url: str, e: Exception, retries: int | None = None) -> ZooError:
+    detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    tried = f" after {retries + 1} attempts" if retries else ""
+    return ZooError(
+        f"{url} could not be fetched from the Hugging Face Hub{tried} ({type(e).__name__}: {detail}); check the "
+        "network, and the repository, file and revision in the registry (a gated repository needs `hf auth login`)"
+    )
+
+
 def fetch_hf(url: str, partial: Path, opts: DownloadOptions) -> None:
     """Download an ``hf://`` file with huggingface_hub into a staging folder beside the cache, then move it."""
     import huggingface_hub
@@ -256,23 +276,28 @@ def fetch_hf(url: str, partial: Path, opts: DownloadOptions) -> None:
 
     repo_id, filename, revision = parse_hf(url)
     staging = partial.parent / ".hf-staging"
-    try:
-        path = huggingface_hub.hf_hub_download(
-            repo_id, filename, revision=revision, local_dir=staging, endpoint=os.environ.get("HF_ENDPOINT") or None
-        )
-    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError,
-            hf_errors.LocalEntryNotFoundError) as e:  # fmt: skip
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ZooError(
-            f"{url} could not be fetched from the Hugging Face Hub ({type(e).__name__}: {detail}); check the network, "
-            "and the repository, file and revision in the registry (a gated repository needs `hf auth login`)"
-        ) from None
-    except hf_errors.HfHubHTTPError as e:
-        raise ZooError(f"{url}: the Hugging Face Hub answered {e}; rerun later (the download resumes)") from None
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            raise _disk_full(e, partial) from None
-        raise
+    for attempt in range(opts.retries + 1):
+        try:
+            path = huggingface_hub.hf_hub_download(
+                repo_id, filename, revision=revision, local_dir=staging,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )  # fmt: skip
+            break
+        except hf_errors.LocalEntryNotFoundError as e:  # no connection (or offline) and nothing cached by the Hub
+            if is_offline() or attempt == opts.retries:
+                raise _hf_error(url, e, opts.retries) from None
+        except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError,
+                hf_errors.EntryNotFoundError) as e:  # fmt: skip
+            raise _hf_error(url, e) from None
+        except hf_errors.HfHubHTTPError as e:
+            status = getattr(getattr(e, "response", None), "status_code", None)
+            if not (status is None or status >= 500 or status in (408, 429)) or attempt == opts.retries:
+                raise ZooError(f"{url}: the Hugging Face Hub answered {e}; rerun later (it resumes)") from None
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise _disk_full(e, partial) from None
+            raise
+        time.sleep(min(30.0, opts.backoff * 2**attempt) * (0.5 + random.random() / 2))
     Path(path).replace(partial)
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -294,7 +319,17 @@ def fetch_local(path: str, partial: Path, desc: str) -> None:
 
 
 def cached_path(entry: ZooEntry, spec: FileSpec) -> Path:
-    return model_dir(entry.name) / spec.name
+    """Where the verified file lives: inside the package for a release shipped with signkit, else the cache."""
+    return packaged_path(entry, spec) or model_dir(entry.name) / spec.name
+
+
+def packaged_path(entry: ZooEntry, spec: FileSpec) -> Path | None:
+    """A built-in entry's file shipped inside the package (sigma-tiny): read in place, never copied, so it loads
+    with a read-only or unset-up SIGNKIT_HOME."""
+    if entry.registry != str(BUILTIN_REGISTRY) or "://" in spec.url:
+        return None
+    path = (BUILTIN_REGISTRY.parent / spec.url).resolve()
+    return path if path.is_relative_to(BUILTIN_REGISTRY.parent.resolve()) and path.is_file() else None
 
 
 def _incomplete(dest: Path) -> Path:
@@ -313,6 +348,10 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
     """Make sure one file of ``entry`` is in the cache, verified; return its path."""
     opts = options or DownloadOptions()
     dest = cached_path(entry, spec)
+    if packaged_path(entry, spec) is not None:
+        if spec.sha256 and sha256_file(dest) != spec.sha256:  # a few MB: hashed at every load
+            raise ZooError(f"{dest}, shipped with signkit, does not match its sha256; reinstall signkit")
+        return dest
     if _cached_intact(dest, spec):
         return dest
     source = source_for(entry, spec)
@@ -335,11 +374,17 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
 
 
 def _cached_intact(dest: Path, spec: FileSpec) -> bool:
-    """A cached file is trusted (it was verified before its rename) unless its size changed since: then it goes."""
+    """A cached file is trusted while it is unchanged since its verification (size, then its verified mark, else
+    a re-hash); one that changed and no longer matches goes, and is downloaded again."""
     if not dest.is_file():
         return False
     if spec.size is not None and dest.stat().st_size != spec.size:
         warnings.warn(f"{dest} has {dest.stat().st_size} bytes, not {spec.size}: deleted, downloading it again",
+                      stacklevel=3)  # fmt: skip
+        dest.unlink(missing_ok=True)
+        return False
+    if not check_cached(dest, spec.sha256 or pinned_sha256(spec.url)):
+        warnings.warn(f"{dest} no longer matches its sha256 (changed on disk): deleted, downloading it again",
                       stacklevel=3)  # fmt: skip
         dest.unlink(missing_ok=True)
         return False
@@ -377,6 +422,7 @@ def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial:
             stacklevel=3,
         )
     partial.replace(dest)
+    mark_verified(dest, got)
 
 
 def resolve_for_download(name: str) -> ZooEntry:
@@ -426,6 +472,8 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
         except ZooError:
             return None
         entries = read_registry_file(target)
+        if entries:  # kept, so the release stays known when the mirror is down or offline
+            remember_mirror_entry(name, target)
     finally:
         target.unlink(missing_ok=True)
     if name in entries:
@@ -460,11 +508,16 @@ def verify(name: str) -> dict[str, str]:
             continue
         expected = spec.sha256 or pinned_sha256(spec.url)
         got = sha256_file(path)
-        if expected and got != expected:
+        if expected and got != expected and packaged_path(entry, spec) is not None:
+            status[spec.name] = f"corrupt (expected {expected}, got {got}; shipped with signkit: reinstall it)"
+        elif expected and got != expected:
             path.unlink()
+            marker_path(path).unlink(missing_ok=True)
             status[spec.name] = f"corrupt (expected {expected}, got {got}; deleted, download again)"
         else:
             status[spec.name] = "ok" if expected else "ok (no checksum known)"
+            if expected and packaged_path(entry, spec) is None:
+                mark_verified(path, got)
     return status
 
 
@@ -474,7 +527,7 @@ def remove(name: str) -> list[Path]:
     folder = model_dir(entry.name)
     removed: list[Path] = []
     if folder.is_dir():
-        removed = sorted(p for p in folder.rglob("*") if p.is_file())
+        removed = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".verified"))
         shutil.rmtree(folder)
     return removed
 

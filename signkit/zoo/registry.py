@@ -6,8 +6,10 @@ config file shipped with the weights, kept apart from the weight tag. Registries
 overriding earlier entries of the same name:
 
 1. the built-in ``registry.toml`` next to this module;
-2. files added with ``signkit zoo add`` (copied into ``$SIGNKIT_HOME/zoo/registries/``);
-3. files named in ``SIGNKIT_ZOO_REGISTRY`` (``os.pathsep``-separated).
+2. entries a mirror served for a release installed from it (``$SIGNKIT_HOME/zoo/mirror-entries/``), so it stays
+   known when the mirror is down or offline;
+3. files added with ``signkit zoo add`` (copied into ``$SIGNKIT_HOME/zoo/registries/``);
+4. files named in ``SIGNKIT_ZOO_REGISTRY`` (``os.pathsep``-separated).
 
 A registry file looks like::
 
@@ -38,7 +40,7 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
     import tomli as tomllib
 
 from ..errors import ZooError
-from .cache import registries_dir
+from .cache import mirror_entries_dir, registries_dir
 
 BUILTIN_REGISTRY = Path(__file__).with_name("registry.toml")
 REGISTRY_ENV = "SIGNKIT_ZOO_REGISTRY"
@@ -253,6 +255,9 @@ def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
 def registry_files() -> list[Path]:
     """The registry files in the order they are layered (later ones win)."""
     files = [BUILTIN_REGISTRY]
+    served = mirror_entries_dir()
+    if served.is_dir():
+        files += sorted(p / "entry.toml" for p in served.iterdir() if (p / "entry.toml").is_file())
     added = registries_dir()
     if added.is_dir():
         files += sorted(p for p in added.iterdir() if p.suffix in (".toml", ".json") and not p.name.startswith("."))
@@ -339,6 +344,17 @@ def add_registry(path: str | os.PathLike) -> Path:
                 f["url"] = str((src.parent / f["url"]).resolve())
     text = json.dumps(data, indent=2) if src.suffix == ".json" else dumps_registry(data)
     atomic_write_text(dest, text)
+    return dest
+
+
+def remember_mirror_entry(name: str, entry_file: Path) -> Path:
+    """Keep the ``entry.toml`` a mirror served for ``name`` (as `zoo export` wrote it, relative URLs and all) in
+    ``$SIGNKIT_HOME/zoo/mirror-entries/<name>/``; layered after the built-in registry from then on."""
+    from .._atomic import atomic_write_text
+
+    dest = mirror_entries_dir() / name / "entry.toml"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(dest, Path(entry_file).read_text(encoding="utf-8"))
     return dest
 
 
