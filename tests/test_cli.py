@@ -66,3 +66,19 @@ def test_the_wlasl100_flow_packs_the_wlasl100_subset():
     helptext = CliRunner().invoke(cli, ["datasets", "--help"]).output
     lines = [ln for ln in (readme + helptext).splitlines() if "signkit pack" in ln and "wlasl100" in ln]
     assert len(lines) >= 2 and all("--subset WLASL100" in ln for ln in lines), lines
+
+
+def test_datasets_clips_and_poses_json(tmp_path):
+    from test_sources_cli import release
+
+    raw = tmp_path / "lsa64"
+    raw.mkdir()
+    (raw / "001_001_001.mp4").write_bytes(b"")
+    out = CliRunner().invoke(cli, ["datasets", "clips", "lsa64", "--root", str(raw), "-o", str(tmp_path / "c.csv"),
+                                   "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == {"clip_list": str(tmp_path / "c.csv"), "rows": 1, "missing": []}
+    root = release(tmp_path, "asl-signs")
+    args = ["datasets", "poses", "asl-signs", "--root", str(root), "-o", str(tmp_path / "poses"), "--json"]
+    first, again = (json.loads(CliRunner().invoke(cli, args).output) for _ in range(2))
+    assert (first["written"], first["kept"], again["written"], again["kept"]) == (3, 0, 0, 3)

@@ -94,7 +94,9 @@ def inspect_cmd(name: str, root: Path | None, subset: str | None, as_json: bool,
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The clip list CSV to write.")
 @click.option("--absolute", is_flag=True, help="Write absolute media paths (default: relative to the CSV).")
 @click.option("--strict", is_flag=True, help="Fail if any sample's video or frames are missing.")
-def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, absolute: bool, strict: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the rows written and the missing samples as JSON.")
+def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, absolute: bool, strict: bool,
+              as_json: bool) -> None:  # fmt: skip
     """Write the clip list `signkit extract` reads: one row per sample whose video or frames are present,
     with its key and clip bounds (WLASL frames, MS-ASL/How2Sign/OpenASL times); missing ones are listed.
 
@@ -112,6 +114,10 @@ def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, ab
     if strict and missing:
         raise missing_error(source.name, resolved, missing)
     rows = write_clip_list(present, output, root=resolved, absolute=absolute)
+    if as_json:
+        gone = [{"key": r.key, "media": r.media} for r in missing]
+        click.echo(json.dumps({"clip_list": str(output), "rows": rows, "missing": gone}, indent=2, ensure_ascii=False))
+        return
     for r in missing[:20]:
         click.echo(f"missing: {r.key} ({r.media})", err=True)
     if len(missing) > 20:
@@ -125,7 +131,8 @@ def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, ab
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="POSES_DIR to write {key}.npz into.")
 @click.option("--overwrite", is_flag=True, help="Rewrite pose files that exist (default: keep them and resume).")
-def poses_cmd(name: str, root: Path | None, output: Path, overwrite: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the counts written and kept as JSON.")
+def poses_cmd(name: str, root: Path | None, output: Path, overwrite: bool, as_json: bool) -> None:
     """Write the keypoints of a keypoint release (asl-signs, asl-fingerspelling, fingerspelling-lexicon) as pose
     files, so `signkit pack` takes them without extraction. Rerunning resumes where it stopped.
 
@@ -137,4 +144,7 @@ def poses_cmd(name: str, root: Path | None, output: Path, overwrite: bool) -> No
     from ..datasets.sources import write_poses
 
     written, kept = write_poses(name, root, output, overwrite=overwrite)
+    if as_json:
+        click.echo(json.dumps({"poses_dir": str(output), "written": written, "kept": kept}, indent=2))
+        return
     click.echo(f"wrote {written} pose file(s) to {output}; kept {kept} already there")
