@@ -106,9 +106,10 @@ def test_pose_format_round_trip_with_real_lexicon_pose(tmp_path, lexicon_pose_fi
     assert original.detected_ratio("body") == 1.0
     normalized = normalize(original)
     save_pose(normalized, tmp_path / "b.pose")
-    back = load_pose(tmp_path / "b.pose")  # .pose holds image coordinates: normalised data is written denormalised
+    back = load_pose(tmp_path / "b.pose")  # .pose holds image coordinates; signkit's trailer restores the rest
     np.testing.assert_array_equal(back.conf, original.conf)
-    np.testing.assert_allclose(back.coords, original.coords, atol=1e-3)
+    np.testing.assert_allclose(back.coords, normalized.coords, atol=1e-5)
+    assert back.meta == normalized.meta and back.layout == normalized.layout and back.fps == normalized.fps
     from pose_format import Pose as PoseFormatPose  # and pose-format itself reads what we wrote
 
     pf = PoseFormatPose.read((tmp_path / "b.pose").read_bytes())
@@ -119,6 +120,21 @@ def test_pose_format_round_trip_with_real_lexicon_pose(tmp_path, lexicon_pose_fi
         "RIGHT_HAND_LANDMARKS",
     ]
     assert pf.body.data.shape == (original.num_frames, 1, 553, 3)
+
+
+def test_pose_format_round_trips_a_normalised_npz_pose(tmp_path, synthetic_pose):
+    """Issue 14: save_pose(npz_pose, "x.pose") then load_pose gave pixel coordinates and dropped the metadata."""
+    pose = normalize(synthetic_pose)
+    pose.fps = 29.97
+    pose.meta.update(note="Grüße", source={"path": "/videos/a.mp4", "size": 123})
+    back = load_pose(save_pose(pose, tmp_path / "x.pose"))
+    np.testing.assert_allclose(back.coords, pose.coords, atol=1e-5)
+    np.testing.assert_array_equal(back.conf, pose.conf)
+    assert back.meta == json.loads(json.dumps(pose.meta)) and back.fps == 29.97 and back.layout == pose.layout
+    coco = make_pose(frames=3, layout="coco-wholebody-133")  # a layout the plain .pose reader does not know
+    again = load_pose(save_pose(coco, tmp_path / "c.pose"))
+    assert again.layout == "coco-wholebody-133"
+    np.testing.assert_allclose(again.coords, coco.coords, atol=1e-3)
 
 
 def test_corrupt_and_unknown_files_are_clear_errors(tmp_path):

@@ -2,7 +2,11 @@
 
 The format follows the suffix. Writes are atomic. ``.npz`` keeps everything (normalised coordinates, meta);
 ``.pose`` is for interoperability with pose-format tools, which expect image coordinates, so a normalised pose
-is written denormalised and read back in image coordinates.
+is written denormalised. What pose-format's header cannot hold (signkit's layout name, ``meta`` with the
+normalisation centre and scale, the exact fps) follows the pose-format body as a small trailer that pose-format
+readers ignore; signkit reads it back, so ``save_pose(p, "x.pose")`` then ``load_pose`` gives ``p`` again (float32
+rounding of the denormalise/normalise round trip aside). A ``.pose`` written by other tools has no trailer: it is
+read in image coordinates, and only as MediaPipe Holistic.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
 import zipfile
 from pathlib import Path
 
@@ -24,6 +29,8 @@ from .pose import Pose
 NPZ_FORMAT = "signkit-pose"
 NPZ_VERSION = 1
 POSE_SUFFIXES = (".npz", ".pose")
+# .pose trailer: pose-format bytes + JSON + uint64 little-endian JSON length + this magic
+POSE_TRAILER_MAGIC = b"\0signkit-meta-v1"
 
 # pose-format component names of a MediaPipe Holistic file, mapped to our parts.
 _HOLISTIC_COMPONENTS = {
@@ -109,8 +116,22 @@ def _require_pose_format():
     return pose_format
 
 
+def _split_trailer(data: bytes) -> tuple[bytes, dict | None]:
+    magic = POSE_TRAILER_MAGIC
+    if not data.endswith(magic) or len(data) < len(magic) + 8:
+        return data, None
+    end = len(data) - len(magic) - 8
+    (size,) = struct.unpack("<Q", data[end : end + 8])
+    if size > end:
+        raise PoseError("the signkit trailer of this .pose file is damaged")
+    return data[: end - size], json.loads(data[end - size : end].decode("utf-8"))
+
+
 def _read_pose_format(data: bytes) -> Pose:
     pf = _require_pose_format()
+    data, trailer = _split_trailer(data)
+    if trailer is not None:
+        return _read_signkit_pose_format(pf.Pose.read(data), trailer)
     pf_pose = pf.Pose.read(data)
     header = pf_pose.header
     names = [c.name for c in header.components]
@@ -151,11 +172,39 @@ def _read_pose_format(data: bytes) -> Pose:
     return Pose(coords, conf, float(body.fps), layout.name, meta)
 
 
+def _part_order(layout) -> list[int]:
+    """Point indices in the order the .pose components list them (one component per part, in part order)."""
+    return [i for idx in layout.parts.values() for i in idx]
+
+
+def _read_signkit_pose_format(pf_pose, trailer: dict) -> Pose:
+    """A .pose written by signkit: its layout, meta and fps from the trailer, normalised again if it was."""
+    layout = get_layout(trailer["layout"])
+    take = _part_order(layout)
+    body = pf_pose.body
+    file_coords = np.ma.getdata(body.data)[:, 0].astype(np.float32)
+    file_conf = np.asarray(body.confidence)[:, 0].astype(np.float32)
+    if file_coords.shape[1] != len(take):
+        raise LayoutError(f"the .pose file has {file_coords.shape[1]} points, its layout {layout.name} {len(take)}")
+    frames = file_coords.shape[0]
+    coords = np.zeros((frames, layout.num_points, 3), np.float32)
+    conf = np.zeros((frames, layout.num_points), np.float32)
+    coords[:, take] = file_coords[..., :3]
+    conf[:, take] = file_conf
+    meta = dict(trailer.get("meta") or {})
+    norm = meta.get("normalization")
+    if norm is not None:  # the file holds image coordinates (for other tools); signkit's pose was normalised
+        centre = np.asarray(norm["center"], dtype=np.float64)
+        coords = np.where(conf[..., None] > 0, (coords - centre) / norm["scale"], 0).astype(np.float32)
+    return Pose(coords, conf, float(trailer.get("fps", body.fps)), layout.name, meta)
+
+
 def _pose_format_bytes(pose: Pose) -> bytes:
     pf = _require_pose_format()
     from pose_format.numpy.pose_body import NumPyPoseBody
     from pose_format.pose_header import PoseHeader, PoseHeaderComponent, PoseHeaderDimensions
 
+    trailer = {"layout": pose.layout, "fps": pose.fps, "meta": pose.meta}
     pose = denormalize(pose)
     layout = pose.layout_info
     is_holistic = layout.name.startswith("mediapipe-holistic")
@@ -181,4 +230,5 @@ def _pose_format_bytes(pose: Pose) -> bytes:
     body = NumPyPoseBody(fps=pose.fps, data=np.ma.masked_array(coords, mask=mask), confidence=conf)
     buf = io.BytesIO()
     pf.Pose(header, body).write(buf)
-    return buf.getvalue()
+    extra = json.dumps(trailer, sort_keys=True).encode("utf-8")
+    return buf.getvalue() + extra + struct.pack("<Q", len(extra)) + POSE_TRAILER_MAGIC
