@@ -1,14 +1,16 @@
 """Draw a `Pose` so people can look at a skeleton before they trust it.
 
 Parts get distinct colours, points with confidence 0 are not drawn, and an edge is drawn only when both its ends
-were detected. Over the source video, the stored normalisation maps the pose back to pixels; a normalised pose
-without a video is fitted to the canvas. Frames are Pillow images; ``.mp4`` is written with PyAV, ``.gif`` and
+were detected. Over the source video, the stored normalisation maps the pose back to pixels; without a video a
+pose is drawn in its source frame's pixels (a canvas of the frame's size), or fitted to a square canvas when
+``size`` is given or the frame size is unknown. Frames are Pillow images; ``.mp4`` is written with PyAV, ``.gif`` and
 ``.png`` with Pillow.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -49,9 +51,9 @@ def _canvas_mapping(pose: Pose, with_video: bool, size: int | None, min_conf: fl
         px = denormalize(pose).coords
         w, h = pose.meta["frame_size"]
         return px[..., :2], (int(w), int(h))
-    if pose.meta.get("normalization") is None and pose.meta.get("frame_size") and size is None:
+    if pose.meta.get("frame_size") and size is None:  # the source frame's pixels: its aspect ratio, not a square
         w, h = pose.meta["frame_size"]
-        return pose.coords[..., :2], (int(w), int(h))
+        return denormalize(pose).coords[..., :2], (int(w), int(h))
     conf = np.where(pose.conf >= min_conf, pose.conf, 0)
     scale, offset, canvas = _fit_transform(pose.coords, conf, size or DEFAULT_CANVAS)
     return pose.coords[..., :2] * scale + offset, canvas
@@ -149,10 +151,50 @@ def _gif_frame(img: Image.Image) -> Image.Image:
     return img.quantize(colors=128, method=Image.Quantize.FASTOCTREE)
 
 
-def source_video(pose: Pose) -> Path | None:
-    """The source video (or frame folder) recorded in the pose's meta, if it is still there."""
-    src = (pose.meta.get("source") or {}).get("path")
-    return Path(src) if src and Path(src).exists() else None
+def source_video(pose: Pose, pose_file: str | os.PathLike | None = None) -> Path | None:
+    """The source video (or frame folder) recorded in the pose's meta, if it is still there: its absolute path as
+    extraction saw it, else the recorded path from here, else relative to the pose file's folder. A recorded source
+    that is found nowhere is warned about (the pose is then drawn without it)."""
+    src = pose.meta.get("source") or {}
+    recorded = [p for p in (src.get("absolute_path"), src.get("path")) if p]
+    candidates = [Path(p) for p in recorded]
+    if pose_file is not None and src.get("path") and not Path(src["path"]).is_absolute():
+        candidates.append(Path(pose_file).parent / src["path"])
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    if recorded:
+        warnings.warn(f"the source video {recorded[0]} is not there; drawing without it (pass --video PATH)",
+                      stacklevel=2)  # fmt: skip
+    return None
+
+
+def video_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of a video, or of the first frame of a frame folder."""
+    from .pose_extract.decode import _open_video
+    from .pose_extract.inputs import frame_files
+
+    path = Path(path)
+    if path.is_dir():
+        files = frame_files(path)
+        if not files:
+            raise VideoError(f"{path}: a folder without image frames")
+        with Image.open(files[0]) as img:
+            return img.size
+    container, info = _open_video(path)
+    container.close()
+    return info.width, info.height
+
+
+def check_video_fits(pose: Pose, video: str | os.PathLike) -> None:
+    """Warn when a given video's frame size differs from the one the pose was extracted from (a wrong --video)."""
+    want = pose.meta.get("frame_size")
+    if not want:
+        return
+    got = video_size(video)
+    if tuple(got) not in ((int(want[0]), int(want[1])), (int(want[1]), int(want[0]))):
+        warnings.warn(f"{video} is {got[0]}x{got[1]} but the pose was extracted from a {want[0]}x{want[1]} video; "
+                      "is it the source?", stacklevel=2)  # fmt: skip
 
 
 def render(
@@ -168,8 +210,9 @@ def render(
 
     Drawn over ``video``, else over the source video recorded in the pose if ``use_source`` and it exists.
     """
+    pose_file = None
     if not isinstance(pose, Pose):
-        pose = load_pose(pose)
+        pose_file, pose = pose, load_pose(pose)
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
@@ -178,8 +221,10 @@ def render(
         raise PoseError("the pose has no frames to draw")
     if video is not None and not Path(video).exists():
         raise VideoError(f"{video}: no such video")
-    if video is None and use_source:
-        video = source_video(pose)
+    if video is not None:
+        check_video_fits(pose, video)
+    elif use_source:
+        video = source_video(pose, pose_file)
     if video is not None and not pose.meta.get("frame_size"):
         raise PoseError("the pose has no frame_size in its meta, so it cannot be drawn over a video; drop --video")
     from ._atomic import atomic_path

@@ -110,3 +110,27 @@ def test_cli_show(tmp_path):
     assert Image.open(tmp_path / "p.gif").n_frames == 4
     result = CliRunner().invoke(cli, ["show", str(tmp_path / "p.npz"), "-o", str(tmp_path / "p.txt")])
     assert result.exit_code == 1 and "use one of" in result.output
+
+
+def test_show_finds_the_source_from_anywhere_and_warns_about_a_wrong_video(tmp_path, monkeypatch):
+    """Issue 14: show resolved the source relative to where extract ran, and took a wrong --video silently."""
+    (tmp_path / "videos").mkdir()
+    video = write_video([np.full((H, W, 3), 200, np.uint8)] * 4, tmp_path / "videos" / "src.mp4")
+    pose = normalize(_pose())
+    # what extract records when it ran in tmp_path with the input `videos/`
+    pose.meta["source"] = {"path": "videos/src.mp4", "absolute_path": str(video), "start": None, "end": None,
+                           "unit": "seconds"}  # fmt: skip
+    save_pose(pose, tmp_path / "p.npz")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["show", str(tmp_path / "p.npz"), "-o", "p.png", "--frame", "1"])
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    assert 100 < np.asarray(Image.open(elsewhere / "p.png"))[5, 5].mean() < 200  # over the video, not black
+    video.rename(tmp_path / "moved.mp4")  # gone: a warning, and a canvas of the source's aspect ratio
+    result = CliRunner().invoke(cli, ["show", str(tmp_path / "p.npz"), "-o", "q.png"])
+    assert result.exit_code == 0 and "warning: the source video" in result.output
+    assert Image.open(elsewhere / "q.png").size == (W, H)
+    wrong = write_video([np.zeros((64, 64, 3), np.uint8)] * 4, tmp_path / "wrong.mp4")
+    result = CliRunner().invoke(cli, ["show", str(tmp_path / "p.npz"), "-o", "r.png", "--video", str(wrong)])
+    assert result.exit_code == 0 and "is 64x64 but the pose was extracted from a 160x120 video" in result.output

@@ -12,7 +12,8 @@ import click
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), default=None,
               help="Output .mp4, .gif or .png (one frame). Default: PATH with .mp4.")
 @click.option("--video", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Draw over this video (default: the source video recorded in the pose, if it exists).")
+              help="Draw over this video (default: the source video recorded in the pose, if it exists; "
+                   "a video whose frame size differs from the pose's source is warned about).")
 @click.option("--no-video", is_flag=True, help="Draw on a plain background even if the source video exists.")
 @click.option("--frame", type=click.IntRange(min=0), default=None, help="Frame index for .png (default: middle).")
 @click.option("--size", type=click.IntRange(min=64), default=None, help="Canvas size when drawn without a video.")
@@ -29,8 +30,14 @@ def show(
       signkit show poses/clip01.npz -o clip01.mp4
       signkit show poses/clip01.npz -o clip01.png --frame 10 --no-video
     """
+    import warnings
+
     from ..draw import render
 
     out = out or path.with_suffix(".mp4")
-    written = render(path, out, video=video, use_source=not no_video, frame=frame, size=size, min_conf=min_conf)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        written = render(path, out, video=video, use_source=not no_video, frame=frame, size=size, min_conf=min_conf)
+    for w in caught:
+        click.echo(f"warning: {w.message}", err=True)
     click.echo(str(written))

@@ -85,7 +85,7 @@ def extract_clip(
         "frame_size": [info.width, info.height],
         "normalization": None,
         "extractor": extractor_meta(options.holistic),
-        "source": {**clip.source_meta(), "key": clip.key},
+        "source": {**clip.source_meta(), "key": clip.key, "absolute_path": os.path.abspath(clip.path)},
         "flags": flags,
     }
     if timestamps is not None:
