@@ -398,9 +398,9 @@ def _write(
             jobs.append((r, _Job(r.key, str(path), meta, layout, convert, fps)))
     results = _map(_prepare, [j for _, j in jobs], workers)
     if progress:
-        from rich.progress import track
+        from .._progress import track  # a bar on a terminal, plain periodic lines in a log file
 
-        results = track(results, total=len(jobs), description="packing")
+        results = track(results, total=len(jobs), desc="packing", unit="sample")
     writer: ShardWriter | None = None
     writer_split = ""
 

@@ -138,9 +138,9 @@ class RunLog:
 
 
 def _progress(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from .._progress import Progress  # a bar on a terminal, plain periodic lines in a log file
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+    return Progress(total, initial, desc="train", unit="step", enabled=enabled)
 
 
 # --------------------------------------------------------------------------------------------------- evaluation

@@ -70,7 +70,7 @@ class DownloadOptions:
     backoff: float = 1.0  # seconds before the first retry; doubles each time (with jitter), at most 30 s
     timeout: float = 60.0  # socket timeout per read
     lock_timeout: float = 6 * 3600
-    progress: bool | None = None  # None: a progress bar only when stderr is a terminal
+    progress: bool | None = None  # None/True: a bar on a terminal, plain periodic lines otherwise; False: none
 
 
 @dataclass
@@ -170,12 +170,9 @@ def _disk_full(e: OSError, partial: Path) -> ZooError:
 
 
 def _progress(total: int | None, initial: int, desc: str, enabled: bool | None):
-    from tqdm.auto import tqdm
+    from .._progress import Progress  # a bar on a terminal, plain periodic lines in a log file
 
-    return tqdm(
-        total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-        disable=None if enabled is None else not enabled, leave=False,
-    )
+    return Progress(total, initial, desc=desc, unit="B", unit_scale=True, enabled=enabled is not False)
 
 
 def _http_once(url: str, partial: Path, expected_size: int | None, opts: DownloadOptions, desc: str) -> None:
