@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import make_pose
@@ -48,6 +49,9 @@ def work(tmp_path_factory):
     raw.mkdir()
     (raw / "001_001_001.mp4").write_bytes(b"")
     (root / "blocker").write_text("a file, not a folder")
+    from signkit.draw import write_video
+
+    write_video([np.zeros((48, 64, 3), np.uint8)] * 2, root / "v.mp4")
     return root
 
 
@@ -66,6 +70,8 @@ def _run_dir(work) -> str:
 
 
 COMMANDS = {
+    "extract": lambda w, b: ["extract", str(w / "v.mp4"), "-o", f"{b}/poses"],
+    "extract --log": lambda w, b: ["extract", str(w / "v.mp4"), "-o", str(w / "p1"), "--log", f"{b}/log.jsonl"],
     "pack": lambda w, b: ["pack", str(w / "poses"), "-o", f"{b}/ds"],
     "show": lambda w, b: ["show", str(w / "poses" / "c0.npz"), "-o", f"{b}/c0.png"],
     "finetune": lambda w, b: _train("finetune", w, f"{b}/run"),
