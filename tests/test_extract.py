@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from signkit import load_pose, save_pose
+from signkit import denormalize, load_pose, save_pose
 from signkit.cli.main import cli
 from signkit.draw import write_video
 from signkit.errors import ExtractError
@@ -52,6 +52,7 @@ def test_astronaut_body_and_face_found_hands_missing_shoulders_normalised(astron
     again = extract_clip(astronaut_clip)
     assert np.array_equal(pose.coords, again.coords) and np.array_equal(pose.conf, again.conf)
     assert pose.meta == again.meta
+    assert pose.meta["source"]["absolute_path"] == os.path.abspath(astronaut_clip)  # for `show` from anywhere
 
     # .npz and .pose round trips
     save_pose(pose, tmp_path / "a.npz")
@@ -62,7 +63,8 @@ def test_astronaut_body_and_face_found_hands_missing_shoulders_normalised(astron
     assert np.array_equal(pf.conf > 0, pose.conf > 0)
     raw = extract_clip(astronaut_clip, ExtractOptions(normalize=False))
     seen = raw.conf > 0
-    assert np.allclose(pf.coords[seen], raw.coords[seen], atol=1e-2)
+    assert np.allclose(denormalize(pf).coords[seen], raw.coords[seen], atol=1e-2)  # the file holds image pixels
+    assert pf.meta == pose.meta and np.allclose(pf.coords, pose.coords, atol=1e-5)  # signkit reads its pose back
 
 
 def test_no_tracking_leak_between_clips(astronaut_clip, tmp_path):
