@@ -252,7 +252,10 @@ def test_mirror_entry_read_while_another_process_reads_it(tmp_path, monkeypatch)
     monkeypatch.setattr(dl, "read_registry_file", read_while_another_process_fetches)
     assert dl._entry_from_mirror("lab.extra").name == "lab.extra"
     assert len(calls) == 2 and calls[0] != calls[1]
-    assert list((tmp_path / "home" / "zoo" / "mirror-entries").iterdir()) == []
+    kept = tmp_path / "home" / "zoo" / "mirror-entries"  # the served entry is kept (offline use); no temporary copy
+    assert [p.name for p in kept.iterdir()] == ["lab.extra"] and [p.name for p in (kept / "lab.extra").iterdir()] == [
+        "entry.toml"
+    ]
 
 
 # ----------------------------------------------------------------------------------- real runs: 2 nodes x 1 process
