@@ -6,7 +6,9 @@ page cache into its place in the padded batch, so a sample is copied once and no
 allocated per sample (WebDataset's indexed reader, wids, also reads through an index of member offsets).
 
 Each read checks that the bytes are what the manifest says: the tar header just before the data must name the
-sample's member, and the ``.npy`` header must give the manifest's shape. Where the quick check does not hold (a
+sample's member, the ``.npy`` header must give the manifest's shape, and the data must have the checksum recorded
+at pack time (`checksums`; a temporal window reads the whole array to check it, datasets packed without checksums
+are checked as before). Where the quick check does not hold (a
 long key stored in a pax header, an ``.npy`` header written by another numpy), the shard's headers are read once
 to decide; a real mismatch is a `DatasetError` naming the shard and the sample.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DatasetError
+from .checksums import check
 from .shards import STORE_DTYPE, scan_shard
 
 _BLOCK = 512  # a tar header
@@ -82,6 +85,8 @@ class SampleRef:
     points: int
     start: int = 0
     length: int = -1
+    pose_sum: int | None = None  # the arrays' checksums from the manifest (None: packed without them)
+    conf_sum: int | None = None
 
     def __post_init__(self) -> None:
         if self.length < 0:
@@ -90,12 +95,22 @@ class SampleRef:
     def window(self, start: int, length: int) -> SampleRef:
         """The same sample cut to ``length`` frames from ``start`` (a temporal crop, read as such)."""
         return SampleRef(self.file, self.key, self.pose_at, self.conf_at, self.frames, self.points,
-                         self.start + start, length)  # fmt: skip
+                         self.start + start, length, self.pose_sum, self.conf_sum)  # fmt: skip
 
     def read_into(self, pose: np.ndarray, conf: np.ndarray) -> None:
         """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays."""
-        self._read("pose.npy", self.pose_at, (self.frames, self.points, 3), pose)
-        self._read("conf.npy", self.conf_at, (self.frames, self.points), conf)
+        self._checked("pose.npy", self.pose_at, (self.frames, self.points, 3), pose, self.pose_sum)
+        self._checked("conf.npy", self.conf_at, (self.frames, self.points), conf, self.conf_sum)
+
+    def _checked(self, suffix: str, at: int, shape: tuple[int, ...], dest: np.ndarray, want: int | None) -> None:
+        if want is not None and self.length != self.frames:  # a window: the checksum covers the whole array
+            whole = np.empty(shape, dtype=STORE_DTYPE)
+            self._read(suffix, at, shape, whole, 0)
+            check(whole, want, self.file.name, self.key, suffix)
+            dest[...] = whole[self.start : self.start + self.length]
+            return
+        self._read(suffix, at, shape, dest, self.start)
+        check(dest, want, self.file.name, self.key, suffix)
 
     @property
     def end(self) -> int:
@@ -111,10 +126,10 @@ class SampleRef:
         self.read_into(pose, conf)
         return pose, conf
 
-    def _read(self, suffix: str, at: int, shape: tuple[int, ...], dest: np.ndarray) -> None:
+    def _read(self, suffix: str, at: int, shape: tuple[int, ...], dest: np.ndarray, start: int) -> None:
         member = f"{self.key}.{suffix}"
         header = npy_header(shape)
-        skip = self.start * math.prod(shape[1:]) * _STORED.itemsize
+        skip = start * math.prod(shape[1:]) * _STORED.itemsize
         tar, npy = bytearray(_BLOCK), bytearray(len(header))
         fd = self.file.fd
         try:
