@@ -183,12 +183,13 @@ def consistency_problems(info: DatasetInfo, table, split: str | None = None) -> 
     problems: list[str] = []
     dtype = info.raw.get("dtype", "float16")
     if dtype != "float16":
-        problems.append(f"dataset.json says dtype {dtype!r}, the shards hold float16 (signkit stores nothing else); {fix}")
+        problems.append(f"dataset.json says dtype {dtype!r}, the shards hold float16 (signkit stores no other); {fix}")
     if split is not None:
         table = table.filter(pc.equal(table["split"], split))
     shards = [s for s in info.shards if split is None or s.split == split]
     counts = table.group_by(["shard", "split"]).aggregate([("key", "count")])
-    found = {(s, p): n for s, p, n in zip(*(counts[c].to_pylist() for c in ("shard", "split", "key_count")), strict=True)}
+    columns = (counts[c].to_pylist() for c in ("shard", "split", "key_count"))
+    found = {(s, p): n for s, p, n in zip(*columns, strict=True)}
     for s in shards:
         n = found.pop((s.name, s.split), 0)
         if n != s.samples:
@@ -203,7 +204,7 @@ def consistency_problems(info: DatasetInfo, table, split: str | None = None) -> 
                     "shards": sum(1 for s in shards if s.split == sp)}  # fmt: skip
             for what, n in have.items():
                 if want.get(what) != n:
-                    problems.append(f"dataset.json says split {sp!r} has {want.get(what)} {what}, its shards {n}; {fix}")
+                    problems.append(f"dataset.json says split {sp!r} has {want.get(what)} {what}, shards {n}; {fix}")
     labels = table["label"]
     labelled = pc.is_valid(labels)
     if table.num_rows and pc.any(labelled).as_py():
@@ -224,8 +225,8 @@ def consistency_problems(info: DatasetInfo, table, split: str | None = None) -> 
             if len(bad):
                 i = int(bad[0])
                 problems.append(
-                    f"{len(bad)} manifest rows' gloss is not dataset.json's classes[label] (first: {keys[i].as_py()!r}, "
-                    f"label {int(lab[i])}, gloss {gloss[i].as_py()!r}, classes[{int(lab[i])}] {classes[lab[i]]!r}); "
-                    f"{fix}"
+                    f"{len(bad)} manifest rows' gloss is not dataset.json's classes[label] (first: "
+                    f"{keys[i].as_py()!r}, label {int(lab[i])}, gloss {gloss[i].as_py()!r}, classes[{int(lab[i])}] "
+                    f"{classes[lab[i]]!r}); {fix}"
                 )
     return problems

@@ -15,7 +15,6 @@ by at most one sample; for DDP training with equal step counts use ``resampled=T
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import threading
@@ -30,8 +29,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import ConfigError, DatasetError
 from ..pose import get_layout
-from .location import is_url
 from .checksums import check
+from .location import is_url
 from .manifest import (
     OFFSET_COLUMNS,
     SUM_COLUMNS,
@@ -356,7 +355,7 @@ class SignDataset(IterableDataset):
         table = read_manifest(self.info.location)
         problems = consistency_problems(self.info, table, self.split)
         if problems:
-            more = f" (and {len(problems) - 1} more: `signkit verify {self.root}` lists them)" if len(problems) > 1 else ""
+            more = f" (and {len(problems) - 1} more: `signkit verify` lists them)" if len(problems) > 1 else ""
             raise DatasetError(f"{self.root}: {problems[0]}{more}")
         self._rows = _index_manifest(table, self.split, self.root)
         del table
