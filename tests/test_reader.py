@@ -164,12 +164,13 @@ def test_length_bucketing_from_the_manifest(packed):
     ds = sd.open(packed[0], split="train", shuffle=True)
     boundaries = ds.bucket_boundaries(3)
     assert len(boundaries) >= 1
-    keys, padded_frames = [], 0
+    keys, mixed = [], 0
     for batch in ds.loader(batch_size=4, buckets=3):
         keys += batch["key"]
-        lengths = batch["length"].numpy()
-        padded_frames += int((lengths.max() - lengths).sum())
-        assert len(set(np.searchsorted(boundaries, lengths, side="right"))) == 1  # one bucket per batch
+        mixed += len(set(np.searchsorted(boundaries, batch["length"].numpy(), side="right"))) > 1
+    # full buckets are batches; what the buckets hold at the end (< 3 x 4 samples) is batched together, so the
+    # epoch has at most one partial batch
+    assert mixed <= 3 and len(keys) // 4 > mixed
     assert sorted(keys) == sorted(s["key"] for s in sd.open(packed[0], split="train", shuffle=False))
 
 

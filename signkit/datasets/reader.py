@@ -48,11 +48,24 @@ from .transforms import Augment, crop_start, temporal_crop
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
 
 
-def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int, range]]:
+def aligned_share(total: int, part: int, parts: int, align: int = 1) -> tuple[int, int]:
+    """Where ``part`` of ``parts`` near-equal contiguous shares of ``total`` items starts and stops, each share a
+    multiple of ``align`` but the last (which takes the remainder). With ``align`` = the batch size, workers that
+    batch their own share drop or yield at most one partial batch per epoch between them, whatever their number."""
+    units = total // align
+
+    def edge(k: int) -> int:
+        return total if k == parts else align * (units * k // parts)
+
+    return edge(part), edge(part + 1)
+
+
+def slot_ranges(counts: list[int], slot: int, num_slots: int, align: int = 1) -> list[tuple[int, range]]:
     """The (shard position, sample positions) that ``slot`` of ``num_slots`` reads, for shards of ``counts``
-    samples in this epoch's order: one contiguous range of the concatenated samples per slot."""
+    samples in this epoch's order: one contiguous range of the concatenated samples per slot (see
+    `aligned_share`)."""
     total = sum(counts)
-    lo, hi = total * slot // num_slots, total * (slot + 1) // num_slots
+    lo, hi = aligned_share(total, slot, num_slots, align)
     out, start = [], 0
     for i, c in enumerate(counts):
         a, b = max(lo, start), min(hi, start + c)
@@ -312,9 +325,9 @@ def bucketed(
         if len(b) == batch_size:
             yield list(b)
             b.clear()
-    for b in buckets:
-        if b and not drop_last:
-            yield b
+    # what is left in the buckets is batched together, so a worker whose share is a multiple of the batch size
+    # (see `aligned_share`) yields only full batches
+    yield from batched((s for b in buckets for s in b), batch_size, drop_last)
 
 
 class SignDataset(IterableDataset):
@@ -432,24 +445,25 @@ class SignDataset(IterableDataset):
         wid, nw = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         return self.rank * nw + wid, self.world_size * nw, nw
 
-    def _raw(self, slot: int, num_slots: int) -> Iterator[dict[str, Any]]:
+    def _raw(self, slot: int, num_slots: int, align: int = 1) -> Iterator[dict[str, Any]]:
         if self.resampled:
-            yield from self._resampled(slot, num_slots)
+            yield from self._resampled(slot, num_slots, align)
             return
         order = list(range(len(self.shards)))
         if self.shuffle:
             order = [int(i) for i in _rng(self.seed, self.epoch).permutation(len(self.shards))]
         shards = [self.shards[i] for i in order]
-        for pos, keep in slot_ranges([s.samples for s in shards], slot, num_slots):
+        for pos, keep in slot_ranges([s.samples for s in shards], slot, num_slots, align):
             yield from self._read(shards[pos], keep)
 
-    def _resampled(self, slot: int, num_slots: int) -> Iterator[dict[str, Any]]:
+    def _resampled(self, slot: int, num_slots: int, align: int = 1) -> Iterator[dict[str, Any]]:
         rng = _rng(self.seed, self.epoch, slot, 1)
         limit = None
         if self.epoch_size is not None:
             per_rank_slots = num_slots // self.world_size
             local = slot % per_rank_slots
-            limit = self.epoch_size * (local + 1) // per_rank_slots - self.epoch_size * local // per_rank_slots
+            lo, hi = aligned_share(self.epoch_size, local, per_rank_slots, align)
+            limit = hi - lo
         n = 0
         while limit is None or n < limit:
             shard = self.shards[int(rng.integers(0, len(self.shards)))]
@@ -589,10 +603,10 @@ class SignDataset(IterableDataset):
     def samples(self) -> Iterator[dict[str, Any]]:
         return self._stream(lazy=False)
 
-    def _stream(self, lazy: bool) -> Iterator[dict[str, Any]]:
+    def _stream(self, lazy: bool, align: int = 1) -> Iterator[dict[str, Any]]:
         slot, num_slots, _ = self._slot()
         rng = _rng(self.seed, self.epoch, slot, 2)
-        stream: Iterable[dict[str, Any]] = self._raw(slot, num_slots)
+        stream: Iterable[dict[str, Any]] = self._raw(slot, num_slots, align)
         if self.shuffle_buffer > 1:
             stream = shuffle_buffer(stream, self.shuffle_buffer, rng)
         for s in stream:
@@ -614,7 +628,9 @@ class SignDataset(IterableDataset):
     ) -> SignLoader:
         """Padded batches (see `collate`; pose and conf are float16, as stored, unless ``dtype`` says otherwise:
         cast on the device). ``buckets`` groups samples of similar length (boundaries from the manifest) so
-        padding stays small. Each worker batches its own samples, as WebDataset's loaders do."""
+        padding stays small. Each worker batches its own samples, as WebDataset's loaders do; their shares are cut
+        at multiples of ``batch_size``, so an epoch holds the same batches for any number of workers, at most one
+        of them partial (dropped with ``drop_last``). ``len()`` is the number of batches per epoch (this rank)."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if dtype not in (torch.float16, torch.float32, torch.bfloat16, torch.float64):
@@ -637,10 +653,23 @@ class _Batches(IterableDataset):
         self.ds, self.batch_size, self.boundaries, self.drop_last = ds, batch_size, boundaries, drop_last
         self.dtype = dtype
 
+    def __len__(self) -> int:
+        """Batches this rank yields per epoch: its share of the split (or ``epoch_size``), cut into batches."""
+        ds = self.ds
+        if ds.resampled:
+            if ds.epoch_size is None:
+                raise TypeError("a resampled dataset without epoch_size is endless")
+            n = ds.epoch_size
+        else:
+            lo, hi = aligned_share(ds.num_samples, ds.rank, ds.world_size, self.batch_size)
+            n = hi - lo
+        full, part = divmod(n, self.batch_size)
+        return full + int(part > 0 and not self.drop_last)
+
     def __iter__(self) -> Iterator[dict[str, Any] | list[dict[str, Any]]]:
         """Padded batches; in a DataLoader worker, a batch of unread `SampleRef`s goes to the main process as is
         (see `SignLoader`)."""
-        samples = self.ds._stream(lazy=True)
+        samples = self.ds._stream(lazy=True, align=self.batch_size)
         if self.boundaries is not None:
             groups = bucketed(samples, self.batch_size, self.boundaries, self.drop_last)
         else:
