@@ -40,7 +40,7 @@ from .manifest import (
     read_dataset_json,
     read_manifest,
 )
-from .sample_refs import SampleRef, ShardFile
+from .sample_refs import SampleRef, ShardFile, stored_header
 from .schema import canonical_split
 from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
 from .transforms import Augment, crop_start, temporal_crop
@@ -373,6 +373,7 @@ class SignDataset(IterableDataset):
         self._rows = _index_manifest(table, self.split, self.root)
         del table
         self._points = get_layout(self.info.layout).num_points
+        self._check_layout()
         self.lengths = np.concatenate([self._rows[s.name].frames for s in self.shards])
         self.shuffle = (self.split == "train") if shuffle is None else shuffle
         self.resampled = resampled
@@ -506,6 +507,24 @@ class SignDataset(IterableDataset):
             if SampleRef(file, keys[i], pose_at, conf_at, frames, self._points).end > file.size:
                 return f" at sample {keys[i]!r}"
         return ""
+
+    def _check_layout(self) -> None:
+        """dataset.json's layout and dtype against the first sample's stored ``.npy`` header: one small read (each
+        read checks its own sample; `verify` checks them all). Shards behind a URL are checked as they stream."""
+        first = self.shards[0]
+        rows = self._rows.get(first.name)
+        if is_url(str(self.root)) or rows is None or rows.at is None or rows.n == 0:
+            return
+        try:
+            shape, _, dtype, _ = stored_header(self.info.shard_path(first), int(rows.at[0, 0]))
+        except (OSError, ValueError):
+            return  # a missing or damaged shard is named when it is read
+        if len(shape) != 3 or shape[1:] != (self._points, 3) or dtype != np.dtype("<f2"):
+            raise DatasetError(
+                f"{self.root}: dataset.json says layout {self.info.layout} ({self._points} points, float16), but "
+                f"{first.name} holds {dtype}{shape} for its first sample; dataset.json was edited or does not belong "
+                "to these shards: re-pack the dataset"
+            )
 
     def _pick_split(self, split: str | None) -> str:
         """``None``: the train split, or the dataset's only split."""

@@ -58,6 +58,18 @@ class ShardFile:
         return self.scan()[1]
 
 
+def stored_header(path: str | os.PathLike, at: int) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, fortran order, dtype and data offset of the ``.npy`` member whose bytes start at ``at`` (plain file
+    reads, so it works on every platform); ValueError if there is no valid header there."""
+    with open(path, "rb") as f:
+        f.seek(at)
+        buf = io.BytesIO(f.read(1 << 16))
+    version = np.lib.format.read_magic(buf)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(buf)
+    return tuple(shape), fortran, dtype, at + buf.tell()
+
+
 @functools.lru_cache(maxsize=4096)
 def npy_header(shape: tuple[int, ...]) -> bytes:
     """The ``.npy`` header numpy writes for a stored (float16) array of ``shape``, as the shard holds it."""
@@ -158,12 +170,8 @@ class SampleRef:
                 f"shard {self.file.name}: the manifest says {self.key!r} is at byte {at}, but the shard holds "
                 f"{there!r} there; the manifest disagrees with the shards (run `signkit verify`)"
             )
-        head = os.pread(self.file.fd, 1 << 16, at)
         try:
-            buf = io.BytesIO(head)
-            version = np.lib.format.read_magic(buf)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            stored_shape, fortran, dtype = read(buf)
+            stored_shape, fortran, dtype, data_at = stored_header(self.file.path, at)
         except Exception as e:
             raise DatasetError(
                 f"shard {self.file.name}: sample {self.key!r} cannot be decoded ({member}: {e}); re-pack or "
@@ -174,5 +182,5 @@ class SampleRef:
                 f"shard {self.file.name}: sample {self.key!r} holds {dtype}{tuple(stored_shape)} in {member}, the "
                 f"manifest says {_STORED}{shape}; the manifest disagrees with the shards (run `signkit verify`)"
             )
-        if os.preadv(self.file.fd, [dest], at + buf.tell() + skip) != dest.nbytes:
+        if os.preadv(self.file.fd, [dest], data_at + skip) != dest.nbytes:
             raise DatasetError(f"shard {self.file.name}: sample {self.key!r} is truncated (re-pack or re-download it)")

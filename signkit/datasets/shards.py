@@ -173,7 +173,7 @@ class MappedShard:
                 self._view = memoryview(b"")
                 return
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        if hasattr(mmap, "MADV_SEQUENTIAL"):  # not on Windows (nor madvise itself)
+        if hasattr(mmap, "MADV_SEQUENTIAL") and hasattr(mapped, "madvise"):  # neither on Windows
             mapped.madvise(mmap.MADV_SEQUENTIAL)  # read ahead from the disk as a sequential read would
         self._view = memoryview(mapped)
 
