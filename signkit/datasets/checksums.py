@@ -17,9 +17,7 @@ ALGORITHM = "xxh3_64"
 CHECKSUM_COLUMNS = {"pose.npy": "pose_xxh3", "conf.npy": "conf_xxh3"}
 
 
-def checksum(data) -> int:
-    """XXH3-64 of a contiguous buffer (bytes, memoryview or a C-contiguous numpy array)."""
-    return xxhash.xxh3_64_intdigest(data)
+checksum = xxhash.xxh3_64_intdigest  # of a contiguous buffer (bytes, memoryview, a C-contiguous numpy array)
 
 
 def check(data, want: int | None, shard: str, key: str, suffix: str) -> None:

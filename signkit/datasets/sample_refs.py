@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DatasetError
-from .checksums import check
+from .checksums import check, checksum
 from .shards import STORE_DTYPE, scan_shard
 
 _BLOCK = 512  # a tar header
@@ -110,19 +110,22 @@ class SampleRef:
                          self.start + start, length, self.pose_sum, self.conf_sum)  # fmt: skip
 
     def read_into(self, pose: np.ndarray, conf: np.ndarray) -> None:
-        """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays."""
-        self._checked("pose.npy", self.pose_at, (self.frames, self.points, 3), pose, self.pose_sum)
-        self._checked("conf.npy", self.conf_at, (self.frames, self.points), conf, self.conf_sum)
-
-    def _checked(self, suffix: str, at: int, shape: tuple[int, ...], dest: np.ndarray, want: int | None) -> None:
-        if want is not None and self.length != self.frames:  # a window: the checksum covers the whole array
-            whole = np.empty(shape, dtype=STORE_DTYPE)
-            self._read(suffix, at, shape, whole, 0)
-            check(whole, want, self.file.name, self.key, suffix)
-            dest[...] = whole[self.start : self.start + self.length]
-            return
-        self._read(suffix, at, shape, dest, self.start)
-        check(dest, want, self.file.name, self.key, suffix)
+        """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays, and
+        check their checksums (a window reads each whole array once to check it)."""
+        pose_shape, conf_shape = (self.frames, self.points, 3), (self.frames, self.points)
+        if self.pose_sum is not None and self.length != self.frames:
+            for suffix, at, shape, dest, want in (("pose.npy", self.pose_at, pose_shape, pose, self.pose_sum),
+                                                  ("conf.npy", self.conf_at, conf_shape, conf, self.conf_sum)):
+                whole = np.empty(shape, dtype=STORE_DTYPE)
+                self._read(suffix, at, shape, whole, 0)
+                check(whole, want, self.file.name, self.key, suffix)
+                dest[...] = whole[self.start : self.start + self.length]
+            return  # fmt: skip
+        self._read("pose.npy", self.pose_at, pose_shape, pose, self.start)
+        self._read("conf.npy", self.conf_at, conf_shape, conf, self.start)
+        if self.pose_sum is not None and (checksum(pose) != self.pose_sum or checksum(conf) != self.conf_sum):
+            check(pose, self.pose_sum, self.file.name, self.key, "pose.npy")  # raises, naming the array
+            check(conf, self.conf_sum, self.file.name, self.key, "conf.npy")
 
     @property
     def end(self) -> int:
