@@ -49,8 +49,9 @@ def candidates() -> dict[str, object]:
 
 
 def sample_arrays() -> list[np.ndarray]:
-    import signkit
     from load import lexicon_files
+
+    import signkit
 
     arrays = []
     for f in lexicon_files():
@@ -62,7 +63,7 @@ def sample_arrays() -> list[np.ndarray]:
 def measure(arrays: list[np.ndarray], repeats: int) -> dict[str, tuple[float, float] | None]:
     """(GB/s, µs per sample) for every candidate: best of ``repeats`` passes over all arrays."""
     total = sum(a.nbytes for a in arrays)
-    views = [memoryview(a).cast("B") for a in arrays]  # every candidate takes a byte buffer
+    views = [a.tobytes() for a in arrays]  # bytes: every candidate takes them
     out: dict[str, tuple[float, float] | None] = {}
     for name, fn in candidates().items():
         if fn is None:
@@ -116,7 +117,10 @@ def main() -> None:
     if args.write:
         doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
         section = re.compile(r"^## Sample checksums\n.*?(?=^## |\Z)", re.S | re.M)
-        doc = section.sub(lambda _: text + "\n", doc) if section.search(doc) else doc.rstrip("\n") + "\n\n" + text + "\n"
+        if section.search(doc):
+            doc = section.sub(lambda _: text + "\n", doc)
+        else:
+            doc = doc.rstrip("\n") + "\n\n" + text + "\n"
         DOC.write_text(doc)
 
 

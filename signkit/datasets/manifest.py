@@ -81,8 +81,9 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     pq.write_table(table, path, compression="zstd")
 
 
-def read_manifest(root: str | os.PathLike | Location):
-    """The manifest as a pyarrow Table (cheap: one row per sample, no pose data)."""
+def read_manifest(root: str | os.PathLike | Location, columns: list[str] | None = None):
+    """The manifest as a pyarrow Table (cheap: one row per sample, no pose data); ``columns``: only those that
+    the file has of them (the loader skips the ones it does not use)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -90,14 +91,17 @@ def read_manifest(root: str | os.PathLike | Location):
     path = where.child(MANIFEST)
     try:
         source = path if not where.url else pa.BufferReader(where.read_bytes(MANIFEST))
-        table = pq.read_table(source)
+        if columns is not None:
+            have = set(pq.read_schema(source).names)
+            columns = [c for c in columns if c in have]
+        table = pq.read_table(source, columns=columns)
     except FileNotFoundError:
         raise DatasetError(f"{where}: no {MANIFEST}; is this a folder written by `signkit pack`?") from None
     except DatasetError:
         raise
     except Exception as e:
         raise DatasetError(f"{path}: unreadable manifest ({type(e).__name__}: {e}); re-pack the dataset") from None
-    missing = [c for c in COLUMNS if c not in table.column_names]
+    missing = [c for c in (COLUMNS if columns is None else ()) if c not in table.column_names]
     if missing:
         raise DatasetError(f"{path}: manifest lacks columns {missing}; re-pack with this signkit")
     return table
@@ -187,9 +191,11 @@ def consistency_problems(info: DatasetInfo, table, split: str | None = None) -> 
     if split is not None:
         table = table.filter(pc.equal(table["split"], split))
     shards = [s for s in info.shards if split is None or s.split == split]
-    counts = table.group_by(["shard", "split"]).aggregate([("key", "count")])
-    columns = (counts[c].to_pylist() for c in ("shard", "split", "key_count"))
-    found = {(s, p): n for s, p, n in zip(*columns, strict=True)}
+    found: dict[tuple[str, str], int] = {}
+    for sp in pc.unique(table["split"]).to_pylist() if table.num_rows else []:
+        ids = table.filter(pc.equal(table["split"], sp))["shard"].combine_chunks().dictionary_encode()
+        counts = np.bincount(ids.indices.to_numpy(), minlength=len(ids.dictionary))
+        found.update({(name, sp): int(n) for name, n in zip(ids.dictionary.to_pylist(), counts, strict=True)})
     for s in shards:
         n = found.pop((s.name, s.split), 0)
         if n != s.samples:

@@ -139,6 +139,8 @@ def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
     at = _column_pairs(rows, OFFSET_COLUMNS, np.int64)
     sums = _column_pairs(rows, SUM_COLUMNS, np.uint64)
     keep = rows.select(["key", "label", *TEXT_FIELDS])
+    for name in ("gloss", "signer", "language"):  # few distinct values: held once each
+        keep = keep.set_column(keep.schema.get_field_index(name), name, pc.dictionary_encode(keep[name]))
     return {
         names[ids[a]]: _ShardRows(
             keep.slice(a, b - a), frames[a:b],
@@ -365,13 +367,17 @@ class SignDataset(IterableDataset):
             raise DatasetError(
                 f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
             )
-        table = read_manifest(self.info.location)
+        wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS]
+        table = read_manifest(self.info.location, columns=wanted)
         problems = consistency_problems(self.info, table, self.split)
         if problems:
             more = f" (and {len(problems) - 1} more: `signkit verify` lists them)" if len(problems) > 1 else ""
             raise DatasetError(f"{self.root}: {problems[0]}{more}")
         self._rows = _index_manifest(table, self.split, self.root)
         del table
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # the full table and the temporaries: give their pages back
         self._points = get_layout(self.info.layout).num_points
         self._check_layout()
         self.lengths = np.concatenate([self._rows[s.name].frames for s in self.shards])
