@@ -124,7 +124,9 @@ def run_in(pythonpath: str, root: Path, workers: int, batches: int) -> dict:
     code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import manifest_rss, json; " \
            f"print(json.dumps(manifest_rss.measure({str(root)!r}, {workers}, {batches})))"  # fmt: skip
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # cwd: the dataset's folder, so `python -c` (whose sys.path starts with the cwd) imports signkit from PYTHONPATH
+    cmd = [sys.executable, "-c", code]
+    out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -141,7 +143,8 @@ def render(rows: int, per_shard: int, results: dict[str, dict], note: str) -> st
         "a DataLoader (fork). MB; USS = the process's private pages (what it costs beyond what it shares with the "
         "main process); *open* = `signkit.datasets.open` alone.",
         "",
-        "| signkit | open (s) | main RSS after open | main RSS after reading | main USS | worker RSS | worker USS |",
+        "| signkit (imported from) | open (s) | main RSS after open | main RSS after reading | main USS "
+        "| worker RSS | worker USS |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
@@ -149,7 +152,8 @@ def render(rows: int, per_shard: int, results: dict[str, dict], note: str) -> st
         w_rss = "/".join(f"{w['rss']:.0f}" for w in r["workers"]) or "-"
         w_uss = "/".join(f"{w['uss']:.0f}" for w in r["workers"]) or "-"
         lines.append(
-            f"| {name} | {r['open_s']:.2f} | {r['opened']['rss']:.0f} (+{grow:.0f} for the manifest) | "
+            f"| {name} (`{r['signkit']}`) | {r['open_s']:.2f} | {r['opened']['rss']:.0f} (+{grow:.0f} for the "
+            "manifest) | "
             f"{r['main']['rss']:.0f} | {r['main']['uss']:.0f} | {w_rss} | {w_uss} |"
         )
     lines.append("")
