@@ -11,9 +11,11 @@ via one ``collate``), warm page cache for every path:
   floor  the least any loader of these batches must do: one preadv per array into a reused batch buffer, zeroed
          padding, no checks, no pipeline (how close the padded batches themselves let anyone get to (c))
 
-and the pack rate (input MB/s) of ``signkit pack`` against plain ``tar`` of the same files.
-Goal (issue 3): ours >= 3x (a) and (b), >= 0.5x (c). Writes the "Loading" section of docs/benchmarks.md
-with ``--write``.
+and the pack rate (input MB/s) of ``signkit pack`` against plain ``tar`` of the same files, and what the per-sample
+checksums cost: ours against the same shards with the checksum columns dropped from the manifest (read as a dataset
+packed before them), passes interleaved.
+Goal (issue 3): ours >= 3x (a) and (b), >= 0.5x (c); (issue 15) checksums cost <= 5 %, warm and cold. Writes the
+"Loading" section of docs/benchmarks.md with ``--write``.
 
     python benchmarks/load.py --samples 2400 --write
 """
@@ -171,6 +173,66 @@ def _floor_rate(ds_root: Path, n: int, repeats: int) -> tuple[float, float]:
     return _rate(batches, paths, n, repeats)
 
 
+def without_checksums(ds_root: Path, out: Path) -> Path:
+    """The same dataset (shards hard-linked: the same files, the same page cache) with the checksum columns
+    dropped from its manifest, as a dataset packed before them is read."""
+    import pyarrow.parquet as pq
+
+    from signkit.datasets.manifest import SUM_COLUMNS
+
+    (out / "shards").mkdir(parents=True)
+    for shard in (ds_root / "shards").iterdir():
+        os.link(shard, out / "shards" / shard.name)
+    shutil.copyfile(ds_root / "dataset.json", out / "dataset.json")
+    pq.write_table(sd.read_manifest(ds_root).drop_columns(list(SUM_COLUMNS)), out / "manifest.parquet")
+    return out
+
+
+def _paired_rates(checked, bare, files: list[Path], n: int, repeats: int) -> dict[str, tuple[float, ...]]:
+    """(warm, cold, warm CPU, cold CPU) samples/s of two paths over the same files, passes interleaved (checked,
+    bare, checked...) so that a shared machine's load falls on both; best of ``repeats`` each. The CPU rates count
+    this process's CPU time (user + system), which other processes' load disturbs far less than the wall clock
+    (without workers, all of the loading is in this process)."""
+    best = {"checked": [0.0] * 4, "bare": [0.0] * 4}
+    paths = {"checked": checked, "bare": bare}
+    for name in paths:  # warm-up
+        assert sum(int(b["length"].shape[0]) for b in paths[name]()) == n
+    for _ in range(repeats):
+        for cold in (0, 1):
+            for name, make in paths.items():
+                if cold:
+                    evict(files)
+                t0, c0 = time.perf_counter(), time.process_time()
+                got = sum(int(b["length"].shape[0]) for b in make())
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                assert got == n, (got, n)
+                best[name][cold] = max(best[name][cold], got / wall)
+                best[name][2 + cold] = max(best[name][2 + cold], got / max(cpu, 1e-9))
+    return {k: tuple(v) for k, v in best.items()}
+
+
+def checksum_cost(ds_root: Path, work: Path, shards: list[Path], n: int, workers: list[int], repeats: int) -> dict:
+    """The loader with and without per-sample checksums, per worker count, and the streaming reader (the path
+    without ``os.preadv``) in one process."""
+    bare = without_checksums(ds_root, work / "ds-no-checksums")
+    out = {}
+    for w in workers:
+        checked_loader = sd.open(ds_root, shuffle=False).loader(BATCH, num_workers=w)
+        bare_loader = sd.open(bare, shuffle=False).loader(BATCH, num_workers=w)
+        out[f"loader, {w} workers"] = _paired_rates(
+            lambda a=checked_loader: a, lambda b=bare_loader: b, shards, n, repeats
+        )
+    preadv = os.preadv
+    del os.preadv  # the streaming reader, as on Windows (and for URLs, which stream the same way)
+    try:
+        checked = sd.open(ds_root, shuffle=False).loader(BATCH)
+        plain = sd.open(bare, shuffle=False).loader(BATCH)
+        out["streaming reader, 0 workers"] = _paired_rates(lambda: checked, lambda: plain, shards, n, repeats)
+    finally:
+        os.preadv = preadv
+    return out
+
+
 def build_inputs(work: Path, samples: int) -> tuple[list[Path], list[Path]]:
     """``samples`` .pose files (hard links to the lexicon, renamed) and as many pickles (same data, float32)."""
     src = lexicon_files()
@@ -239,7 +301,9 @@ def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int,
     data_bytes = sum(s["pose"].nbytes + s["conf"].nbytes for s in decoded)
     padded_bytes = _typical_batch_bytes(decoded) * -(-len(decoded) // BATCH)
     frames = sd.dataset_summary(ds_root)["splits"]["train"]["frames_min_mean_max"]
+    checksums = checksum_cost(ds_root, work, shards, samples, workers, max(repeats, 3))
     return {
+        "checksums": checksums,
         "samples": samples,
         "frames": frames,
         "in_mb": in_mb,
@@ -361,7 +425,37 @@ def render(r: dict, note: str) -> str:
         "(augmentation), which they do and then hand over as (a) and (b) do.",
         "",
     ]
+    lines += render_checksums(r)
     return "\n".join(lines)
+
+
+def render_checksums(r: dict) -> list[str]:
+    """The per-sample checksum rows of the Loading section."""
+    lines = [
+        "Per-sample checksums (issue 15): every array's XXH3-64 is checked on every read. Cost, against the same "
+        "shards read with the checksum columns dropped from the manifest (as a dataset packed before them is read), "
+        f"passes interleaved, best of {max(r.get('repeats', 3), 3)} each:",
+        "",
+        "| path | cache | with checks (samples/s) | without | with / without | CPU time: with / without |",
+        "|---|---|---|---|---|---|",
+    ]
+    worst = 1.0
+    for path, rates in r["checksums"].items():
+        for j, cache in enumerate(("warm", "cold")):
+            ratio = rates["checked"][j] / rates["bare"][j]
+            cpu = rates["checked"][2 + j] / rates["bare"][2 + j]
+            worst = min(worst, ratio)
+            lines.append(
+                f"| {path} | {cache} | {rates['checked'][j]:.0f} | {rates['bare'][j]:.0f} | {ratio:.3f}x | "
+                f"{cpu:.3f}x{'' if path.startswith(('loader, 0', 'streaming')) else ' (main process only)'} |"
+            )
+    lines += [
+        "",
+        f"Goal: with / without >= 0.95x, warm and cold. In this run the worst row is {worst:.3f}x "
+        f"({'met' if worst >= 0.95 else 'not met'}).",
+        "",
+    ]
+    return lines
 
 
 def _verdict(r: dict) -> str:
@@ -392,10 +486,20 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2, help="timed passes per path (after one warm-up pass)")
     ap.add_argument("--write", action="store_true", help="write the Loading section of docs/benchmarks.md")
     ap.add_argument("--note", default="", help="a sentence on the conditions (shared machine, load...)")
+    ap.add_argument("--checksums-only", action="store_true", help="measure only the cost of per-sample checksums")
     args = ap.parse_args()
     torch.set_num_threads(1)  # as in DataLoader workers; a shared machine's spare threads would only add noise
     with tempfile.TemporaryDirectory(prefix="signkit-load-") as tmp:
+        if args.checksums_only:
+            work = Path(tmp)
+            build_inputs(work, args.samples)
+            sd.pack(work / "poses", work / "ds", workers=max(args.pack_workers))
+            shards = sorted((work / "ds" / "shards").glob("*.tar"))
+            cost = checksum_cost(work / "ds", work, shards, args.samples, args.workers, max(args.repeats, 3))
+            print("\n".join(render_checksums({"checksums": cost, "repeats": args.repeats})))
+            return
         result = run(args.samples, args.workers, args.pack_workers, args.repeats, Path(tmp))
+    result["repeats"] = args.repeats
     text = render(result, args.note)
     print(text)
     if args.write:

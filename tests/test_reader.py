@@ -164,12 +164,13 @@ def test_length_bucketing_from_the_manifest(packed):
     ds = sd.open(packed[0], split="train", shuffle=True)
     boundaries = ds.bucket_boundaries(3)
     assert len(boundaries) >= 1
-    keys, padded_frames = [], 0
+    keys, mixed = [], 0
     for batch in ds.loader(batch_size=4, buckets=3):
         keys += batch["key"]
-        lengths = batch["length"].numpy()
-        padded_frames += int((lengths.max() - lengths).sum())
-        assert len(set(np.searchsorted(boundaries, lengths, side="right"))) == 1  # one bucket per batch
+        mixed += len(set(np.searchsorted(boundaries, batch["length"].numpy(), side="right"))) > 1
+    # full buckets are batches; what the buckets hold at the end (< 3 x 4 samples) is batched together, so the
+    # epoch has at most one partial batch
+    assert mixed <= 3 and len(keys) // 4 > mixed
     assert sorted(keys) == sorted(s["key"] for s in sd.open(packed[0], split="train", shuffle=False))
 
 
@@ -275,7 +276,8 @@ def test_manifest_that_disagrees_with_the_shards_is_an_error(packed, tmp_path):
     meta = json.loads((root / "dataset.json").read_text())
     meta["shards"][-1]["samples"] += 1
     (root / "dataset.json").write_text(json.dumps(meta))
-    with pytest.raises(DatasetError, match="manifest disagrees with the shards"):
+    name, n = meta["shards"][-1]["name"], meta["shards"][-1]["samples"]
+    with pytest.raises(DatasetError, match=rf"dataset.json says {name} holds {n} samples, the manifest lists {n - 1}"):
         sd.open(root, split=meta["shards"][-1]["split"])
     root = _copy_dataset(packed[0], tmp_path / "ds2")
     rows = sd.read_manifest(root).to_pylist()

@@ -12,8 +12,8 @@ import click
 @click.argument("dataset_dir")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def verify(dataset_dir: str, as_json: bool) -> None:
-    """Check a packed dataset (a folder or a URL: s3://, gs://, https://): shard checksums and sizes, and that
-    the manifest matches the shards.
+    """Check a packed dataset (a folder or a URL: s3://, gs://, https://): shard checksums and sizes, that
+    dataset.json and the manifest match the shards, every sample's checksum, and members no manifest row names.
 
     Exits 1 and names every mismatch if anything is wrong.
 
@@ -26,7 +26,8 @@ def verify(dataset_dir: str, as_json: bool) -> None:
     report = verify_dataset(dataset_dir)
     if as_json:
         out = {"path": str(report.root), "ok": report.ok, "shards": report.shards_checked,
-               "samples": report.samples_checked, "problems": report.problems, "notes": report.notes}  # fmt: skip
+               "samples": report.samples_checked, "sample_checksums": report.sample_checksums,
+               "problems": report.problems, "notes": report.notes}  # fmt: skip
         click.echo(json.dumps(out, indent=2))
     else:
         for problem in report.problems:

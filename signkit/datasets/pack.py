@@ -41,7 +41,7 @@ from .manifest import (
     write_manifest,
 )
 from .schema import SPLITS, SampleRecord, canonical_split
-from .shards import ShardWriter, encode_sample, shard_name
+from .shards import ShardWriter, encode_sample, sample_checksums, shard_name
 
 DEFAULT_SHARD_SIZE = 256 * 1000**2
 _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -151,6 +151,7 @@ def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | 
         "right_hand_detected": pose.detected_ratio("right_hand"),
         "normalized_by": normalized_by,
         "flags": flags,
+        **sample_checksums(job.key, members),  # checked on every read
     }
     return job.key, members, row
 

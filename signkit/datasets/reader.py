@@ -15,7 +15,6 @@ by at most one sample; for DDP training with equal step counts use ``resampled=T
 
 from __future__ import annotations
 
-import itertools
 import os
 import sys
 import threading
@@ -30,9 +29,18 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import ConfigError, DatasetError
 from ..pose import get_layout
+from .checksums import check
 from .location import is_url
-from .manifest import OFFSET_COLUMNS, DatasetInfo, ShardInfo, read_dataset_json, read_manifest
-from .sample_refs import SampleRef, ShardFile
+from .manifest import (
+    OFFSET_COLUMNS,
+    SUM_COLUMNS,
+    DatasetInfo,
+    ShardInfo,
+    consistency_problems,
+    read_dataset_json,
+    read_manifest,
+)
+from .sample_refs import SampleRef, ShardFile, stored_header
 from .schema import canonical_split
 from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
 from .transforms import Augment, crop_start, temporal_crop
@@ -40,11 +48,24 @@ from .transforms import Augment, crop_start, temporal_crop
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
 
 
-def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int, range]]:
+def aligned_share(total: int, part: int, parts: int, align: int = 1) -> tuple[int, int]:
+    """Where ``part`` of ``parts`` near-equal contiguous shares of ``total`` items starts and stops, each share a
+    multiple of ``align`` but the last (which takes the remainder). With ``align`` = the batch size, workers that
+    batch their own share drop or yield at most one partial batch per epoch between them, whatever their number."""
+    units = total // align
+
+    def edge(k: int) -> int:
+        return total if k == parts else align * (units * k // parts)
+
+    return edge(part), edge(part + 1)
+
+
+def slot_ranges(counts: list[int], slot: int, num_slots: int, align: int = 1) -> list[tuple[int, range]]:
     """The (shard position, sample positions) that ``slot`` of ``num_slots`` reads, for shards of ``counts``
-    samples in this epoch's order: one contiguous range of the concatenated samples per slot."""
+    samples in this epoch's order: one contiguous range of the concatenated samples per slot (see
+    `aligned_share`)."""
     total = sum(counts)
-    lo, hi = total * slot // num_slots, total * (slot + 1) // num_slots
+    lo, hi = aligned_share(total, slot, num_slots, align)
     out, start = [], 0
     for i, c in enumerate(counts):
         a, b = max(lo, start), min(hi, start + c)
@@ -56,44 +77,77 @@ def slot_ranges(counts: list[int], slot: int, num_slots: int) -> list[tuple[int,
 
 @dataclass
 class _ShardRows:
-    """The manifest rows of one shard, in stored order, as columns."""
+    """The manifest rows of one shard, in stored order: a zero-copy slice of the split's Arrow table plus numpy
+    columns, so a process holds no Python object per row (10⁶ rows of ``str`` would cost hundreds of MB in every
+    DataLoader worker as refcounts touch their pages). `rows` makes Python values only for the samples read."""
 
-    keys: list[str]
-    frames: list[int]
-    labels: list[int | None]
-    text: dict[str, list[str | None]]
-    at: list[tuple[int, int]] | None = None  # where each sample's pose and conf start, if the manifest says
+    table: Any  # pyarrow.Table: key, label and the text fields
+    frames: np.ndarray
+    at: np.ndarray | None = None  # [n, 2] where each sample's pose and conf start, if the manifest says
+    sums: np.ndarray | None = None  # [n, 2] their checksums (uint64), if the dataset was packed with them
+
+    @property
+    def n(self) -> int:
+        return len(self.frames)
+
+    def keys(self) -> list[str]:
+        return self.table["key"].to_pylist()
+
+    def rows(self, keep: range) -> dict[str, list]:
+        """Python values of rows ``keep`` (a step-1 range): key, label (-1 = none), the text fields, frames,
+        offsets and checksums (None where the manifest has none)."""
+        part = self.table.slice(keep.start, len(keep))
+        cols: dict[str, list] = {c: part[c].to_pylist() for c in ("key", *TEXT_FIELDS)}
+        cols["label"] = part["label"].fill_null(-1).to_numpy().tolist()
+        cols["frames"] = self.frames[keep.start : keep.stop].tolist()
+        for name, arr in (("at", self.at), ("sums", self.sums)):
+            cols[name] = arr[keep.start : keep.stop].tolist() if arr is not None else [(None, None)] * len(keep)
+        return cols
+
+
+def _column_pairs(rows, columns: tuple[str, ...], dtype) -> np.ndarray | None:
+    """Two manifest columns as an [n, 2] array, or None when one is missing or has a null."""
+    if not all(c in rows.column_names for c in columns) or any(rows[c].null_count for c in columns):
+        return None
+    return np.stack([rows[c].to_numpy().astype(dtype, copy=False) for c in columns], axis=1)
 
 
 def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
-    """The manifest is the index: keys to check the shards against, where the arrays are, and labels (so no JSON
-    member is parsed). Columns are sliced per shard; nothing is built per row."""
-    rows = table.filter(table["split"].to_numpy(zero_copy_only=False) == split)
+    """The manifest is the index: keys to check the shards against, where the arrays are, their checksums and
+    the labels (so no JSON member is parsed). Columns stay Arrow/numpy, sliced per shard."""
+    import pyarrow.compute as pc
+
+    wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS]
+    rows = table.select([c for c in wanted if c in table.column_names])
+    rows = rows.filter(pc.equal(rows["split"], split))
     rows = rows.sort_by([("shard", "ascending"), ("index", "ascending")])
-    shards = rows["shard"].to_pylist()
+    shard_ids = rows["shard"].combine_chunks().dictionary_encode()
+    names = shard_ids.dictionary.to_pylist()
+    ids = shard_ids.indices.to_numpy()
+    starts = np.flatnonzero(np.diff(ids, prepend=-1)) if len(ids) else np.zeros(0, dtype=np.int64)
+    stops = np.append(starts[1:], len(ids))
     index = rows["index"].to_numpy()
-    columns = {c: rows[c].to_pylist() for c in ("key", "num_frames", "label", *TEXT_FIELDS)}
-    have_offsets = all(c in rows.column_names for c in OFFSET_COLUMNS)
-    at = list(zip(*(rows[c].to_pylist() for c in OFFSET_COLUMNS), strict=True)) if have_offsets else []
-    out: dict[str, _ShardRows] = {}
-    start = 0
-    for shard, group in itertools.groupby(shards):
-        stop = start + sum(1 for _ in group)
-        if not np.array_equal(index[start:stop], np.arange(stop - start)):
-            bad = start + int(np.argmax(index[start:stop] != np.arange(stop - start)))
-            raise DatasetError(
-                f"{root}: manifest positions of {shard} are not 0..{stop - start - 1} (at {columns['key'][bad]!r}); "
-                "re-pack"
-            )
-        offsets = at[start:stop] if have_offsets else None
-        if offsets is not None and any(None in pair for pair in offsets):
-            offsets = None
-        out[shard] = _ShardRows(
-            columns["key"][start:stop], columns["num_frames"][start:stop], columns["label"][start:stop],
-            {f: columns[f][start:stop] for f in TEXT_FIELDS}, offsets,
+    expected = np.arange(len(ids)) - np.repeat(starts, stops - starts)
+    if not np.array_equal(index, expected):
+        bad = int(np.argmax(index != expected))
+        g = int(np.searchsorted(starts, bad, side="right")) - 1
+        shard, n = names[ids[bad]], int(stops[g] - starts[g])
+        raise DatasetError(
+            f"{root}: manifest positions of {shard} are not 0..{n - 1} (at {rows['key'][bad].as_py()!r}); re-pack"
+        )
+    frames = rows["num_frames"].to_numpy().astype(np.int64)
+    at = _column_pairs(rows, OFFSET_COLUMNS, np.int64)
+    sums = _column_pairs(rows, SUM_COLUMNS, np.uint64)
+    keep = rows.select(["key", "label", *TEXT_FIELDS])
+    for name in ("gloss", "signer", "language"):  # few distinct values: held once each
+        keep = keep.set_column(keep.schema.get_field_index(name), name, pc.dictionary_encode(keep[name]))
+    return {
+        names[ids[a]]: _ShardRows(
+            keep.slice(a, b - a), frames[a:b],
+            at[a:b] if at is not None else None, sums[a:b] if sums is not None else None,
         )  # fmt: skip
-        start = stop
-    return out
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+    }
 
 
 def _dist_rank_world() -> tuple[int, int]:
@@ -273,9 +327,9 @@ def bucketed(
         if len(b) == batch_size:
             yield list(b)
             b.clear()
-    for b in buckets:
-        if b and not drop_last:
-            yield b
+    # what is left in the buckets is batched together, so a worker whose share is a multiple of the batch size
+    # (see `aligned_share`) yields only full batches
+    yield from batched((s for b in buckets for s in b), batch_size, drop_last)
 
 
 class SignDataset(IterableDataset):
@@ -292,7 +346,7 @@ class SignDataset(IterableDataset):
     def __init__(
         self,
         root: str | os.PathLike,
-        split: str = "train",
+        split: str | None = "train",
         *,
         shuffle: bool | None = None,
         resampled: bool = False,
@@ -307,22 +361,26 @@ class SignDataset(IterableDataset):
     ):
         self.info: DatasetInfo = read_dataset_json(root)
         self.root = self.info.root
-        self.split = canonical_split(split)
+        self.split = self._pick_split(split)
         self.shards: list[ShardInfo] = self.info.split_shards(self.split)
         if not self.shards:
             raise DatasetError(
                 f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
             )
-        self._rows = _index_manifest(read_manifest(self.info.location), self.split, self.root)
+        wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS]
+        table = read_manifest(self.info.location, columns=wanted)
+        problems = consistency_problems(self.info, table, self.split)
+        if problems:
+            more = f" (and {len(problems) - 1} more: `signkit verify` lists them)" if len(problems) > 1 else ""
+            raise DatasetError(f"{self.root}: {problems[0]}{more}")
+        self._rows = _index_manifest(table, self.split, self.root)
+        del table
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # the full table and the temporaries: give their pages back
         self._points = get_layout(self.info.layout).num_points
-        for s in self.shards:
-            listed = len(self._rows[s.name].keys) if s.name in self._rows else 0
-            if listed != s.samples:
-                raise DatasetError(
-                    f"{self.root}: manifest lists {listed} samples in {s.name}, dataset.json {s.samples}; the manifest"
-                    f" disagrees with the shards (run `signkit verify {self.root}`)"
-                )
-        self.lengths = np.asarray([n for r in self._rows.values() for n in r.frames], dtype=np.int64)
+        self._check_layout()
+        self.lengths = np.concatenate([self._rows[s.name].frames for s in self.shards])
         self.shuffle = (self.split == "train") if shuffle is None else shuffle
         self.resampled = resampled
         self.epoch_size = epoch_size
@@ -394,24 +452,25 @@ class SignDataset(IterableDataset):
         wid, nw = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         return self.rank * nw + wid, self.world_size * nw, nw
 
-    def _raw(self, slot: int, num_slots: int) -> Iterator[dict[str, Any]]:
+    def _raw(self, slot: int, num_slots: int, align: int = 1) -> Iterator[dict[str, Any]]:
         if self.resampled:
-            yield from self._resampled(slot, num_slots)
+            yield from self._resampled(slot, num_slots, align)
             return
         order = list(range(len(self.shards)))
         if self.shuffle:
             order = [int(i) for i in _rng(self.seed, self.epoch).permutation(len(self.shards))]
         shards = [self.shards[i] for i in order]
-        for pos, keep in slot_ranges([s.samples for s in shards], slot, num_slots):
+        for pos, keep in slot_ranges([s.samples for s in shards], slot, num_slots, align):
             yield from self._read(shards[pos], keep)
 
-    def _resampled(self, slot: int, num_slots: int) -> Iterator[dict[str, Any]]:
+    def _resampled(self, slot: int, num_slots: int, align: int = 1) -> Iterator[dict[str, Any]]:
         rng = _rng(self.seed, self.epoch, slot, 1)
         limit = None
         if self.epoch_size is not None:
             per_rank_slots = num_slots // self.world_size
             local = slot % per_rank_slots
-            limit = self.epoch_size * (local + 1) // per_rank_slots - self.epoch_size * local // per_rank_slots
+            lo, hi = aligned_share(self.epoch_size, local, per_rank_slots, align)
+            limit = hi - lo
         n = 0
         while limit is None or n < limit:
             shard = self.shards[int(rng.integers(0, len(self.shards)))]
@@ -430,25 +489,69 @@ class SignDataset(IterableDataset):
         """`SampleRef`s of a local shard: from the manifest's offsets, else from the shard's tar headers."""
         file = ShardFile(self.info.shard_path(shard), shard.name)
         rows = self._rows[shard.name]
-        keys, frames = rows.keys, rows.frames
-        at = rows.at or self._offsets_from_headers(file, shard)
-        points = self._points
-
-        def ref(i: int) -> SampleRef:
-            return SampleRef(file, keys[i], at[i][0], at[i][1], frames[i], points)
-
         if file.size != shard.bytes:  # a shard cut short or changed: refuse it before yielding any of it
-            cut = next((keys[i] for i in range(len(keys)) if ref(i).end > file.size), None)
-            where = f" at sample {cut!r}" if cut is not None else ""
             raise DatasetError(
-                f"shard {shard.name}: corrupt or truncated{where} ({file.size} bytes, dataset.json says {shard.bytes})"
-                f"; re-pack or re-download it (`signkit verify {self.root}` checks every shard)"
+                f"shard {shard.name}: corrupt or truncated{self._cut_at(rows, file)} ({file.size} bytes, dataset.json "
+                f"says {shard.bytes}); re-pack or re-download it (`signkit verify {self.root}` checks every shard)"
             )
-        for i in keep if keep is not None else range(len(keys)):
-            yield {"key": keys[i], "ref": ref(i), "shard": shard.name, "row": i}
+        keep = keep if keep is not None else range(rows.n)
+        cols = rows.rows(keep)
+        at = cols["at"] if rows.at is not None else self._offsets_from_headers(file, shard)[keep.start : keep.stop]
+        points = self._points
+        for j, (key, (pose_at, conf_at), frames, (pose_sum, conf_sum)) in enumerate(
+            zip(cols["key"], at, cols["frames"], cols["sums"], strict=True)
+        ):
+            ref = SampleRef(file, key, pose_at, conf_at, frames, points, 0, -1, pose_sum, conf_sum)
+            yield {"ref": ref, **self._fields(cols, j)}
+
+    def _cut_at(self, rows: _ShardRows, file: ShardFile) -> str:
+        """`` at sample 'k'``: the first sample whose arrays run past the end of a cut shard (manifest offsets)."""
+        if rows.at is None:
+            return ""
+        keys = rows.keys()
+        for i, ((pose_at, conf_at), frames) in enumerate(zip(rows.at.tolist(), rows.frames.tolist(), strict=True)):
+            if SampleRef(file, keys[i], pose_at, conf_at, frames, self._points).end > file.size:
+                return f" at sample {keys[i]!r}"
+        return ""
+
+    def _check_layout(self) -> None:
+        """dataset.json's layout and dtype against the first sample's stored ``.npy`` header: one small read (each
+        read checks its own sample; `verify` checks them all). Shards behind a URL are checked as they stream."""
+        first = self.shards[0]
+        rows = self._rows.get(first.name)
+        if is_url(str(self.root)) or rows is None or rows.at is None or rows.n == 0:
+            return
+        try:
+            shape, _, dtype, _ = stored_header(self.info.shard_path(first), int(rows.at[0, 0]))
+        except (OSError, ValueError):
+            return  # a missing or damaged shard is named when it is read
+        if len(shape) != 3 or shape[1:] != (self._points, 3) or dtype != np.dtype("<f2"):
+            raise DatasetError(
+                f"{self.root}: dataset.json says layout {self.info.layout} ({self._points} points, float16), but "
+                f"{first.name} holds {dtype}{shape} for its first sample; dataset.json was edited or does not belong "
+                "to these shards: re-pack the dataset"
+            )
+
+    def _pick_split(self, split: str | None) -> str:
+        """``None``: the train split, or the dataset's only split."""
+        if split is not None:
+            return canonical_split(split)
+        splits = self.info.splits
+        if "train" in splits or len(splits) != 1:
+            if "train" not in splits:
+                raise DatasetError(f"{self.root} has no train split; pick one of {', '.join(splits)} with split=")
+            return "train"
+        return splits[0]
+
+    @staticmethod
+    def _fields(cols: dict[str, list], j: int) -> dict[str, Any]:
+        out = {"key": cols["key"][j], "label": cols["label"][j]}
+        for f in TEXT_FIELDS:
+            out[f] = cols[f][j]
+        return out
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
-        expected = self._rows[shard.name].keys
+        expected = self._rows[shard.name].keys()
         found, offsets = file.scan()
         for i, key in enumerate(found[: len(expected)]):
             if key != expected[i]:
@@ -467,20 +570,33 @@ class SignDataset(IterableDataset):
             raise DatasetError(f"shard {shard.name}: member {e.args[0]!r} is missing; the shard is corrupt") from None
 
     def _read_stream(self, shard: ShardInfo, keep: range | None) -> Iterator[dict[str, Any]]:
-        """Samples of a shard behind a URL, decoded from the bytes as they stream in."""
-        expected = self._rows[shard.name].keys
+        """Samples of a shard behind a URL, decoded from the bytes as they stream in and checked against the
+        manifest (key, frames, checksums). Reading stops after the shard's last listed sample, so members
+        appended after it (into the tar's padding) are never read."""
+        rows = self._rows[shard.name]
+        keep = keep if keep is not None else range(rows.n)
+        cols = rows.rows(keep)
         last = -1
         for raw in iter_shard(self.info.shard_path(shard), keep, ARRAY_SUFFIXES):
-            if raw.index >= len(expected) or raw.key != expected[raw.index]:
-                want = expected[raw.index] if raw.index < len(expected) else "nothing"
+            j = raw.index - keep.start
+            want = cols["key"][j] if 0 <= j < len(keep) else "nothing"
+            if raw.key != want:
                 raise DatasetError(
                     f"shard {shard.name}: sample {raw.index} is {raw.key!r} but the manifest says {want!r}; "
                     f"the manifest disagrees with the shard (run `signkit verify {self.root}`)"
                 )
             last = raw.index
-            yield {**decode_sample(raw, {}), "row": raw.index}  # labels come from the manifest, not the JSON member
-        want_last = (keep.stop if keep is not None else shard.samples) - 1
-        if last != want_last:
+            sample = decode_sample(raw, {})  # labels come from the manifest, not the JSON member
+            if sample["pose"].shape[:2] != (cols["frames"][j], self._points):
+                raise DatasetError(
+                    f"shard {shard.name}: sample {raw.key!r} holds pose {sample['pose'].shape}, the manifest and "
+                    f"dataset.json say ({cols['frames'][j]}, {self._points}, 3); run `signkit verify {self.root}`"
+                )
+            for (suffix, name), want_sum in zip((("pose.npy", "pose"), ("conf.npy", "conf")), cols["sums"][j],
+                                                strict=True):  # fmt: skip
+                check(sample[name], want_sum, shard.name, raw.key, suffix)
+            yield {"pose": sample["pose"], "conf": sample["conf"], **self._fields(cols, j)}
+        if last != keep.stop - 1:
             raise DatasetError(
                 f"shard {shard.name}: ends after {last + 1} samples, dataset.json says {shard.samples}; "
                 "the shard is truncated or the manifest is wrong (re-pack or re-download it)"
@@ -489,11 +605,9 @@ class SignDataset(IterableDataset):
     def _prepare(self, s: dict[str, Any], rng: np.random.Generator, lazy: bool = False) -> dict[str, Any]:
         """Crop and augment one sample. With ``lazy``, a sample that needs neither stays a `SampleRef` (a window
         crop only moves where it is read from) for the collate to read into the batch."""
-        rows, i = self._rows[s["shard"]], s["row"]
-        label = rows.labels[i]
-        out = {"key": s["key"], "label": -1 if label is None else int(label)}
+        out = {"key": s["key"], "label": s["label"]}
         for f in TEXT_FIELDS:
-            out[f] = rows.text[f][i]
+            out[f] = s[f]
         ref = s.get("ref")
         if ref is not None:
             if self.max_frames is not None and ref.length > self.max_frames and self.crop != "resample":
@@ -514,10 +628,10 @@ class SignDataset(IterableDataset):
     def samples(self) -> Iterator[dict[str, Any]]:
         return self._stream(lazy=False)
 
-    def _stream(self, lazy: bool) -> Iterator[dict[str, Any]]:
+    def _stream(self, lazy: bool, align: int = 1) -> Iterator[dict[str, Any]]:
         slot, num_slots, _ = self._slot()
         rng = _rng(self.seed, self.epoch, slot, 2)
-        stream: Iterable[dict[str, Any]] = self._raw(slot, num_slots)
+        stream: Iterable[dict[str, Any]] = self._raw(slot, num_slots, align)
         if self.shuffle_buffer > 1:
             stream = shuffle_buffer(stream, self.shuffle_buffer, rng)
         for s in stream:
@@ -539,7 +653,9 @@ class SignDataset(IterableDataset):
     ) -> SignLoader:
         """Padded batches (see `collate`; pose and conf are float16, as stored, unless ``dtype`` says otherwise:
         cast on the device). ``buckets`` groups samples of similar length (boundaries from the manifest) so
-        padding stays small. Each worker batches its own samples, as WebDataset's loaders do."""
+        padding stays small. Each worker batches its own samples, as WebDataset's loaders do; their shares are cut
+        at multiples of ``batch_size``, so an epoch holds the same batches for any number of workers, at most one
+        of them partial (dropped with ``drop_last``). ``len()`` is the number of batches per epoch (this rank)."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         if dtype not in (torch.float16, torch.float32, torch.bfloat16, torch.float64):
@@ -562,10 +678,23 @@ class _Batches(IterableDataset):
         self.ds, self.batch_size, self.boundaries, self.drop_last = ds, batch_size, boundaries, drop_last
         self.dtype = dtype
 
+    def __len__(self) -> int:
+        """Batches this rank yields per epoch: its share of the split (or ``epoch_size``), cut into batches."""
+        ds = self.ds
+        if ds.resampled:
+            if ds.epoch_size is None:
+                raise TypeError("a resampled dataset without epoch_size is endless")
+            n = ds.epoch_size
+        else:
+            lo, hi = aligned_share(ds.num_samples, ds.rank, ds.world_size, self.batch_size)
+            n = hi - lo
+        full, part = divmod(n, self.batch_size)
+        return full + int(part > 0 and not self.drop_last)
+
     def __iter__(self) -> Iterator[dict[str, Any] | list[dict[str, Any]]]:
         """Padded batches; in a DataLoader worker, a batch of unread `SampleRef`s goes to the main process as is
         (see `SignLoader`)."""
-        samples = self.ds._stream(lazy=True)
+        samples = self.ds._stream(lazy=True, align=self.batch_size)
         if self.boundaries is not None:
             groups = bucketed(samples, self.batch_size, self.boundaries, self.drop_last)
         else:
@@ -601,6 +730,7 @@ class SignLoader(DataLoader):
         self._next_epoch = int(epoch)
 
 
-def open(root: str | os.PathLike, split: str = "train", **kwargs: Any) -> SignDataset:  # noqa: A001
-    """Open one split of a packed dataset (see `SignDataset` for the options)."""
+def open(root: str | os.PathLike, split: str | None = "train", **kwargs: Any) -> SignDataset:  # noqa: A001
+    """Open one split of a packed dataset (see `SignDataset` for the options); ``split=None`` takes the train
+    split, or the only split of a dataset that has one."""
     return SignDataset(root, split, **kwargs)

@@ -6,7 +6,9 @@ page cache into its place in the padded batch, so a sample is copied once and no
 allocated per sample (WebDataset's indexed reader, wids, also reads through an index of member offsets).
 
 Each read checks that the bytes are what the manifest says: the tar header just before the data must name the
-sample's member, and the ``.npy`` header must give the manifest's shape. Where the quick check does not hold (a
+sample's member, the ``.npy`` header must give the manifest's shape, and the data must have the checksum recorded
+at pack time (`checksums`; a temporal window reads the whole array to check it, datasets packed without checksums
+are checked as before). Where the quick check does not hold (a
 long key stored in a pax header, an ``.npy`` header written by another numpy), the shard's headers are read once
 to decide; a real mismatch is a `DatasetError` naming the shard and the sample.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DatasetError
+from .checksums import check, checksum
 from .shards import STORE_DTYPE, scan_shard
 
 _BLOCK = 512  # a tar header
@@ -55,6 +58,18 @@ class ShardFile:
         return self.scan()[1]
 
 
+def stored_header(path: str | os.PathLike, at: int) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, fortran order, dtype and data offset of the ``.npy`` member whose bytes start at ``at`` (plain file
+    reads, so it works on every platform); ValueError if there is no valid header there."""
+    with open(path, "rb") as f:
+        f.seek(at)
+        buf = io.BytesIO(f.read(1 << 16))
+    version = np.lib.format.read_magic(buf)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(buf)
+    return tuple(shape), fortran, dtype, at + buf.tell()
+
+
 @functools.lru_cache(maxsize=4096)
 def npy_header(shape: tuple[int, ...]) -> bytes:
     """The ``.npy`` header numpy writes for a stored (float16) array of ``shape``, as the shard holds it."""
@@ -82,6 +97,8 @@ class SampleRef:
     points: int
     start: int = 0
     length: int = -1
+    pose_sum: int | None = None  # the arrays' checksums from the manifest (None: packed without them)
+    conf_sum: int | None = None
 
     def __post_init__(self) -> None:
         if self.length < 0:
@@ -90,12 +107,25 @@ class SampleRef:
     def window(self, start: int, length: int) -> SampleRef:
         """The same sample cut to ``length`` frames from ``start`` (a temporal crop, read as such)."""
         return SampleRef(self.file, self.key, self.pose_at, self.conf_at, self.frames, self.points,
-                         self.start + start, length)  # fmt: skip
+                         self.start + start, length, self.pose_sum, self.conf_sum)  # fmt: skip
 
     def read_into(self, pose: np.ndarray, conf: np.ndarray) -> None:
-        """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays."""
-        self._read("pose.npy", self.pose_at, (self.frames, self.points, 3), pose)
-        self._read("conf.npy", self.conf_at, (self.frames, self.points), conf)
+        """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays, and
+        check their checksums (a window reads each whole array once to check it)."""
+        pose_shape, conf_shape = (self.frames, self.points, 3), (self.frames, self.points)
+        if self.pose_sum is not None and self.length != self.frames:
+            for suffix, at, shape, dest, want in (("pose.npy", self.pose_at, pose_shape, pose, self.pose_sum),
+                                                  ("conf.npy", self.conf_at, conf_shape, conf, self.conf_sum)):
+                whole = np.empty(shape, dtype=STORE_DTYPE)
+                self._read(suffix, at, shape, whole, 0)
+                check(whole, want, self.file.name, self.key, suffix)
+                dest[...] = whole[self.start : self.start + self.length]
+            return  # fmt: skip
+        self._read("pose.npy", self.pose_at, pose_shape, pose, self.start)
+        self._read("conf.npy", self.conf_at, conf_shape, conf, self.start)
+        if self.pose_sum is not None and (checksum(pose) != self.pose_sum or checksum(conf) != self.conf_sum):
+            check(pose, self.pose_sum, self.file.name, self.key, "pose.npy")  # raises, naming the array
+            check(conf, self.conf_sum, self.file.name, self.key, "conf.npy")
 
     @property
     def end(self) -> int:
@@ -111,10 +141,10 @@ class SampleRef:
         self.read_into(pose, conf)
         return pose, conf
 
-    def _read(self, suffix: str, at: int, shape: tuple[int, ...], dest: np.ndarray) -> None:
+    def _read(self, suffix: str, at: int, shape: tuple[int, ...], dest: np.ndarray, start: int) -> None:
         member = f"{self.key}.{suffix}"
         header = npy_header(shape)
-        skip = self.start * math.prod(shape[1:]) * _STORED.itemsize
+        skip = start * math.prod(shape[1:]) * _STORED.itemsize
         tar, npy = bytearray(_BLOCK), bytearray(len(header))
         fd = self.file.fd
         try:
@@ -143,12 +173,8 @@ class SampleRef:
                 f"shard {self.file.name}: the manifest says {self.key!r} is at byte {at}, but the shard holds "
                 f"{there!r} there; the manifest disagrees with the shards (run `signkit verify`)"
             )
-        head = os.pread(self.file.fd, 1 << 16, at)
         try:
-            buf = io.BytesIO(head)
-            version = np.lib.format.read_magic(buf)
-            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            stored_shape, fortran, dtype = read(buf)
+            stored_shape, fortran, dtype, data_at = stored_header(self.file.path, at)
         except Exception as e:
             raise DatasetError(
                 f"shard {self.file.name}: sample {self.key!r} cannot be decoded ({member}: {e}); re-pack or "
@@ -159,5 +185,5 @@ class SampleRef:
                 f"shard {self.file.name}: sample {self.key!r} holds {dtype}{tuple(stored_shape)} in {member}, the "
                 f"manifest says {_STORED}{shape}; the manifest disagrees with the shards (run `signkit verify`)"
             )
-        if os.preadv(self.file.fd, [dest], at + buf.tell() + skip) != dest.nbytes:
+        if os.preadv(self.file.fd, [dest], data_at + skip) != dest.nbytes:
             raise DatasetError(f"shard {self.file.name}: sample {self.key!r} is truncated (re-pack or re-download it)")

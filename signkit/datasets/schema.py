@@ -38,7 +38,7 @@ def canonical_split(name: str) -> str:
     """``val``/``validation``/``dev`` -> ``dev`` and so on; an unknown split is an error."""
     try:
         return _SPLIT_ALIASES[name.strip().lower()]
-    except KeyError:
+    except (KeyError, AttributeError):
         raise DatasetError(f"unknown split {name!r}; use one of {', '.join(SPLITS)} (or val/validation)") from None
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
+from .checksums import CHECKSUM_COLUMNS, checksum
 from .location import is_url, url_to_fs
 
 STORE_DTYPE = np.float16
@@ -66,6 +67,11 @@ def encode_sample(key: str, coords: np.ndarray, conf: np.ndarray, meta: dict[str
         f"{key}.json": json.dumps(meta, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(),
         f"{key}.pose.npy": encode_array(coords.astype(STORE_DTYPE)),
     }
+
+
+def sample_checksums(key: str, members: dict[str, bytes]) -> dict[str, int]:
+    """The manifest's checksum columns of one encoded sample: each array's data bytes, as stored."""
+    return {column: checksum(decode_array(members[f"{key}.{suffix}"])) for suffix, column in CHECKSUM_COLUMNS.items()}
 
 
 class ShardWriter:
@@ -167,7 +173,8 @@ class MappedShard:
                 self._view = memoryview(b"")
                 return
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        mapped.madvise(mmap.MADV_SEQUENTIAL)  # read ahead from the disk as a sequential read would
+        if hasattr(mmap, "MADV_SEQUENTIAL") and hasattr(mapped, "madvise"):  # neither on Windows
+            mapped.madvise(mmap.MADV_SEQUENTIAL)  # read ahead from the disk as a sequential read would
         self._view = memoryview(mapped)
 
     def read(self, pos: int, n: int) -> memoryview:

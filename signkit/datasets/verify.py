@@ -1,19 +1,37 @@
 """``verify``: is a packed dataset exactly what its ``dataset.json`` and manifest say it is?
 
-Checks every shard's size and sha256, that no shard is missing or unlisted, the manifest's own sha256, and that the
-manifest's keys, shards, positions and member offsets match the shards' contents (read from the tar headers). Every
-problem is named; none is fixed silently.
+Checks every shard's size and sha256, that no shard is missing or unlisted, the manifest's own sha256, that
+``dataset.json`` agrees with the manifest (samples per split and shard, ``classes[label] == gloss``), that the
+manifest's keys, shards, positions and member offsets match the shards' contents (read from the tar headers), and
+every sample: its arrays' shapes against the manifest and the layout, their checksums, its JSON member's layout and
+normalisation against ``dataset.json``. Members the manifest does not name are listed (the loader never reads them).
+Every problem is named; none is fixed silently.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import DatasetError
-from .manifest import MANIFEST, OFFSET_COLUMNS, SHARDS_DIR, read_dataset_json, read_manifest
-from .shards import scan_shard
+from ..pose import get_layout
+from .checksums import CHECKSUM_COLUMNS, checksum
+from .manifest import (
+    MANIFEST,
+    OFFSET_COLUMNS,
+    SHARDS_DIR,
+    SUM_COLUMNS,
+    DatasetInfo,
+    consistency_problems,
+    read_dataset_json,
+    read_manifest,
+)
+from .shards import STORE_DTYPE, SUFFIXES, decode_array, iter_tar, open_shard, scan_shard
 
 
 @dataclass
@@ -23,6 +41,7 @@ class VerifyReport:
     samples_checked: int = 0
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # checks the store could not do (a web server that cannot list)
+    sample_checksums: bool = True  # False for a dataset packed before per-sample checksums
 
     @property
     def ok(self) -> bool:
@@ -32,6 +51,8 @@ class VerifyReport:
 def verify(root: str | os.PathLike) -> VerifyReport:
     """Check a packed dataset (a folder or a URL); returns a report whose ``problems`` name each mismatch (empty
     when all is well)."""
+    import pyarrow.compute as pc
+
     info = read_dataset_json(root)
     where = info.location
     report = VerifyReport(info.root)
@@ -44,6 +65,13 @@ def verify(root: str | os.PathLike) -> VerifyReport:
     except DatasetError as e:
         problems.append(str(e))
         return report
+    problems.extend(consistency_problems(info, table))
+    if not all(c in table.column_names for c in SUM_COLUMNS):
+        report.sample_checksums = False
+        report.notes.append(
+            "the dataset lacks sample checksums (packed by an older signkit): shards are checked whole (sha256) "
+            "here, but the loader cannot tell a damaged sample; re-pack it to check every sample on every read"
+        )
     keys, shards = table["key"].to_pylist(), table["shard"].to_pylist()
     rows: dict[str, list[tuple[int, str]]] = {}
     for key, shard, index in zip(keys, shards, table["index"].to_pylist(), strict=True):
@@ -53,6 +81,7 @@ def verify(root: str | os.PathLike) -> VerifyReport:
         for column, suffix in zip(OFFSET_COLUMNS, ("pose.npy", "conf.npy"), strict=True):
             for key, shard, at in zip(keys, shards, table[column].to_pylist(), strict=True):
                 offsets.setdefault(shard, {})[f"{key}.{suffix}"] = at
+    normalized_by: Counter = Counter()
     listed = {s.name for s in info.shards}
     for shard in sorted(set(rows) - listed):
         problems.append(f"manifest names shard {shard}, which dataset.json does not list")
@@ -92,4 +121,85 @@ def verify(root: str | os.PathLike) -> VerifyReport:
                 f"{SHARDS_DIR}/{shard.name}: manifest offsets disagree with the shard for {len(wrong)} members "
                 f"(first: {sorted(wrong)[0]}); re-pack the dataset"
             )
+        per_sample = table.filter(pc.equal(table["shard"], shard.name))
+        problems.extend(_check_samples(info, path, shard.name, per_sample, normalized_by))
+    if sum(normalized_by.values()) == table.num_rows:  # every sample's JSON was read
+        _check_normalization(info, normalized_by, problems)
     return report
+
+
+def _check_samples(info: DatasetInfo, path, shard: str, rows, normalized_by: Counter) -> list[str]:
+    """Every sample of one shard: members the manifest does not name, array shapes and dtype against the manifest
+    and the layout, checksums, and the JSON member's layout (counting how each sample was normalised)."""
+    points = get_layout(info.layout).num_points
+    want: dict[str, tuple[str, str, tuple[int, ...], int | None]] = {}  # member -> key, suffix, shape, checksum
+    has_sums = all(c in rows.column_names for c in SUM_COLUMNS)
+    columns = ["key", "num_frames", *(SUM_COLUMNS if has_sums else ())]
+    for row in rows.select(columns).to_pylist():
+        key, frames = row["key"], row["num_frames"]
+        for suffix in SUFFIXES:
+            shape = (frames, points, 3) if suffix == "pose.npy" else (frames, points) if suffix == "conf.npy" else ()
+            sum_column = CHECKSUM_COLUMNS.get(suffix)
+            want[f"{key}.{suffix}"] = (key, suffix, shape, row.get(sum_column) if sum_column else None)
+    problems, unnamed, damaged = [], [], []
+    try:
+        with open_shard(path) as src:
+            for name, size, offset in iter_tar(src, shard):
+                if name not in want:
+                    unnamed.append(name)
+                    continue
+                key, suffix, shape, expected = want[name]
+                data = src.read(offset, size)
+                if suffix == "json":
+                    try:
+                        meta = json.loads(bytes(data))
+                    except ValueError:
+                        problems.append(f"{SHARDS_DIR}/{shard}: sample {key!r} has an unreadable {name}")
+                        continue
+                    normalized_by[meta.get("normalized_by")] += 1
+                    if meta.get("layout") not in (None, info.layout):
+                        problems.append(
+                            f"{SHARDS_DIR}/{shard}: sample {key!r} is in layout {meta.get('layout')!r}, dataset.json "
+                            f"says {info.layout!r}; dataset.json was edited or does not belong here: re-pack"
+                        )
+                    continue
+                try:
+                    array = decode_array(data)
+                except Exception as e:
+                    problems.append(f"{SHARDS_DIR}/{shard}: sample {key!r} cannot be decoded ({name}: {e})")
+                    continue
+                if array.shape != shape or array.dtype != np.dtype(STORE_DTYPE):
+                    problems.append(
+                        f"{SHARDS_DIR}/{shard}: sample {key!r} holds {array.dtype}{array.shape} in {name}, the "
+                        f"manifest and dataset.json ({info.layout}) say float16{shape}; re-pack the dataset"
+                    )
+                elif expected is not None and checksum(np.ascontiguousarray(array)) != expected:
+                    damaged.append(key)
+    except DatasetError:
+        return problems  # the shard's headers are refused above (scan_shard), with the reason
+    except (OSError, ValueError, EOFError) as e:
+        return [*problems, f"{SHARDS_DIR}/{shard}: unreadable ({type(e).__name__}: {e})"]
+    if damaged:
+        shown = ", ".join(repr(k) for k in sorted(set(damaged))[:5])
+        problems.append(
+            f"{SHARDS_DIR}/{shard}: {len(set(damaged))} samples fail their checksum ({shown}); the shard is damaged: "
+            "re-download or re-pack it"
+        )
+    if unnamed:
+        problems.append(
+            f"{SHARDS_DIR}/{shard}: holds {len(unnamed)} members the manifest does not name "
+            f"({', '.join(unnamed[:5])}); the loader never reads them, but the shard is not what was packed: "
+            "re-pack or re-download it"
+        )
+    return problems
+
+
+def _check_normalization(info: DatasetInfo, normalized_by: Counter, problems: list[str]) -> None:
+    """dataset.json's normalisation counts against the samples' own record of who normalised them."""
+    norm = info.normalization if isinstance(info.normalization, dict) else {}
+    for field_name, value in (("normalized_by_pack", "pack"), ("normalized_at_extraction", "input")):
+        if field_name in norm and norm[field_name] != normalized_by.get(value, 0):
+            problems.append(
+                f"dataset.json says {norm[field_name]} samples have {field_name}, the samples say "
+                f"{normalized_by.get(value, 0)}; dataset.json was edited or does not belong here: re-pack"
+            )

@@ -14,12 +14,9 @@ Layout under ``$SIGNKIT_HOME`` (default ``~/.cache/signkit``)::
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -141,33 +138,27 @@ def check_cached(path: Path, sha256: str) -> bool:
 
 @contextlib.contextmanager
 def file_lock(key: str, *, timeout: float = 6 * 3600, what: str = "") -> Iterator[None]:
-    """An exclusive inter-process lock (``fcntl.flock``) named ``key``, shared by DDP ranks and other shells.
+    """An exclusive inter-process lock named ``key``, shared by DDP ranks and other shells (``filelock``: ``flock``
+    on Linux and macOS, ``msvcrt.locking`` on Windows).
 
     The kernel releases it when its holder dies, so a killed download never leaves a stale lock behind.
     """
+    from filelock import FileLock, Timeout
+
     lock_dir = ensure_writable(zoo_dir() / "locks")
     path = lock_dir / (key.replace("/", "__") + ".lock")
-    with open(path, "a+") as handle:
-        deadline = time.monotonic() + timeout
-        delay = 0.05
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() > deadline:
-                    raise ZooError(
-                        f"gave up waiting {timeout:.0f}s for another process downloading {what or key} "
-                        f"(lock {path}); if no signkit process is running, delete the lock file and retry"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=timeout, poll_interval=0.05, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ZooError(
+            f"gave up waiting {timeout:.0f}s for another process downloading {what or key} "
+            f"(lock {path}); if no signkit process is running, delete the lock file and retry"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ---- pins: sha256 of files whose publisher gives none, recorded on first download and enforced from then on ----
