@@ -32,6 +32,9 @@ COLUMNS = MANIFEST_COLUMNS + EXTRA_COLUMNS
 OFFSET_COLUMNS = ("pose_offset", "conf_offset")
 # Extraction's flags of each sample (``truncated``, ``rotated_90``...); absent from datasets packed before them.
 FLAGS_COLUMN = "flags"
+# The source frame [W, H] of a sample stored in pixels; null when it is stored in image-normalised units (x/W, y/H,
+# as Uni-Sign pickles are). Model input transforms that work in x/W, y/H units (uni-sign) need it. Older packs lack it.
+FRAME_COLUMNS = ("frame_width", "frame_height")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -64,6 +67,8 @@ def manifest_schema():
             ("pose_offset", pa.int64()),
             ("conf_offset", pa.int64()),
             (FLAGS_COLUMN, pa.list_(pa.string())),
+            ("frame_width", pa.int32()),
+            ("frame_height", pa.int32()),
         ]
     )
 
@@ -73,7 +78,7 @@ def write_manifest(rows: list[dict[str, Any]], path: Path) -> None:
     import pyarrow.parquet as pq
 
     schema = manifest_schema()
-    names = (*COLUMNS, *OFFSET_COLUMNS, FLAGS_COLUMN)
+    names = (*COLUMNS, *OFFSET_COLUMNS, FLAGS_COLUMN, *FRAME_COLUMNS)
     table = pa.Table.from_pylist([{c: r.get(c) for c in names} for r in rows], schema=schema)
     pq.write_table(table, path, compression="zstd")
 

@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..errors import ConfigError, DatasetError
 from ..pose import get_layout
 from .location import is_url
-from .manifest import OFFSET_COLUMNS, DatasetInfo, ShardInfo, read_dataset_json, read_manifest
+from .manifest import FRAME_COLUMNS, OFFSET_COLUMNS, DatasetInfo, ShardInfo, read_dataset_json, read_manifest
 from .sample_refs import SampleRef, ShardFile
 from .schema import canonical_split
 from .shards import ARRAY_SUFFIXES, decode_sample, iter_shard
@@ -63,6 +63,7 @@ class _ShardRows:
     labels: list[int | None]
     text: dict[str, list[str | None]]
     at: list[tuple[int, int]] | None = None  # where each sample's pose and conf start, if the manifest says
+    frame: list[tuple[int, int]] | None = None  # source [W, H] ((0, 0): image-normalised units), if the manifest says
 
 
 def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
@@ -75,6 +76,8 @@ def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
     columns = {c: rows[c].to_pylist() for c in ("key", "num_frames", "label", *TEXT_FIELDS)}
     have_offsets = all(c in rows.column_names for c in OFFSET_COLUMNS)
     at = list(zip(*(rows[c].to_pylist() for c in OFFSET_COLUMNS), strict=True)) if have_offsets else []
+    have_frames = all(c in rows.column_names for c in FRAME_COLUMNS)
+    frames = list(zip(*(rows[c].fill_null(0).to_pylist() for c in FRAME_COLUMNS), strict=True)) if have_frames else []
     out: dict[str, _ShardRows] = {}
     start = 0
     for shard, group in itertools.groupby(shards):
@@ -90,7 +93,7 @@ def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
             offsets = None
         out[shard] = _ShardRows(
             columns["key"][start:stop], columns["num_frames"][start:stop], columns["label"][start:stop],
-            {f: columns[f][start:stop] for f in TEXT_FIELDS}, offsets,
+            {f: columns[f][start:stop] for f in TEXT_FIELDS}, offsets, frames[start:stop] if have_frames else None,
         )  # fmt: skip
         start = stop
     return out
@@ -233,13 +236,18 @@ def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float1
     }
     for f in TEXT_FIELDS:
         batch[f] = [s[f] for s in samples]
+    if all("frame_size" in s for s in samples):  # older packs do not say
+        batch["frame_size"] = np.array([s["frame_size"] for s in samples], dtype=np.float32).reshape(b, 2)
     return batch
 
 
 def finish_batch(batch: dict[str, Any]) -> dict[str, Any]:
     length = torch.from_numpy(batch["length"])
     mask = torch.arange(batch["pose"].shape[1])[None, :] < length[:, None]
-    return {**batch, "mask": mask, "length": length, "label": torch.from_numpy(batch["label"])}
+    out = {**batch, "mask": mask, "length": length, "label": torch.from_numpy(batch["label"])}
+    if "frame_size" in batch:
+        out["frame_size"] = torch.from_numpy(batch["frame_size"])
+    return out
 
 
 def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
@@ -494,6 +502,8 @@ class SignDataset(IterableDataset):
         out = {"key": s["key"], "label": -1 if label is None else int(label)}
         for f in TEXT_FIELDS:
             out[f] = rows.text[f][i]
+        if rows.frame is not None:
+            out["frame_size"] = rows.frame[i]
         ref = s.get("ref")
         if ref is not None:
             if self.max_frames is not None and ref.length > self.max_frames and self.crop != "resample":
