@@ -255,7 +255,8 @@ def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
     if entry.labels_file:
         source.labels = json.loads(paths[entry.labels_file].read_text(encoding="utf-8"))
     if entry.format == "unisign":
-        unisign = _unisign_source(source.label, state_dict, None, entry.config_overrides)
+        tokenizer = entry.config_overrides.get("tokenizer")
+        unisign = unisign_source(source.label, state_dict, tokenizer, entry.config_overrides)
         unisign.task, unisign.num_classes, unisign.entry, unisign.labels = task, entry.num_classes, entry, source.labels
         return unisign
     return source
@@ -270,7 +271,7 @@ def _with_overrides(config, overrides: dict[str, Any]):
     return SigmaConfig.from_dict(data)
 
 
-def _unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: str | None,
+def unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: str | None,
                     overrides: dict[str, Any] | None = None) -> ModelSource:  # fmt: skip
     """A Uni-Sign-family checkpoint (Uni-Sign, Geo-Sign): converted, with the config it implies (`unisign_config`)."""
     from .convert_unisign import convert_unisign, unisign_config
@@ -282,6 +283,9 @@ def _unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: 
             config = _with_overrides(config, overrides)
         except (ConfigError, TypeError, ValueError) as e:
             raise ZooError(f"{label}: wrong config overrides for a Uni-Sign checkpoint: {e}") from None
+        if config.sign_encoder.input_transform != "uni-sign" or config.layout != "coco-wholebody-133":
+            raise ZooError(f"{label}: a Uni-Sign checkpoint takes the uni-sign input transform and layout "
+                           "coco-wholebody-133; drop those config overrides")  # fmt: skip
     source = ModelSource(label, converted.state_dict, config, "slt", None, allow_new=converted.new_prefixes,
                          notes=[converted.note], dropped=converted.dropped)  # fmt: skip
     source.hint = (
@@ -325,7 +329,7 @@ def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
     from .convert_unisign import looks_like_unisign
 
     if "signkit" not in meta and looks_like_unisign(state_dict):
-        return _unisign_source(str(weights), state_dict, tokenizer)
+        return unisign_source(str(weights), state_dict, tokenizer)
     config_data, task, num_classes, labels = None, None, None, {}
     if "signkit" in meta:  # written by `signkit zoo export`
         info = json.loads(meta["signkit"])
@@ -393,12 +397,14 @@ def _resolve(name_or_path: str | Path, options: DownloadOptions | None, tokenize
 
 
 def _is_zoo_name(name: str) -> bool:
+    """Whether ``name`` means a registry entry (an exact ``arch.tag`` or a bare ``arch``), without downloading."""
     from .registry import load_registry
 
     try:
-        return name in load_registry()
+        entries = load_registry()
     except ZooError:
         return False
+    return name in entries or any(e.name.split(".")[0] == name for e in entries.values())
 
 
 def load(
