@@ -1,8 +1,9 @@
 """Poses that a pack takes in: signkit ``.npz``, pose-format ``.pose``, and Uni-Sign-style per-video pickles.
 
 Many labs already hold their poses as pickles ``{"keypoints": [T, 1, 133, 2], "scores": [T, 1, 133]}`` (RTMPose
-COCO-WholeBody, x/W and y/H image-normalised coordinates, as Uni-Sign ships them); they are packed without re-extracting. A pickle is
-code, so it is read with an unpickler that builds only numpy arrays and builtin containers and refuses anything else.
+COCO-WholeBody, x/W and y/H image-normalised coordinates, as Uni-Sign ships them); they are packed without
+re-extracting. A pickle is code, so it is read with an unpickler that builds only numpy arrays and builtin
+containers and refuses anything else.
 """
 
 from __future__ import annotations
