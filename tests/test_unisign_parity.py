@@ -105,9 +105,12 @@ def test_batched_equals_alone(model, dataset, ref):
     (batch,) = batches_of(dataset, len(build.CLIPS))
     with torch.no_grad():
         feats = model.sign_features(batch)
+        beams = model.generate(batch)  # as `signkit evaluate` decodes: one padded batch
     for i, key in enumerate(batch["key"]):
         t = int(batch["length"][i])
         assert rel(feats[i, :t], ref[f"{key}/features"]) <= TOL
+        theirs = ref[f"{key}/beam4_ids"].tolist()
+        assert beams[i, : len(theirs)].tolist() == theirs and not beams[i, len(theirs) :].any()
     assert float(ref["batched_feature_shift"]) > 10 * TOL
 
 
