@@ -286,3 +286,83 @@ def test_hand_weights_are_shared_by_default():
     enc = model.sign_encoder
     assert enc.gcn_modules["left"] is enc.gcn_modules["right"]
     assert enc.proj_linear["left"].weight is enc.proj_linear["right"].weight
+
+
+# ---- input transforms, prompts, generation defaults (issue 12) ------------------------------------------------
+
+
+def test_a_pose_in_another_layout_is_refused_naming_both_layouts():
+    model = create_model("sigma-tiny", task="islr", num_classes=3)
+    with pytest.raises(ConfigError) as e:
+        model(make_batch(layout="coco-wholebody-133"))
+    msg = str(e.value)
+    assert "takes layout mediapipe-holistic (543 points)" in msg and "(layout coco-wholebody-133)" in msg
+    assert "\n" not in msg
+
+
+def unisign_tiny() -> SigmaConfig:
+    cfg = quiet_tiny(layout="coco-wholebody-133")
+    cfg.sign_encoder.input_transform = "uni-sign"
+    return cfg.validate()
+
+
+def test_uni_sign_transform_is_config_and_needs_the_frame_size():
+    with pytest.raises(ConfigError, match="input_transform must be one of signkit, uni-sign"):
+        SigmaConfig.from_dict({**get_config("sigma-tiny").to_dict(), "sign_encoder": {"input_transform": "mine"}})
+    model = create_model(unisign_tiny(), task="slt").eval()
+    batch = make_batch(b=2, layout="coco-wholebody-133")
+    with pytest.raises(ConfigError, match=r"needs each sample's source frame size.*re-pack"):
+        model.part_inputs(batch)
+
+
+def test_uni_sign_transform_box_aspect_and_point_by_point_masking():
+    model = create_model(unisign_tiny(), task="slt").eval()
+    batch = make_batch(b=2, t=6, layout="coco-wholebody-133", lengths=[6, 6])
+    batch["conf"][:] = 0.9
+    batch["conf"][0, :, 112] = 0.2  # right wrist below the threshold, fingers confident
+    batch["conf"][1, :, :11] = 0.1  # too few confident body points: the whole clip is zero, as crop_scale does
+    batch["frame_size"] = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    parts = model.part_inputs(batch)
+    right = parts["right_hand"][0]
+    assert (right[:, 0] == 0).all() and (right[:, 1:, 2] > 0).all(), "only the wrist is masked, not its fingers"
+    assert all((p[1] == 0).all() for p in parts.values())
+    body = parts["body"][0, ..., :2]
+    assert body.abs().max() == 1.0 and torch.isclose(body.amax((0, 1)) + body.amin((0, 1)), torch.zeros(2)).any()
+    # pixels of a 16:9 frame: x is rescaled by H/W, so the same image-normalised clip gives the same inputs
+    pixels = dict(batch, pose=batch["pose"].clone(), frame_size=torch.tensor([[1280.0, 720.0], [1280.0, 720.0]]))
+    pixels["pose"][..., 0] *= 1280 / 720
+    again = model.part_inputs(pixels)
+    assert all(torch.allclose(again[p], parts[p], atol=1e-5) for p in parts)
+
+
+def test_prompt_language_per_sample_and_eos():
+    cfg = quiet_tiny(prompt="to {language}: ", prompt_language="ASL", prompt_languages={"csl": "Chinese"},
+                     prompt_eos=True)  # fmt: skip
+    model = create_model(cfg, task="slt").eval()
+    assert model.prompt_ids("csl")[-1] == model.tokenizer.eos_token_id
+    assert len(model.prompt_ids("csl")) == len("to Chinese: ") + 1  # byte-level: one id per byte, then </s>
+    assert len(model.prompt_ids(None)) == len("to ASL: ") + 1
+    batch = make_batch(b=2)
+    batch["language"] = ["csl", "ase"]
+    embeds, mask = model.sign_inputs(batch)
+    p = len(model.prompt_ids("csl"))
+    assert embeds.shape[1] == p + batch["mask"].shape[1]
+    q = len(model.prompt_ids("ase"))
+    assert mask[0, :p].all() and mask[1, :q].all() and not mask[1, q:p].any(), "the shorter prompt is padded"
+
+
+def test_generation_reads_its_defaults_from_the_config(monkeypatch):
+    model = create_model(quiet_tiny(num_beams=3, max_new_tokens=5, length_penalty=0.5), task="slt").eval()
+    seen = {}
+    real = model.text_model.generate
+
+    def spy(**kw):
+        seen.update(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(model.text_model, "generate", spy)
+    ids = model.generate(make_batch(b=2))
+    assert (seen["num_beams"], seen["max_new_tokens"], seen["length_penalty"]) == (3, 5, 0.5)
+    assert ids.shape[1] <= 6
+    model.predict(make_batch(b=2), beam_size=1, max_length=2)
+    assert (seen["num_beams"], seen["max_new_tokens"]) == (1, 2), "explicit arguments win"

@@ -256,7 +256,7 @@ def test_unisign_converter_maps_every_backbone_key_with_its_shape(tmp_path, monk
     torch.save({"model": sd}, path)
     (tmp_path / "reg.toml").write_text(
         "schema = 1\n[[model]]\nname = \"unisign.test\"\narch = \"sigma-base\"\nformat = \"unisign\"\ntask = \"slt\"\n"
-        f"config_overrides = {json.dumps(small_mt5()).replace(':', ' =')}\n"
+        'config_overrides = { tokenizer = "byt5" }\n'  # its vocabulary is not mT5's: name a tokenizer
         "[[model.files]]\nname = \"w.pth\"\nurl = \"unisign.pth\"\npin = \"first-download\"\n"
     )
     monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(tmp_path / "reg.toml"))
@@ -369,3 +369,84 @@ def test_sigma_tiny_reproduces_its_reference_embedding(monkeypatch):
              "mask": torch.ones(1, coords.shape[0], dtype=torch.bool)}  # fmt: skip
     embedding = load("sigma-tiny").eval().embed_sign(batch)[0]
     assert torch.allclose(embedding[:8], torch.tensor(SIGMA_TINY_REFERENCE), atol=2e-4), embedding[:8]
+
+
+# ---- loading a checkpoint file by path (issue 12, item 3; issue 15) ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unisign_text_sd() -> dict[str, torch.Tensor]:
+    from signkit.models import SigmaConfig
+
+    model = create_model(SigmaConfig.from_dict(small_mt5()), task="slt")
+    return {k.removeprefix("text_model."): v for k, v in model.state_dict().items() if k.startswith("text_model.")}
+
+
+def test_unisign_pth_loads_by_path_with_its_own_config(tmp_path, unisign_text_sd):
+    sd = unisign_state_dict(unisign_text_sd)
+    path = tmp_path / "best_checkpoint.pth"
+    torch.save({"model": sd}, path)
+    (tmp_path / "config.json").write_text(json.dumps(get_config("sigma-base").to_dict()))  # found beside: ignored
+    model = load(path, tokenizer="byt5")
+    cfg = model.config
+    assert model.task == "slt" and cfg.sign_encoder.input_transform == "uni-sign" and cfg.layout == "coco-wholebody-133"
+    assert (cfg.text_model["vocab_size"], cfg.text_model["num_layers"]) == (384, 1), "sizes read from the weights"
+    assert (cfg.num_beams, cfg.max_new_tokens, cfg.label_smoothing, cfg.prompt_eos) == (4, 100, 0.2, True)
+    assert model.load_report.discarded_keys == ["fusion_gate.0.weight", "rgb_proj.weight"]
+    assert "RGB branch dropped" in model.load_report.summary()
+    assert torch.equal(model.state_dict()["sign_encoder.pose_proj.weight"], sd["pose_proj.weight"])
+
+
+def test_geosign_hyperbolic_keys_are_dropped_and_listed(tmp_path, unisign_text_sd):
+    sd = unisign_state_dict(unisign_text_sd, rgb=False)
+    sd.update({"hyp_proj_body.proj.weight": torch.zeros(8, 256), "manifold.isp_c": torch.zeros(()),
+               "geom_loss.manifold.isp_c": torch.zeros(()), "loss_alpha_logit": torch.zeros(()),
+               "global_step": torch.zeros((), dtype=torch.long)})  # fmt: skip
+    torch.save({"model": sd}, tmp_path / "best.pth")
+    model = load(tmp_path / "best.pth", tokenizer="byt5")
+    assert model.load_report.discarded_keys == sorted(
+        ["hyp_proj_body.proj.weight", "manifold.isp_c", "geom_loss.manifold.isp_c", "loss_alpha_logit", "global_step"]
+    )
+    assert "hyperbolic" in model.load_report.summary() and model.config.name == "geo-sign-converted"
+
+
+def test_unisign_pth_of_other_vocabulary_asks_for_its_tokenizer(tmp_path, unisign_text_sd):
+    torch.save({"model": unisign_state_dict(unisign_text_sd)}, tmp_path / "u.pth")
+    with pytest.raises(ZooError, match=r"vocabulary of 384.*pass tokenizer=PATH"):
+        load(tmp_path / "u.pth")
+
+
+def test_unisign_pth_with_keys_missing_or_reshaped_is_refused_listing_them(tmp_path, unisign_text_sd):
+    sd = unisign_state_dict(unisign_text_sd, rgb=False)
+    del sd["gcn_modules.body.layer1_0.gcn.conv.weight"]
+    sd["fusion_gcn_modules.face_all.layer0_1.tcn.0.weight"] = torch.zeros(3)
+    torch.save({"model": sd}, tmp_path / "u.pth")
+    with pytest.raises(ZooError) as e:
+        load(tmp_path / "u.pth", tokenizer="byt5")
+    msg = str(e.value)
+    assert "1 missing: sign_encoder.gcn_modules.body.layer1_0.gcn.conv.weight" in msg
+    assert "1 with another shape: sign_encoder.fusion_gcn_modules.face_all.layer0_1.tcn.0.weight (3,)" in msg
+    assert "uni-sign keys but not all" in msg and "\n" not in msg
+
+
+def test_checkpoint_of_no_known_family_says_what_was_looked_for(tmp_path):
+    torch.save({"state_dict": {"backbone.conv1.weight": torch.zeros(2, 2)}}, tmp_path / "resnet.pth")
+    with pytest.raises(ZooError, match=r"no model family signkit knows: looked for signkit metadata.*config\.json.*"
+                                       r"Uni-Sign/Geo-Sign keys \(gcn_modules\.\*, mt5_model\.\*\)"):  # fmt: skip
+        load(tmp_path / "resnet.pth")
+
+
+def test_missing_checkpoint_path_says_no_such_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("model.safetensors", "runs/best.pth", str(tmp_path / "gone.pth")):
+        with pytest.raises(ZooError, match=f"no such file: {name}"):
+            load(name)
+
+
+def test_name_that_is_both_zoo_entry_and_folder_is_refused(tmp_path, monkeypatch, trained_islr):
+    monkeypatch.chdir(tmp_path)
+    write_run_like(trained_islr, tmp_path / "sigma-tiny")
+    with pytest.raises(ZooError, match=r"'sigma-tiny' is both a zoo entry and a folder here; say ./sigma-tiny .*"
+                                       r"zoo:sigma-tiny"):  # fmt: skip
+        load("sigma-tiny")
+    assert load("./sigma-tiny").task == "islr", "the explicit path is the folder"

@@ -1,8 +1,9 @@
 """Poses that a pack takes in: signkit ``.npz``, pose-format ``.pose``, and Uni-Sign-style per-video pickles.
 
 Many labs already hold their poses as pickles ``{"keypoints": [T, 1, 133, 2], "scores": [T, 1, 133]}`` (RTMPose
-COCO-WholeBody, pixel coordinates, as Uni-Sign ships them); they are packed without re-extracting. A pickle is
-code, so it is read with an unpickler that builds only numpy arrays and builtin containers and refuses anything else.
+COCO-WholeBody, x/W and y/H image-normalised coordinates, as Uni-Sign ships them); they are packed without
+re-extracting. A pickle is code, so it is read with an unpickler that builds only numpy arrays and builtin
+containers and refuses anything else.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def find_pose_inputs(poses_dir: str | os.PathLike) -> dict[str, Path]:
 
 
 def load_unisign_pickle(path: str | os.PathLike, fps: float | None) -> Pose:
-    """A Uni-Sign pickle as a `Pose` in ``coco-wholebody-133`` (image coordinates, not yet normalised).
+    """A Uni-Sign pickle as a `Pose` in ``coco-wholebody-133`` (x/W, y/H coordinates, not yet normalised).
+
+    ``frame_size`` is None: the coordinates are image-normalised, which the ``uni-sign`` model input transform
+    relies on (it reads a missing frame size as x/W, y/H units).
 
     The pickle carries no frame rate, so ``fps`` must be given (25 for CSL-Daily and Phoenix-2014T).
     """

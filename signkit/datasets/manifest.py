@@ -35,6 +35,9 @@ OFFSET_COLUMNS = ("pose_offset", "conf_offset")
 FLAGS_COLUMN = "flags"
 # Each array's checksum (`checksums`), checked on every read; older datasets lack them and load as before.
 SUM_COLUMNS = tuple(CHECKSUM_COLUMNS.values())
+# The source frame [W, H] of a sample stored in pixels; null when it is stored in image-normalised units (x/W, y/H,
+# as Uni-Sign pickles are). Model input transforms that work in x/W, y/H units (uni-sign) need it. Older packs lack it.
+FRAME_COLUMNS = ("frame_width", "frame_height")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -68,6 +71,8 @@ def manifest_schema():
             ("conf_offset", pa.int64()),
             (FLAGS_COLUMN, pa.list_(pa.string())),
             *((c, pa.uint64()) for c in SUM_COLUMNS),
+            ("frame_width", pa.int32()),
+            ("frame_height", pa.int32()),
         ]
     )
 

@@ -144,7 +144,10 @@ def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | 
         flags=flags,
     )
     members = encode_sample(job.key, pose.coords, pose.conf, meta)
+    frame = pose.meta.get("frame_size") or (None, None)
     row = {
+        "frame_width": frame[0],
+        "frame_height": frame[1],
         "num_frames": pose.num_frames,
         "fps": pose.fps,
         "left_hand_detected": pose.detected_ratio("left_hand"),

@@ -32,6 +32,7 @@ from ..pose import get_layout
 from .checksums import check
 from .location import is_url
 from .manifest import (
+    FRAME_COLUMNS,
     OFFSET_COLUMNS,
     SUM_COLUMNS,
     DatasetInfo,
@@ -85,6 +86,7 @@ class _ShardRows:
     frames: np.ndarray
     at: np.ndarray | None = None  # [n, 2] where each sample's pose and conf start, if the manifest says
     sums: np.ndarray | None = None  # [n, 2] their checksums (uint64), if the dataset was packed with them
+    frame: np.ndarray | None = None  # [n, 2] source [W, H] ((0, 0): image-normalised units), if the manifest says
 
     @property
     def n(self) -> int:
@@ -102,6 +104,8 @@ class _ShardRows:
         cols["frames"] = self.frames[keep.start : keep.stop].tolist()
         for name, arr in (("at", self.at), ("sums", self.sums)):
             cols[name] = arr[keep.start : keep.stop].tolist() if arr is not None else [(None, None)] * len(keep)
+        if self.frame is not None:
+            cols["frame_size"] = [tuple(f) for f in self.frame[keep.start : keep.stop].tolist()]
         return cols
 
 
@@ -117,7 +121,8 @@ def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
     the labels (so no JSON member is parsed). Columns stay Arrow/numpy, sliced per shard."""
     import pyarrow.compute as pc
 
-    wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS]
+    wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS]
+    wanted += [*OFFSET_COLUMNS, *SUM_COLUMNS, *FRAME_COLUMNS]
     rows = table.select([c for c in wanted if c in table.column_names])
     rows = rows.filter(pc.equal(rows["split"], split))
     rows = rows.sort_by([("shard", "ascending"), ("index", "ascending")])
@@ -138,6 +143,9 @@ def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
     frames = rows["num_frames"].to_numpy().astype(np.int64)
     at = _column_pairs(rows, OFFSET_COLUMNS, np.int64)
     sums = _column_pairs(rows, SUM_COLUMNS, np.uint64)
+    frame = None
+    if all(c in rows.column_names for c in FRAME_COLUMNS):  # null = image-normalised units, given as (0, 0)
+        frame = np.stack([rows[c].fill_null(0).to_numpy().astype(np.int64) for c in FRAME_COLUMNS], axis=1)
     keep = rows.select(["key", "label", *TEXT_FIELDS])
     for name in ("gloss", "signer", "language"):  # few distinct values: held once each
         keep = keep.set_column(keep.schema.get_field_index(name), name, pc.dictionary_encode(keep[name]))
@@ -145,6 +153,7 @@ def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
         names[ids[a]]: _ShardRows(
             keep.slice(a, b - a), frames[a:b],
             at[a:b] if at is not None else None, sums[a:b] if sums is not None else None,
+            frame[a:b] if frame is not None else None,
         )  # fmt: skip
         for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
     }
@@ -287,13 +296,18 @@ def pad_samples(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float1
     }
     for f in TEXT_FIELDS:
         batch[f] = [s[f] for s in samples]
+    if all("frame_size" in s for s in samples):  # older packs do not say
+        batch["frame_size"] = np.array([s["frame_size"] for s in samples], dtype=np.float32).reshape(b, 2)
     return batch
 
 
 def finish_batch(batch: dict[str, Any]) -> dict[str, Any]:
     length = torch.from_numpy(batch["length"])
     mask = torch.arange(batch["pose"].shape[1])[None, :] < length[:, None]
-    return {**batch, "mask": mask, "length": length, "label": torch.from_numpy(batch["label"])}
+    out = {**batch, "mask": mask, "length": length, "label": torch.from_numpy(batch["label"])}
+    if "frame_size" in batch:
+        out["frame_size"] = torch.from_numpy(batch["frame_size"])
+    return out
 
 
 def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -> dict[str, Any]:
@@ -548,6 +562,8 @@ class SignDataset(IterableDataset):
         out = {"key": cols["key"][j], "label": cols["label"][j]}
         for f in TEXT_FIELDS:
             out[f] = cols[f][j]
+        if "frame_size" in cols:
+            out["frame_size"] = cols["frame_size"][j]
         return out
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
@@ -608,6 +624,8 @@ class SignDataset(IterableDataset):
         out = {"key": s["key"], "label": s["label"]}
         for f in TEXT_FIELDS:
             out[f] = s[f]
+        if "frame_size" in s:
+            out["frame_size"] = s["frame_size"]
         ref = s.get("ref")
         if ref is not None:
             if self.max_frames is not None and ref.length > self.max_frames and self.crop != "resample":

@@ -15,6 +15,9 @@ from typing import Any
 from ..errors import ConfigError
 
 POINT_SETS = ("uni-sign", "full")
+# Input transforms (`signkit.models.inputs`): "signkit" (shoulder-normalised coordinates, scaled) and "uni-sign"
+# (Uni-Sign's load_part_kp + crop_scale, exactly: one square body box per clip, in x/W, y/H units).
+INPUT_TRANSFORMS = ("signkit", "uni-sign")
 
 
 @dataclass
@@ -22,6 +25,7 @@ class SignEncoderConfig:
     """The part-wise ST-GCN sign encoder (Uni-Sign's shape: 4 parts, spatial then temporal graph convolutions)."""
 
     point_set: str = "uni-sign"  # "uni-sign": Uni-Sign's 9 body / 21+21 hand / 18 face points; "full": every point
+    input_transform: str = "signkit"  # "signkit" or "uni-sign" (see INPUT_TRANSFORMS); body_scale/part_scale: signkit
     proj_dim: int = 64  # per-point linear projection of (x, y, conf)
     spatial_channels: tuple[int, ...] = (64, 128, 256)  # one spatial-only ST-GCN block per entry
     temporal_depth: int = 3  # temporal ST-GCN blocks (kernel `temporal_kernel`) at the last spatial width
@@ -37,6 +41,13 @@ class SignEncoderConfig:
     dropout: float = 0.0
 
     def validate(self) -> None:
+        if self.input_transform not in INPUT_TRANSFORMS:
+            raise ConfigError(
+                f"sign_encoder.input_transform must be one of {', '.join(INPUT_TRANSFORMS)}, "
+                f"got {self.input_transform!r}"
+            )
+        if self.input_transform == "uni-sign" and self.point_set != "uni-sign":
+            raise ConfigError("sign_encoder.input_transform 'uni-sign' needs point_set 'uni-sign' (Uni-Sign's points)")
         if self.point_set not in POINT_SETS:
             raise ConfigError(f"sign_encoder.point_set must be one of {', '.join(POINT_SETS)}, got {self.point_set!r}")
         if not self.spatial_channels or self.temporal_depth < 0:
@@ -59,8 +70,16 @@ class SigmaConfig:
     # A transformers T5 config dict (model_type t5/mt5), or a hub name ("google/mt5-base") read from the HF cache.
     text_model: dict[str, Any] | str = field(default_factory=dict)
     tokenizer: str = "byt5"  # "byt5" (no files needed) or a hub name (loaded lazily from the HF cache)
+    # The text-encoder prompt before the sign tokens. "{language}" is filled per sample: `prompt_languages` maps the
+    # sample's sign-language code (the manifest's ``language``) to a name, else `prompt_language`.
     prompt: str = "Translate sign language to text: "
-    max_text_tokens: int = 64
+    prompt_language: str = "English"
+    prompt_languages: dict[str, str] = field(default_factory=dict)
+    prompt_eos: bool = False  # end the prompt with the tokenizer's special tokens (</s>), as Uni-Sign does
+    max_text_tokens: int = 64  # target texts are truncated to this many tokens (EOS included)
+    num_beams: int = 1  # generation defaults (SLT); `predict` arguments override them
+    max_new_tokens: int = 64
+    length_penalty: float = 1.0
     signef_layers: tuple[int, ...] = (0, 1)  # SignEF cross-attention after these text-encoder layers
     signef_heads: int = 4
     embed_dim: int = 64  # HAL joint embedding width
@@ -79,6 +98,8 @@ class SigmaConfig:
         unknown = set(self.loss_weights) - {"hal_global", "hal_local", "sgt_stm", "sgt_lm"}
         if unknown:
             raise ConfigError(f"unknown loss weights {sorted(unknown)}; use hal_global, hal_local, sgt_stm, sgt_lm")
+        if self.num_beams < 1 or self.max_new_tokens < 1:
+            raise ConfigError(f"num_beams and max_new_tokens must be >= 1, got {self.num_beams}, {self.max_new_tokens}")
         if self.hard_negatives not in ("sample", "hardest"):
             raise ConfigError(f"hard_negatives must be 'sample' or 'hardest', got {self.hard_negatives!r}")
         if isinstance(self.text_model, dict) and self.text_model:

@@ -56,7 +56,7 @@ class SigmaModel(nn.Module):
         elif task == "cslr":
             self.head = CSLRHead(dim, num_classes, config.head_dropout)
         self._tokenizer = None
-        self._prompt_ids: torch.Tensor | None = None
+        self._prompt_ids: dict[str, torch.Tensor] = {}
 
     # ---- text ---------------------------------------------------------------------------------------------------
     @property
@@ -86,31 +86,65 @@ class SigmaModel(nn.Module):
     def device(self) -> torch.device:
         return self.sign_encoder.part_para.device
 
-    def prompt_ids(self) -> torch.Tensor:
-        if self._prompt_ids is None or self._prompt_ids.device != self.device:
-            ids = self.tokenizer(self.config.prompt, add_special_tokens=False)["input_ids"]
-            self._prompt_ids = torch.tensor(ids, dtype=torch.long, device=self.device)
-        return self._prompt_ids
+    def prompt_language(self, language: str | None) -> str:
+        """The language name the prompt names for a sample of sign language ``language`` (manifest code)."""
+        return self.config.prompt_languages.get(language or "", self.config.prompt_language)
+
+    def prompt_ids(self, language: str | None = None) -> torch.Tensor:
+        """The prompt's token ids for a sample of sign language ``language`` (with ``</s>`` when ``prompt_eos``)."""
+        text = self.config.prompt.format(language=self.prompt_language(language))
+        ids = self._prompt_ids.get(text)
+        if ids is None or ids.device != self.device:
+            tokens = self.tokenizer(text, add_special_tokens=self.config.prompt_eos)["input_ids"]
+            ids = self._prompt_ids[text] = torch.tensor(tokens, dtype=torch.long, device=self.device)
+        return ids
+
+    def _prompts(self, batch: dict, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt ids [B, P] and mask, one prompt per sample (padded on the right, as a tokenizer pads)."""
+        languages = batch.get("language") or [None] * b
+        per = [self.prompt_ids(lang) for lang in languages]
+        if all(p is per[0] for p in per):
+            return per[0][None].expand(b, -1), torch.ones(b, len(per[0]), dtype=torch.bool, device=self.device)
+        n = max(len(p) for p in per)
+        ids = torch.zeros(b, n, dtype=torch.long, device=self.device)
+        mask = torch.zeros(b, n, dtype=torch.bool, device=self.device)
+        for i, p in enumerate(per):
+            ids[i, : len(p)], mask[i, : len(p)] = p, True
+        return ids, mask
 
     # ---- encoders -----------------------------------------------------------------------------------------------
-    def sign_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text-encoder inputs for the sign stream: [prompt ; sign tokens] embeddings and their mask."""
+    def _pose_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         dev, dtype = self.device, next(self.sign_encoder.parameters()).dtype
         # loaders hand over float16 (as stored); the cast happens here, on the device
         pose, conf = batch["pose"].to(dev).to(dtype), batch["conf"].to(dev).to(dtype)
-        mask = batch["mask"].to(dev).bool()
-        sign = self.sign_encoder(pose, conf, mask)
-        prompt = self.text_model.get_input_embeddings()(self.prompt_ids())
+        frame_size = batch.get("frame_size")
+        if frame_size is not None:
+            frame_size = torch.as_tensor(frame_size).to(dev).to(dtype)
+        return pose, conf, batch["mask"].to(dev).bool(), frame_size
+
+    def part_inputs(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The sign encoder's four part tensors [B, T, V, 3] for a batch (the model's input transform applied)."""
+        return self.sign_encoder.part_inputs(*self._pose_inputs(batch))
+
+    def sign_features(self, batch: dict) -> torch.Tensor:
+        """Sign tokens [B, T, D] (the sign encoder's output, before the prompt is put in front)."""
+        return self.sign_encoder(*self._pose_inputs(batch))
+
+    def sign_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text-encoder inputs for the sign stream: [prompt ; sign tokens] embeddings and their mask."""
+        pose, conf, mask, frame_size = self._pose_inputs(batch)
+        sign = self.sign_encoder(pose, conf, mask, frame_size)
         b = sign.shape[0]
-        embeds = torch.cat([prompt[None].expand(b, -1, -1).to(sign.dtype), sign], dim=1)
-        full_mask = torch.cat([mask.new_ones(b, prompt.shape[0]), mask], dim=1)
-        return embeds, full_mask
+        prompt_ids, prompt_mask = self._prompts(batch, b)
+        prompt = self.text_model.get_input_embeddings()(prompt_ids)
+        embeds = torch.cat([prompt.to(sign.dtype), sign], dim=1)
+        return embeds, torch.cat([prompt_mask, mask], dim=1)
 
     def encode_sign_tokens(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(encoder states [B, P+T, D], their mask, sign-token states [B, T, D], sign mask [B, T])."""
         embeds, full_mask = self.sign_inputs(batch)
         enc = self.text_model.encoder(inputs_embeds=embeds, attention_mask=full_mask.long()).last_hidden_state
-        p = self.prompt_ids().shape[0]
+        p = full_mask.shape[1] - batch["mask"].shape[1]
         return enc, full_mask, enc[:, p:], full_mask[:, p:]
 
     def encode_text_tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -129,11 +163,22 @@ class SigmaModel(nn.Module):
         return self.hal.embed(self.encode_text_tokens(ids, mask), mask, self.hal.text_proj)[0]
 
     # ---- losses -------------------------------------------------------------------------------------------------
-    def _lm(self, enc: torch.Tensor, enc_mask: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        labels = ids.masked_fill(~mask, -100)
+    def _lm_logits(self, enc: torch.Tensor, enc_mask: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         out = self.text_model(encoder_outputs=(enc,), attention_mask=enc_mask.long(),
                               decoder_input_ids=self.text_model._shift_right(ids))  # fmt: skip
-        return lm_loss(out.logits, labels, self.config.label_smoothing)
+        return out.logits
+
+    def _lm(self, enc: torch.Tensor, enc_mask: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        labels = ids.masked_fill(~mask, -100)
+        return lm_loss(self._lm_logits(enc, enc_mask, ids), labels, self.config.label_smoothing)
+
+    @torch.no_grad()
+    def text_logits(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced logits [B, L, V] of the batch's target texts, and the smoothed LM loss over them."""
+        enc, enc_mask, _, _ = self.encode_sign_tokens(batch)
+        ids, mask = self._text_ids(batch)
+        logits = self._lm_logits(enc, enc_mask, ids)
+        return logits, lm_loss(logits, ids.masked_fill(~mask, -100), self.config.label_smoothing)
 
     def _stm(self, sign, sign_mask, ids, mask, sim) -> torch.Tensor:
         same = same_text_matrix(ids)
@@ -193,10 +238,11 @@ class SigmaModel(nn.Module):
 
     # ---- inference ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, batch: dict, k: int = 5, beam_size: int = 1, length_penalty: float = 1.0,
+    def predict(self, batch: dict, k: int = 5, beam_size: int | None = None, length_penalty: float | None = None,
                 max_length: int | None = None):  # fmt: skip
         """islr: (top-k class indices [B, k], probabilities [B, k]); cslr: id sequences (greedy when beam_size is
-        1, else prefix beam search); slt and pre-training: generated strings (beam search, length penalty)."""
+        1, else prefix beam search); slt and pre-training: generated strings. ``beam_size``, ``length_penalty`` and
+        ``max_length`` (new tokens) default to the config's ``num_beams``, ``length_penalty``, ``max_new_tokens``."""
         if self.task == "islr":
             probs = self(batch).logits.float().softmax(-1)
             scores, indices = probs.topk(min(k, probs.shape[-1]), dim=-1)
@@ -204,14 +250,23 @@ class SigmaModel(nn.Module):
         if self.task == "cslr":
             out = self(batch)
             lp = out.logits.float().log_softmax(-1)
-            if beam_size <= 1:
+            if (beam_size or 1) <= 1:
                 return ctc_greedy_decode(lp, out.lengths)
             return ctc_beam_decode(lp, out.lengths, beam_size)
-        embeds, mask = self.sign_inputs(batch)
-        ids = self.text_model.generate(inputs_embeds=embeds, attention_mask=mask.long(), num_beams=beam_size,
-                                       length_penalty=length_penalty, do_sample=False,
-                                       max_new_tokens=max_length or self.config.max_text_tokens)  # fmt: skip
+        ids = self.generate(batch, num_beams=beam_size, max_new_tokens=max_length, length_penalty=length_penalty)
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    @torch.no_grad()
+    def generate(self, batch: dict, num_beams: int | None = None, max_new_tokens: int | None = None,
+                 length_penalty: float | None = None) -> torch.Tensor:  # fmt: skip
+        """Generated token ids [B, L] (decoder start token first); unset arguments come from the config."""
+        embeds, mask = self.sign_inputs(batch)
+        cfg = self.config
+        return self.text_model.generate(
+            inputs_embeds=embeds, attention_mask=mask.long(), do_sample=False,
+            num_beams=num_beams or cfg.num_beams, max_new_tokens=max_new_tokens or cfg.max_new_tokens,
+            length_penalty=cfg.length_penalty if length_penalty is None else length_penalty,
+        )  # fmt: skip
 
 
 def create_model(config: str | SigmaConfig, task: str | None = None, num_classes: int | None = None) -> SigmaModel:

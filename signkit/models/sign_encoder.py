@@ -14,50 +14,24 @@ from torch import nn
 from ..errors import ConfigError
 from ..pose import get_layout
 from .config import SignEncoderConfig
-from .graph import PART_NAMES, PartGraph, adjacency, part_graphs
+from .graph import PART_NAMES, adjacency, part_graphs
+from .inputs import PartInputs
 from .stgcn import STGCNChain
 
 # Uni-Sign's part names (module keys), kept so state dicts map one to one.
 MODULE_KEYS = {"body": "body", "left_hand": "left", "right_hand": "right", "face": "face_all"}
 
 
-class PartInput(nn.Module):
-    """Selects a part's points and makes them relative: body scaled, hands from the wrist, face from the nose.
-
-    Returns [B, T, V, 3] = (x, y, conf) with every channel zero where a point (or the part's anchor) is not
-    detected (conf <= threshold) or the frame is padding, so a missing hand is never "a hand at the origin".
-    """
-
-    def __init__(self, graph: PartGraph, cfg: SignEncoderConfig):
-        super().__init__()
-        self.register_buffer("index", torch.tensor(graph.indices, dtype=torch.long), persistent=False)
-        self.anchor = graph.anchor
-        self.scale = cfg.body_scale if graph.anchor is None else cfg.part_scale
-        self.threshold = cfg.conf_threshold
-        self.clip = cfg.clip
-
-    def forward(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        xy = pose.index_select(2, self.index)[..., :2]
-        c = conf.index_select(2, self.index)
-        seen = (c > self.threshold) & mask[:, :, None]
-        if self.anchor is not None:
-            xy = xy - xy[:, :, self.anchor : self.anchor + 1]
-            seen = seen & seen[:, :, self.anchor : self.anchor + 1]
-        xy = xy / self.scale
-        if self.clip:
-            xy = xy.clamp(-self.clip, self.clip)
-        return torch.cat([xy, c[..., None]], dim=-1) * seen[..., None].to(xy.dtype)
-
-
 class SignEncoder(nn.Module):
-    """Pose [B, T, K, 3] + conf [B, T, K] + mask [B, T] -> sign tokens [B, T, out_dim] (padded frames zero)."""
+    """Pose [B, T, K, 3] + conf [B, T, K] + mask [B, T] (+ frame_size [B, 2] for the uni-sign transform) -> sign
+    tokens [B, T, out_dim] (padded frames zero)."""
 
     def __init__(self, cfg: SignEncoderConfig, layout: str, out_dim: int):
         super().__init__()
         self.cfg = cfg
         self.layout = get_layout(layout)
         self.graphs = part_graphs(self.layout.name, cfg.point_set)
-        self.inputs = nn.ModuleDict({p: PartInput(self.graphs[p], cfg) for p in PART_NAMES})
+        self.inputs = PartInputs(self.graphs, cfg)
         self.proj_linear = nn.ModuleDict()
         self.gcn_modules = nn.ModuleDict()
         self.fusion_gcn_modules = nn.ModuleDict()
@@ -83,22 +57,30 @@ class SignEncoder(nn.Module):
     def check_input(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor) -> None:
         k = self.layout.num_points
         if pose.ndim != 4 or pose.shape[2] != k or pose.shape[3] < 2:
+            got = _layouts_with(pose.shape[2]) if pose.ndim == 4 else ""
             raise ConfigError(
-                f"pose must be [B, T, {k}, 3] for layout {self.layout.name}, got {tuple(pose.shape)}; remap other "
-                "layouts with signkit.pose.mapping.index_map(src, dst)"
+                f"this model takes layout {self.layout.name} ({k} points) but the pose is {tuple(pose.shape)}"
+                f"{got}; remap it with signkit.pose.mapping.index_map(src, {self.layout.name!r}) (finetune/evaluate "
+                "remap a packed dataset by themselves)"
             )
         if conf.shape != pose.shape[:3] or mask.shape != pose.shape[:2]:
             raise ConfigError(f"conf must be [B, T, K] and mask [B, T]; got {tuple(conf.shape)}, {tuple(mask.shape)}")
 
-    def forward(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def part_inputs(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor,
+                    frame_size: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+        """The four part tensors [B, T, V, 3] the configured input transform makes (for inspection and parity)."""
         self.check_input(pose, conf, mask)
+        return self.inputs(pose, conf, mask.bool(), frame_size)
+
+    def forward(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor,
+                frame_size: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        parts = self.part_inputs(pose, conf, mask, frame_size)
         mask = mask.bool()
         body_feat = None
         features = []
         for part in PART_NAMES:
             key = MODULE_KEYS[part]
-            x = self.inputs[part](pose, conf, mask)  # [B, T, V, 3]
-            x = self.proj_linear[key](x).permute(0, 3, 1, 2)  # [B, C, T, V]
+            x = self.proj_linear[key](parts[part]).permute(0, 3, 1, 2)  # [B, C, T, V]
             x = self.gcn_modules[key](x, mask)
             if part == "body":
                 body_feat = x
@@ -109,3 +91,10 @@ class SignEncoder(nn.Module):
             features.append(x.mean(-1).transpose(1, 2))  # [B, T, C]
         tokens = self.pose_proj(torch.cat(features, dim=-1) + self.part_para)
         return tokens * mask[..., None].to(tokens.dtype)
+
+
+def _layouts_with(num_points: int) -> str:
+    from ..pose import list_layouts
+
+    names = [name for name in list_layouts() if get_layout(name).num_points == num_points]
+    return f" (layout {' or '.join(names)})" if names else ""

@@ -47,14 +47,11 @@ class ExportResult:
 
 
 def _unisign_source(checkpoint: Path, arch: str) -> ModelSource:
-    from ..models import get_config
-    from .convert_unisign import convert_unisign
+    """A Uni-Sign .pth with the config it implies (its input transform, prompt, sizes; ``arch`` is not used)."""
+    from .load import unisign_source
 
     state_dict, _ = read_checkpoint(checkpoint)
-    converted = convert_unisign(state_dict)
-    source = ModelSource(str(checkpoint), converted.state_dict, get_config(arch), "slt", None)
-    source.allow_new, source.notes = converted.new_prefixes, [converted.note]
-    return source
+    return unisign_source(str(checkpoint), state_dict, None)
 
 
 def default_name(arch: str, checkpoint: Path) -> str:

@@ -117,6 +117,7 @@ def load_state_dict_strict(
     source: str = "checkpoint",
     allow_new: tuple[str, ...] = (),
     discard: tuple[str, ...] = (),
+    hint: str = "Check that the config (arch, layout, sizes) is the one the weights were trained with",
 ) -> LoadReport:
     """Load ``state_dict`` into ``model``; only ``head.*`` (and ``allow_new`` prefixes) may be missing.
 
@@ -181,7 +182,7 @@ def load_state_dict_strict(
             )
         raise ZooError(
             f"{source} does not fit the model ({'; '.join(problems)}); only new task-head keys (head.*) may differ. "
-            "Check that the config (arch, layout, sizes) is the one the weights were trained with"
+            + hint
         )
     model.load_state_dict({k: v for k, v in sd.items() if k in expected}, strict=False)
     report.loaded = sorted(k for k in sd if k in expected)
@@ -207,6 +208,7 @@ class ModelSource:
     entry: ZooEntry | None = None
     labels: dict = field(default_factory=dict)  # class names / gloss vocabulary / language, when known
     dropped: list[str] = field(default_factory=list)  # checkpoint keys a converter left out (reported as discarded)
+    hint: str = "Check that the config (arch, layout, sizes) is the one the weights were trained with"
 
 
 def entry_config(entry: ZooEntry, paths: dict[str, Path] | None = None):
@@ -253,18 +255,49 @@ def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
     if entry.labels_file:
         source.labels = json.loads(paths[entry.labels_file].read_text(encoding="utf-8"))
     if entry.format == "unisign":
-        from .convert_unisign import convert_unisign
-
-        converted = convert_unisign(state_dict)
-        source.state_dict = converted.state_dict
-        source.allow_new = converted.new_prefixes
-        source.notes.append(converted.note)
-        source.dropped = converted.dropped  # the RGB branch: reported as discarded keys
+        tokenizer = entry.config_overrides.get("tokenizer")
+        unisign = unisign_source(source.label, state_dict, tokenizer, entry.config_overrides)
+        unisign.task, unisign.num_classes, unisign.entry, unisign.labels = task, entry.num_classes, entry, source.labels
+        return unisign
     return source
 
 
-def _source_from_path(path: Path) -> ModelSource:
-    """A local export folder (entry.toml or config.json + model.safetensors) or a weights file with a config."""
+def _with_overrides(config, overrides: dict[str, Any]):
+    from ..models import SigmaConfig
+
+    data = config.to_dict()
+    for key, value in overrides.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    return SigmaConfig.from_dict(data)
+
+
+def unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: str | None,
+                    overrides: dict[str, Any] | None = None) -> ModelSource:  # fmt: skip
+    """A Uni-Sign-family checkpoint (Uni-Sign, Geo-Sign): converted, with the config it implies (`unisign_config`)."""
+    from .convert_unisign import convert_unisign, unisign_config
+
+    converted = convert_unisign(state_dict)
+    config = unisign_config(converted, tokenizer)
+    if overrides:
+        try:
+            config = _with_overrides(config, overrides)
+        except (ConfigError, TypeError, ValueError) as e:
+            raise ZooError(f"{label}: wrong config overrides for a Uni-Sign checkpoint: {e}") from None
+        if config.sign_encoder.input_transform != "uni-sign" or config.layout != "coco-wholebody-133":
+            raise ZooError(f"{label}: a Uni-Sign checkpoint takes the uni-sign input transform and layout "
+                           "coco-wholebody-133; drop those config overrides")  # fmt: skip
+    source = ModelSource(label, converted.state_dict, config, "slt", None, allow_new=converted.new_prefixes,
+                         notes=[converted.note], dropped=converted.dropped)  # fmt: skip
+    source.hint = (
+        f"It has {converted.family} keys but not all of a pose-only {converted.family} model's (sizes read from its "
+        "mT5); it is incomplete or of another version: download it again"
+    )
+    return source
+
+
+def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
+    """A local export folder (entry.toml or config.json + model.safetensors), a weights file with a config, or a
+    checkpoint of a family signkit knows by its keys (Uni-Sign, Geo-Sign: ``.pth`` as their authors save it)."""
     from ..models import SigmaConfig
 
     folder = path if path.is_dir() else path.parent
@@ -293,6 +326,10 @@ def _source_from_path(path: Path) -> ModelSource:
         if weights is None:
             raise ZooError(f"{folder} holds no weights (model.safetensors or *.pth)")
     state_dict, meta = read_checkpoint(weights)
+    from .convert_unisign import looks_like_unisign
+
+    if "signkit" not in meta and looks_like_unisign(state_dict):
+        return unisign_source(str(weights), state_dict, tokenizer)
     config_data, task, num_classes, labels = None, None, None, {}
     if "signkit" in meta:  # written by `signkit zoo export`
         info = json.loads(meta["signkit"])
@@ -310,8 +347,9 @@ def _source_from_path(path: Path) -> ModelSource:
                 break
     if not isinstance(config_data, dict):
         raise ZooError(
-            f"no model config found for {weights}: expected config.json (or a training run's model.json) next to it, "
-            "or weights written by `signkit zoo export`"
+            f"{weights} is of no model family signkit knows: looked for signkit metadata (`signkit zoo export`), a "
+            "config.json or a training run's model.json beside it, and Uni-Sign/Geo-Sign keys (gcn_modules.*, "
+            "mt5_model.*)"
         )
     try:
         config = SigmaConfig.from_dict(config_data)
@@ -321,14 +359,52 @@ def _source_from_path(path: Path) -> ModelSource:
     return ModelSource(str(weights), state_dict, config, task, num_classes, labels=labels)
 
 
-def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = None) -> ModelSource:
+CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+
+
+def _looks_like_path(name: str) -> bool:
+    return "/" in name or "\\" in name or name.startswith(("~", ".")) or name.lower().endswith(CHECKPOINT_SUFFIXES)
+
+
+def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = None,
+                   tokenizer: str | None = None) -> ModelSource:  # fmt: skip
+    """Where the weights come from: a path (explicit, or a bare name that only exists as a file or folder here), or a
+    zoo entry. A bare name that is both is refused; ``zoo:NAME`` always means the entry."""
+    source = _resolve(name_or_path, options, tokenizer)
+    if tokenizer is not None and source.config.tokenizer != tokenizer:
+        source.config = _with_overrides(source.config, {"tokenizer": tokenizer})
+    return source
+
+
+def _resolve(name_or_path: str | Path, options: DownloadOptions | None, tokenizer: str | None) -> ModelSource:
+    text = str(name_or_path)
+    if isinstance(name_or_path, str) and text.startswith("zoo:"):
+        result = download(text[len("zoo:") :], options)
+        return _source_from_entry(result.entry, result.paths)
     path = Path(name_or_path).expanduser()
+    explicit = isinstance(name_or_path, Path) or _looks_like_path(text)
     if path.exists():
-        return _source_from_path(path)
-    if isinstance(name_or_path, Path) or "/" in str(name_or_path):
-        raise ZooError(f"{name_or_path} does not exist (and a registry name has no '/'); check the path")
-    result = download(str(name_or_path), options)
+        if not explicit and _is_zoo_name(text):
+            raise ZooError(
+                f"{text!r} is both a zoo entry and a {'folder' if path.is_dir() else 'file'} here; say ./{text} for "
+                f"the {'folder' if path.is_dir() else 'file'} or zoo:{text} for the zoo entry"
+            )
+        return _source_from_path(path, tokenizer)
+    if explicit:
+        raise ZooError(f"no such file: {text}; check the path (a zoo name has no '/' and no file suffix)")
+    result = download(text, options)
     return _source_from_entry(result.entry, result.paths)
+
+
+def _is_zoo_name(name: str) -> bool:
+    """Whether ``name`` means a registry entry (an exact ``arch.tag`` or a bare ``arch``), without downloading."""
+    from .registry import load_registry
+
+    try:
+        entries = load_registry()
+    except ZooError:
+        return False
+    return name in entries or any(e.name.split(".")[0] == name for e in entries.values())
 
 
 def load(
@@ -337,6 +413,7 @@ def load(
     num_classes: int | None = None,
     *,
     options: DownloadOptions | None = None,
+    tokenizer: str | None = None,
 ):
     """A Sigma model with published or local weights, ready to fine-tune or run.
 
@@ -344,10 +421,14 @@ def load(
     model; ``task="islr"|"cslr"|"slt"`` with ``num_classes`` builds that task, loading the backbone strictly and
     initialising a new head (unless the checkpoint's head fits exactly). ``model.load_report`` says which keys were
     new and which were discarded. Example: ``signkit.zoo.load("sigma-tiny", task="islr", num_classes=100)``.
+
+    ``name_or_path`` may be a Uni-Sign or Geo-Sign ``.pth`` as their authors save it: it is recognised by its keys
+    and converted, with its own input transform, prompt and decoding defaults. ``tokenizer`` (a hub name or a
+    folder) replaces the config's, e.g. for a checkpoint whose vocabulary is not mT5's.
     """
     from ..models import create_model
 
-    source = resolve_source(name_or_path, options)
+    source = resolve_source(name_or_path, options, tokenizer)
     if task is None:
         task, num_classes = source.task, (source.num_classes if num_classes is None else num_classes)
     elif task == PRETRAIN:
@@ -360,7 +441,8 @@ def load(
         model = create_model(source.config, task, num_classes if task in ("islr", "cslr") else None)
     except ConfigError as e:
         raise ZooError(f"cannot build the model for {source.label}: {e}") from None
-    report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard)
+    report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard,
+                                    source.hint)  # fmt: skip
     report.notes += [n for n in source.notes if n]
     report.discarded_keys = sorted(report.discarded_keys + source.dropped)
     model.load_report = report
@@ -368,4 +450,3 @@ def load(
     model.labels = source.labels if task == source.task else {}  # a new task's labels come from its dataset
     log.info(report.summary())
     return model
-
