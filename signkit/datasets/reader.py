@@ -116,14 +116,17 @@ def _column_pairs(rows, columns: tuple[str, ...], dtype) -> np.ndarray | None:
     return np.stack([rows[c].to_numpy().astype(dtype, copy=False) for c in columns], axis=1)
 
 
+# The manifest columns the loader reads (the others stay on disk).
+_INDEX_COLUMNS = ("key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS,
+                  *FRAME_COLUMNS)  # fmt: skip
+
+
 def _index_manifest(table, split: str, root) -> dict[str, _ShardRows]:
     """The manifest is the index: keys to check the shards against, where the arrays are, their checksums and
     the labels (so no JSON member is parsed). Columns stay Arrow/numpy, sliced per shard."""
     import pyarrow.compute as pc
 
-    wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS]
-    wanted += [*OFFSET_COLUMNS, *SUM_COLUMNS, *FRAME_COLUMNS]
-    rows = table.select([c for c in wanted if c in table.column_names])
+    rows = table.select([c for c in _INDEX_COLUMNS if c in table.column_names])
     rows = rows.filter(pc.equal(rows["split"], split))
     rows = rows.sort_by([("shard", "ascending"), ("index", "ascending")])
     shard_ids = rows["shard"].combine_chunks().dictionary_encode()
@@ -381,8 +384,7 @@ class SignDataset(IterableDataset):
             raise DatasetError(
                 f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
             )
-        wanted = ["key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS]
-        table = read_manifest(self.info.location, columns=wanted)
+        table = read_manifest(self.info.location, columns=list(_INDEX_COLUMNS))
         problems = consistency_problems(self.info, table, self.split)
         if problems:
             more = f" (and {len(problems) - 1} more: `signkit verify` lists them)" if len(problems) > 1 else ""
