@@ -80,7 +80,8 @@ def stage_lexicon(src: Path, dest: Path, budget_bytes: int) -> dict:
         w.writeheader()
         w.writerows(r for r in rows if r["path"] in seen)
     langs = {p.split("/")[0] for p in chosen}
-    return {"files": len(chosen), "of": sum(len(v) for v in by_lang.values()), "bytes": total, "languages": len(langs)}
+    every = {p for v in by_lang.values() for p in v}
+    return {"files": len(chosen), "of": len(every), "bytes": total, "languages": len(langs)}
 
 
 def get_wheels(specs: tuple[str, ...], dest: Path, wheels_from: Path | None) -> list[Path]:
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         get_wheels(TRAIN_WHEELS, dest / "train" / "wheels", wheels_from)
         src = Path(args.lexicon) if args.lexicon else lexicon_source()
         info = stage_lexicon(src, dest / "train" / "lexicon", int(args.lexicon_mb * 1e6))
-        print(f"lexicon: {info['files']} of {info['files'] and info['of']} .pose files, {info['languages']} sign "
+        print(f"lexicon: {info['files']} of {info['of']} .pose files, {info['languages']} sign "
               f"languages, {info['bytes'] / 1e6:.1f} MB", flush=True)  # fmt: skip
     if args.only in (None, "extract"):
         get_wheels(EXTRACT_WHEELS, dest / "extract" / "wheels", wheels_from)

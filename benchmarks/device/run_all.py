@@ -108,11 +108,14 @@ def environment() -> dict:
                        cudnn=torch.backends.cudnn.version())  # fmt: skip
     except ImportError as e:
         env["torch"] = f"not importable: {e}"
-    for mod in ("transformers", "mediapipe", "pose_format", "ray", "numpy"):
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist, mod in (("transformers", "transformers"), ("mediapipe", "mediapipe"), ("pose-format", "pose_format"),
+                      ("ray", "ray"), ("numpy", "numpy"), ("protobuf", "google.protobuf")):  # fmt: skip
         try:
-            env[mod] = __import__(mod).__version__
-        except Exception as e:  # noqa: BLE001 - recorded, not raised: the step that needs it is skipped
-            env[mod] = f"not importable: {type(e).__name__}: {e}"[:200]
+            env[dist] = version(dist) if importlib.util.find_spec(mod) else "not importable"
+        except (PackageNotFoundError, ModuleNotFoundError):
+            env[dist] = "not installed"
     if shutil.which("nvidia-smi"):
         q = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
                             "--format=csv,noheader"], capture_output=True, text=True)  # fmt: skip
