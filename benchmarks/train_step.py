@@ -369,13 +369,17 @@ def main(argv: list[str] | None = None) -> None:
             report["skipped"].append({**asdict(spec), "levers": spec.levers, "why": "time budget spent"})
             print(f"skipped (budget): {spec.objective} b={spec.batch} {spec.levers}", flush=True)
             continue
+        row = None
         try:
             row = measure(spec, mm)
-        except torch.OutOfMemoryError as e:  # a too-large batch is a result, not the end of the plan
+        except torch.cuda.OutOfMemoryError as e:  # a too-large batch is a result, not the end of the plan
             report["errors"].append({**asdict(spec), "levers": spec.levers, "error": f"out of memory: {e}"[:300]})
             print(f"out of memory: {spec.objective} b={spec.batch} {spec.levers}", flush=True)
+        if row is None:  # the failed step's tensors are free only once the exception is gone
             gc.collect()
             torch.cuda.empty_cache()
+            torch._dynamo.reset()
+            save()
             continue
         report["rows"].append(row)
         print(fmt_row(row), flush=True)

@@ -72,21 +72,22 @@ def plan(args) -> list[Step]:
         tr += ["--config", "sigma-tiny", "--steps", "2", "--resume-steps", "3", "--batch-size", "2",
                "--max-frames", "8", "--num-workers", "0", "--pack-workers", "1", "--log-every", "1"]  # fmt: skip
     else:
-        tr += ["--config", "sigma-base", "--steps", str(args.real_steps), "--batch-size", "16", "--max-frames", "128"]
+        tr += ["--config", "sigma-base", "--steps", str(args.real_steps), "--resume-steps", "20", "--batch-size", "16",
+               "--max-frames", "128"]
     ex = [py, str(BENCH / "device" / "extract_scaling.py"), "--out", out]
     ex += ["--workers", "1", "2", "--clips", "2", "--seconds", "0.2"] if dry else ["--workers", "2", "4", "8", "16",
-                                                                                   "--clips", "32", "--seconds", "2.0"]
+                                                                                   "--clips", "32", "--seconds", "1.6"]
     if args.ray:
         ex.append("--ray")
     par = [py, "-m", "pytest", str(PARITY_TEST), "-q", "-rA", "-p", "no:cacheprovider", "--junitxml",
            f"{work}/parity.xml"]  # fmt: skip
     steps = [
         Step("env", 30, 5),
-        Step("train_step", 45 if dry else 250, 30, ts, ("torch", "transformers"), "train_step.json"),
+        Step("train_step", 45 if dry else 200, 30, ts, ("torch", "transformers"), "train_step.json"),
         Step("train_real", 240 if dry else 190, 60, tr, ("torch", "pose_format"), "train_real.json"),
-        Step("parity", 60, 20, par, ("torch", "pytest"), "parity.json",
+        Step("parity", 60 if dry else 50, 20, par, ("torch", "pytest"), "parity.json",
              None if PARITY_TEST.is_file() else f"{PARITY_TEST.relative_to(REPO)} does not exist yet (issue 12)"),
-        Step("extract", 120 if dry else 200, 60, ex, ("mediapipe",), "extract_scaling.json"),
+        Step("extract", 120 if dry else 180, 60, ex, ("mediapipe",), "extract_scaling.json"),
     ]  # fmt: skip
     for s in steps:
         if s.name == "train_step" and not dry:
