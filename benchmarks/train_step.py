@@ -26,7 +26,8 @@ eager ST-GCN, SDPA attention):
                          the same additive term before the softmax), which runs the memory-efficient kernel
   --batch-sizes 128 256  larger batches
 
-Usage: python benchmarks/train_step.py [--batch-sizes 16 64] [--frames 256] [--objectives lm full] [--json OUT.json]
+Usage: python benchmarks/train_step.py [--batch-sizes 16 64] [--frames 256] [--objectives lm full] [--levers]
+       [--json OUT.json] [--write docs/benchmarks.md]
        python benchmarks/train_step.py --config sigma-tiny --device cpu --batch-sizes 2 --frames 16 --steps 1
 """
 
@@ -214,7 +215,8 @@ def measure(spec: StepSpec, matmul_peak: float | None = None) -> dict:
     flops = fc.get_total_flops()
     apply_compile(model, spec)
     t0 = time.perf_counter()
-    for _ in range(spec.warmup):
+    # compiled code is built on its first call and CUDA graphs are recorded on the next ones: never in the timing
+    for _ in range(spec.warmup if spec.compile == "none" else max(spec.warmup, 3)):
         loss = step()
     sync()
     warmup_s = time.perf_counter() - t0
@@ -322,7 +324,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--text-len", type=int, default=24, help="target tokens (a 12-word mT5 target is ~20)")
     ap.add_argument("--tokenize-per-step", action="store_true")
-    ap.add_argument("--compile", default="none", choices=["none", "chains", "encoder"])
+    ap.add_argument("--compile", default="none", nargs="?", const="encoder", choices=["none", "chains", "encoder"],
+                    help="torch.compile the ST-GCN blocks (chains) or the sign encoder (encoder, also bare --compile)")
+    ap.add_argument("--write", help="append the Markdown table (with the card and versions) to this file")
     ap.add_argument("--compile-mode", default="default",
                     choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"])  # fmt: skip
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
@@ -386,7 +390,14 @@ def main(argv: list[str] | None = None) -> None:
         save()
     save()
     if report["rows"]:
-        print(markdown(report["rows"]))
+        table = markdown(report["rows"])
+        print(table)
+        if args.write:
+            env = report["environment"]
+            head = (f"\n### Training step: {env.get('device_name', 'cpu')}, {args.config}, {precision}, {args.frames} "
+                    f"frames (torch {env['torch']}, CUDA {env.get('cuda')}, transformers {env['transformers']})\n\n")
+            with open(args.write, "a", encoding="utf-8") as f:
+                f.write(head + table + "\n")
 
 
 if __name__ == "__main__":
