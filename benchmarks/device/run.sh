@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Entry point on the device machine: install the wheels of a carried folder (made by prepare.py) into /tmp/site
+# Entry point on the device machine: install the wheels of a carried folder (made by prepare.py) into /tmp/site,
 # then run run_all.py with its JSON going to $OUT. Usage (from the repository root):
 #   bash benchmarks/device/run.sh .device/train   --steps env train_step train_real parity --lexicon .device/train/lexicon
 #   bash benchmarks/device/run.sh .device/extract --steps env extract
