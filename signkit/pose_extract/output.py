@@ -43,6 +43,9 @@ class LocalOutput:
     def __repr__(self) -> str:
         return f"LocalOutput({str(self.root)!r})"
 
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
     def prepare(self) -> None:
         """Create the folder."""
         if self.root.exists() and not self.root.is_dir():
@@ -129,6 +132,9 @@ class FsspecOutput:
 
     def _path(self, key: str) -> str:
         return f"{self._root}/{key}{OUTPUT_SUFFIX}"
+
+    def exists(self) -> bool:
+        return self._fs.isdir(self._root)
 
     def prepare(self) -> None:
         fs = self._fs

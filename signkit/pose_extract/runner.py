@@ -282,6 +282,8 @@ def extract(
     if getattr(out, "process_local", False):
         raise ExtractError(f"{out_dir}: memory:// lives in one process and the workers are other processes; "
                            "give a folder or a shared URL")
+    if not out.exists():  # nothing can be finished: check the models before creating anything
+        options.estimator.prepare()
     out.prepare()
     log_file = Path(log_path) if log_path is not None else out.default_log()
     with _output_lock(log_file, emit):
@@ -294,7 +296,7 @@ def _extract_locked(clips, out, options, workers, overwrite, emit, engine_cls, a
     log = RunLog(log_file, interrupts)
     t0 = time.monotonic()
     try:
-        todo, skipped = _plan(clips, out, log, overwrite, emit)
+        todo, skipped = _plan(clips, out, log, overwrite, emit, options.estimator.name)
         extractor = None
         if todo:  # the model files are checked (and hashed) once, and only when there is work
             options.estimator.prepare()
@@ -322,13 +324,15 @@ def _extract_locked(clips, out, options, workers, overwrite, emit, engine_cls, a
     return ExtractSummary(run.results, time.monotonic() - t0, log.path, log_url)
 
 
-def _plan(clips: list[Clip], out: Output, log: RunLog, overwrite: bool, emit) -> tuple[list[Clip], list[Clip]]:
+def _plan(clips: list[Clip], out: Output, log: RunLog, overwrite: bool, emit,
+          estimator: str) -> tuple[list[Clip], list[Clip]]:
     """Split the clips into (to extract, finished). A finished clip matches its log line (source and output) or
     is an unlogged output of an interrupted run (logged now, if it reads as a pose of the same source)."""
     if overwrite:
         return list(clips), []
     present = out.finished_stats([c.key for c in clips])
     logged = _logged_ok(log.path, out) if present else {}
+    _check_same_estimator(logged, estimator, log.path)
     todo, skipped = [], []
     for clip in clips:
         stat = present.get(clip.key)
@@ -350,6 +354,15 @@ def _plan(clips: list[Clip], out: Output, log: RunLog, overwrite: bool, emit) ->
             emit("redo", {"key": clip.key, "reason": why})
             todo.append(clip)
     return todo, skipped
+
+
+def _check_same_estimator(logged: dict[str, dict], name: str, log: Path) -> None:
+    """One output folder holds one estimator's poses: resuming with another would mix layouts silently."""
+    for record in logged.values():
+        other = (record.get("extractor") or {}).get("name")
+        if other and other != name:
+            raise ExtractError(f"{log.parent} holds poses extracted with {other} (see {log.name}); this run uses "
+                               f"{name}: give another -o, or --overwrite to redo them with {name}")
 
 
 def _same_output(logged: dict | None, now: dict) -> bool:
