@@ -112,7 +112,11 @@ def _worker_main(wid: int, tasks, results, out: Output, options: ExtractOptions,
 
 def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
     ctx = mp.get_context("spawn")  # mediapipe graphs, onnxruntime sessions and threads do not survive fork
-    tasks, messages = ctx.Queue(), ctx.Queue()
+    try:
+        tasks, messages = ctx.Queue(), ctx.Queue()  # starts multiprocessing's resource tracker: a process too
+    except OSError as e:
+        raise ExtractError(f"cannot start helper processes ({e.strerror or e}); check that {sys.executable} runs "
+                           "for this user") from None
     for clip in todo:
         tasks.put(clip)
     by_key = {c.key: c for c in todo}
@@ -129,7 +133,11 @@ def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
             target=_worker_main, args=(wid, tasks, messages, run.out, run.options, run.extractor, os.getpid()),
             daemon=True,
         )
-        p.start()
+        try:
+            p.start()
+        except OSError as e:  # the interpreter cannot be executed at all
+            raise ExtractError(f"cannot start a worker process ({e.strerror or e}: {sys.executable}); check that "
+                               "this user can run it") from None
         procs[wid], current[wid] = p, None
 
     for _ in range(n):
