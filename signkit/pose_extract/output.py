@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -60,19 +61,21 @@ class LocalOutput:
         remove_stale_partials(self.root)
 
     def target(self, key: str) -> str:
-        return str(self.root / f"{key}{OUTPUT_SUFFIX}")
+        return f"{os.fspath(self.root)}{os.sep}{key}{OUTPUT_SUFFIX}"
 
     def finished(self, keys: list[str]) -> set[str]:
         return set(self.finished_stats(keys))
 
     def finished_stats(self, keys: list[str]) -> dict[str, dict]:
         """``{key: {"size", "mtime_ns"}}`` of the outputs that exist (one stat each)."""
-        stats = {}
+        stats, root = {}, os.fspath(self.root)
         for k in keys:
-            with contextlib.suppress(OSError):
-                st = os.stat(self.root / f"{k}{OUTPUT_SUFFIX}")
-                if st.st_mode & 0o170000 == 0o100000:  # a regular file
-                    stats[k] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            try:
+                st = os.stat(f"{root}/{k}{OUTPUT_SUFFIX}")
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                stats[k] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
         return stats
 
     def check(self, key: str) -> None:
