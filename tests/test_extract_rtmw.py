@@ -223,3 +223,16 @@ def test_extracts_without_mediapipe(tmp_path, models):
     assert json.loads(proc.stdout.splitlines()[-1])["ok"] == 1
     check = subprocess.run([sys.executable, "-c", "import mediapipe"], env=env, capture_output=True, text=True)
     assert "blocked in this test" in check.stderr  # the blocker works
+
+
+def test_packed_dataset_lists_the_estimator_its_samples_came_from(tmp_path, options, models):
+    from signkit.datasets.pack import pack
+
+    extract([ASSETS / "astronaut.mp4", ASSETS / "grace_hopper.mp4"], tmp_path / "poses", options, workers=1)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("key,split,gloss\nastronaut,train,SPACE\ngrace_hopper,train,CODE\n")
+    pack(tmp_path / "poses", tmp_path / "ds", labels=labels)
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    [made_by] = meta["extractors"]
+    assert made_by["name"] == "rtmw" and made_by["samples"] == 2
+    assert made_by["model_sha256"] == load_pose(tmp_path / "poses" / "astronaut.npz").meta["extractor"]["model_sha256"]
