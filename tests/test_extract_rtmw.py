@@ -168,7 +168,8 @@ def test_model_files_offline_and_mirror(server, tmp_path, monkeypatch):
     monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     config = RTMWConfig(det=f"{server.url}/det.zip", pose=f"{server.url}/pose.zip")
-    with pytest.raises(ExtractError, match=r"det\.zip.*offline.*SIGNKIT_ZOO_MIRROR") as e:
+    missing = r"missing from the cache .*: det\.zip, pose\.zip; offline .*SIGNKIT_ZOO_MIRROR"
+    with pytest.raises(ExtractError, match=missing) as e:
         config.prepare()
     assert "\n" not in str(e.value) and not server.requests
     monkeypatch.delenv("HF_HUB_OFFLINE")

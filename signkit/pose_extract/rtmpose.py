@@ -167,7 +167,36 @@ def _onnxruntime_version() -> str:
 
 def model_paths(config: RTMWConfig) -> dict[str, Path]:
     """``{"det": path, "pose": path}`` of the ONNX files, fetched (and unpacked) into the cache when missing."""
+    from .._offline import is_offline
+
+    if is_offline():  # name every file that is missing, not only the first
+        from ..zoo.download import source_for
+
+        missing = [s for s in config.sources.values()
+                   if "://" in s and not _cached(s).is_file() and source_for(*_spec(s)).remote]  # a mirror folder is ok
+        if missing:
+            names = ", ".join(_cached(s).name for s in missing)
+            raise ExtractError(
+                f"RTMW model files missing from the cache ({_cached(missing[0]).parent}): {names}; offline mode "
+                "(SIGNKIT_OFFLINE/HF_HUB_OFFLINE) forbids fetching them from download.openmmlab.com: run the extract "
+                f"once with network and copy that folder here, or set SIGNKIT_ZOO_MIRROR to a folder (or URL) "
+                f"that holds {CACHE_ENTRY}/<file>"
+            )
     return {role: _model_file(url) for role, url in config.sources.items()}
+
+
+def _spec(source: str):
+    from ..zoo.registry import FileSpec, ZooEntry
+
+    name = source.rstrip("/").rsplit("/", 1)[-1]
+    entry = ZooEntry(name=CACHE_ENTRY, arch="pose-estimator", description="RTMPose/RTMW ONNX SDK files")
+    return entry, FileSpec(name=name, url=source, pin="first-download")
+
+
+def _cached(source: str) -> Path:
+    from ..zoo.download import cached_path
+
+    return cached_path(*_spec(source))
 
 
 def _model_file(source: str) -> Path:
@@ -177,11 +206,9 @@ def _model_file(source: str) -> Path:
             raise ExtractError(f"RTMW model {path} does not exist; give an .onnx file or a URL")
         return path
     from ..zoo.download import fetch_file
-    from ..zoo.registry import FileSpec, ZooEntry
 
-    name = source.rstrip("/").rsplit("/", 1)[-1]
-    spec = FileSpec(name=name, url=source, pin="first-download")
-    entry = ZooEntry(name=CACHE_ENTRY, arch="pose-estimator", description="RTMPose/RTMW ONNX SDK files")
+    entry, spec = _spec(source)
+    name = spec.name
     try:
         fetched = fetch_file(entry, spec)
     except SignkitError as e:
