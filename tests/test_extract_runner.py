@@ -190,3 +190,22 @@ def test_the_mediapipe_download_error_reaches_the_message(heavy_missing, monkeyp
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with pytest.raises(ExtractError, match=r"the download failed: ConnectionError: HTTP 403 from storage"):
         ensure_models(heavy_missing)
+
+
+@pytest.mark.parametrize("name", sorted(__import__("signkit.pose_extract", fromlist=["ESTIMATORS"]).ESTIMATORS))
+def test_every_estimator_row_is_a_picklable_config_of_its_layout(name):
+    """The table drives the CLI and the runner: each row's config exists, carries the row's name and layout, and
+    travels to workers (pickle) and back unchanged; importing it imports no model library."""
+    import pickle
+    import subprocess
+
+    from signkit.pose.layouts import get_layout
+    from signkit.pose_extract.estimators import ESTIMATORS, estimator_config
+
+    config = estimator_config(name)
+    assert config.name == name and config.layout == ESTIMATORS[name].layout
+    get_layout(config.layout)
+    assert pickle.loads(pickle.dumps(config)) == config
+    code = (f"import sys; from signkit.pose_extract.estimators import estimator_config; estimator_config({name!r}); "
+            "heavy = {'mediapipe', 'onnxruntime', 'cv2', 'torch'} & set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
