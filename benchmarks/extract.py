@@ -19,7 +19,14 @@ Also printed: PyAV vs OpenCV decoding speed (one process), and the cost of a fre
 Goal (issue 2): ours >= 1.3x peer, >= 0.85x limit. ``--write`` replaces the "Extraction" section of
 docs/benchmarks.md.
 
+``--estimator rtmw [--mode M]`` instead compares estimators on the same clips: ``signkit extract --estimator rtmw``
+against ``signkit extract`` (MediaPipe), frames/s and the peak RSS of each command's process tree (the RTMW model
+files must be in the cache or reachable: one command for a user who has them). ``--memory`` prints the peak RSS of
+``signkit extract`` and of pose-format's ``videos_to_poses`` at the same workers (issue 13's goal: ours <= theirs).
+
     python benchmarks/extract.py --write
+    python benchmarks/extract.py --estimator rtmw --mode lightweight
+    python benchmarks/extract.py --memory
 """
 
 from __future__ import annotations
@@ -185,10 +192,80 @@ def prepare_clips(folder: Path, args: argparse.Namespace) -> tuple[list[Path], i
     return clips, frames
 
 
+def peak_rss_mib(cmd: list[str]) -> tuple[float, float, list[int]]:
+    """Run ``cmd``; (seconds, peak summed RSS in MiB of its process tree, the RSS of each process then, MiB),
+    sampled every 50 ms from /proc (Linux)."""
+
+    def tree(pid: int) -> dict[int, int]:
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        rss, todo = {}, [pid]
+        while todo:
+            p = todo.pop()
+            try:
+                for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                    if line.startswith("VmRSS"):
+                        rss[p] = int(line.split()[1])
+            except OSError:
+                pass
+            todo += children.get(p, [])
+        return rss
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    best: dict[int, int] = {}
+    while proc.poll() is None:
+        now = tree(proc.pid)
+        if sum(now.values()) > sum(best.values()):
+            best = now
+        time.sleep(0.05)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read()[-2000:]}")
+    return seconds, sum(best.values()) / 1024, sorted(v // 1024 for v in best.values())
+
+
+def compare_estimators(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="signkit-bench-estimators-") as tmp:
+        tmp = Path(tmp)
+        clips, frames = prepare_clips(tmp / "videos", args)
+        base = [str(BIN / "signkit"), "extract", str(tmp / "videos"), "--workers", str(args.workers), "-q"]
+        rtmw = ["--estimator", "rtmw"] + (["--mode", args.mode] if args.mode else [])
+        for r in range(args.rounds):
+            for name, extra in (("mediapipe-holistic", []), ("rtmw", rtmw)):
+                s, rss, each = peak_rss_mib([*base, "-o", str(tmp / f"{name}{r}"), *extra])
+                print(f"round {r + 1}: {name}: {frames / s:.1f} frames/s, peak RSS {rss:.0f} MiB {each}", flush=True)
+
+
+def compare_memory(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="signkit-bench-memory-") as tmp:
+        tmp = Path(tmp)
+        prepare_clips(tmp / "videos", args)
+        shutil.copytree(tmp / "videos", tmp / "peer")
+        ours = peak_rss_mib([str(BIN / "signkit"), "extract", str(tmp / "videos"), "-o", str(tmp / "ours"),
+                             "--workers", str(args.workers), "-q"])
+        peer = peak_rss_mib([str(BIN / "videos_to_poses"), "--format", "mediapipe", "--directory", str(tmp / "peer"),
+                             "--num-workers", str(args.workers), "--additional-config", "model_complexity=1"])
+        print(f"peak RSS, workers={args.workers}: signkit extract {ours[1]:.0f} MiB {ours[2]}, "
+              f"pose-format videos_to_poses {peer[1]:.0f} MiB {peer[2]} (ours / theirs = {ours[1] / peer[1]:.2f})")
+
+
 def main() -> None:
     ap = clip_arguments(__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write the Extraction section of docs/benchmarks.md")
+    ap.add_argument("--estimator", default=None, help="rtmw: compare it with MediaPipe Holistic on the same clips")
+    ap.add_argument("--mode", default=None, help="with --estimator rtmw: lightweight, balanced or performance")
+    ap.add_argument("--memory", action="store_true", help="peak RSS of signkit extract vs pose-format")
     args = ap.parse_args()
+    if args.estimator:
+        return compare_estimators(args)
+    if args.memory:
+        return compare_memory(args)
 
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()[0]

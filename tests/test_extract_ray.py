@@ -65,8 +65,17 @@ def log_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def clip_lines(path: Path) -> list[dict]:
+    return [r for r in log_lines(path) if "key" in r]
+
+
+def statuses(path: Path) -> list[str]:
+    """Each line's status, and "start" for a run's own line."""
+    return [r["status"] if "key" in r else r["run"] for r in log_lines(path)]
+
+
 def comparable(record: dict) -> dict:
-    return {k: v for k, v in record.items() if k not in ("time", "seconds", "output")}
+    return {k: v for k, v in record.items() if k not in ("time", "seconds", "output", "output_stat")}
 
 
 def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(ray_instance, videos, local_poses, tmp_path):
@@ -76,8 +85,8 @@ def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(ray_instance
     assert summary.count("ok") == CLIPS and summary.count("failed") == 0 and "retry" not in events
     assert_same_outputs(local_poses, {f"clip{i}": out / f"clip{i}.npz" for i in range(CLIPS)})
     assert summary.frames == 6 * CLIPS and events.count("done") == CLIPS
-    ours = sorted(log_lines(out / "extract-log.jsonl"), key=lambda r: r["key"])
-    theirs = sorted(log_lines(local_poses / "extract-log.jsonl")[:CLIPS], key=lambda r: r["key"])
+    ours = sorted(clip_lines(out / "extract-log.jsonl"), key=lambda r: r["key"])
+    theirs = sorted(clip_lines(local_poses / "extract-log.jsonl")[:CLIPS], key=lambda r: r["key"])
     assert [comparable(r) for r in ours] == [comparable(r) for r in theirs]
     assert [r["output"] for r in ours] == [str(out / f"clip{i}.npz") for i in range(CLIPS)]
 
@@ -85,7 +94,7 @@ def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(ray_instance
     again = extract([videos], out, workers=2, engine="ray")
     assert again.count("skipped") == CLIPS and again.count("ok") == 0
     assert before == {p: p.stat().st_mtime_ns for p in out.glob("*.npz")}
-    assert [r["status"] for r in log_lines(out / "extract-log.jsonl")] == ["ok"] * CLIPS + ["skipped"] * CLIPS
+    assert statuses(out / "extract-log.jsonl") == ["start"] + ["ok"] * CLIPS + ["start"]  # no line per skipped clip
 
 
 def test_a_failing_video_is_retried_once_then_logged_and_the_others_finish(ray_instance, videos, local_poses,
@@ -99,7 +108,7 @@ def test_a_failing_video_is_retried_once_then_logged_and_the_others_finish(ray_i
     assert summary["ok"] == 1 and summary["failed"] == 1
     assert "not a readable video" in summary["failures"]["text"] and "(failed 2 times)" in summary["failures"]["text"]
     assert_same_outputs(local_poses, {"clip1": out / "clip1.npz"})
-    records = log_lines(out / "extract-log.jsonl")
+    records = clip_lines(out / "extract-log.jsonl")
     assert sorted((r["key"], r["status"]) for r in records) == [("clip1", "ok"), ("text", "failed")]
 
 
@@ -113,8 +122,8 @@ def test_url_output(ray_instance, videos, local_poses, tmp_path, monkeypatch):
     assert summary.log_path.parent == tmp_path and summary.log_path.name.startswith("extract-log-file-")
     assert summary.log_url == f"{url}/extract-log.jsonl"
     remote = bucket / "poses" / "extract-log.jsonl"
-    assert remote.read_text() == summary.log_path.read_text() and len(log_lines(remote)) == CLIPS
-    assert log_lines(remote)[0]["output"].startswith(url)
+    assert remote.read_text() == summary.log_path.read_text() and len(clip_lines(remote)) == CLIPS
+    assert clip_lines(remote)[0]["output"].startswith(url)
     assert not [p for p in bucket.rglob("*") if p.name.endswith(".partial")]
 
     # a rerun redoes only what is missing and the log grows; the local engine writes URLs too
@@ -124,7 +133,7 @@ def test_url_output(ray_instance, videos, local_poses, tmp_path, monkeypatch):
     again = json.loads(result.output[result.output.index("{"):])
     assert again["skipped"] == CLIPS - 1 and again["ok"] == 1 and again["log_url"] == f"{url}/extract-log.jsonl"
     assert_same_outputs(local_poses, {"clip0": bucket / "poses" / "clip0.npz"})
-    assert [r["status"] for r in log_lines(remote)] == ["ok"] * CLIPS + ["skipped"] * 2 + ["ok"]
+    assert statuses(remote) == ["start"] + ["ok"] * CLIPS + ["start", "ok"]
 
 
 def test_memory_url_output_and_log_merge(tmp_path, monkeypatch):

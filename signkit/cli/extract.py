@@ -1,4 +1,6 @@
-"""`signkit extract INPUT... -o POSES_DIR`: videos, folders or clip lists -> normalised MediaPipe skeletons.
+"""`signkit extract INPUT... -o POSES_DIR`: videos, folders or clip lists -> normalised skeletons.
+
+`--estimator` picks MediaPipe Holistic (default) or RTMW whole-body (`signkit.pose_extract.estimators`).
 
 `--engine local` (default) runs worker processes here; `--engine ray` spreads the clips over a Ray cluster.
 """
@@ -54,6 +56,12 @@ class ExtractProgress:
             self._task = self._progress.add_task("extract", total=data["todo"])
             if data["skipped"]:
                 self._progress.console.print(f"skipping {data['skipped']} finished clips (use --overwrite to redo)")
+        elif kind == "waiting":
+            self._progress.console.print(f"waiting for another extract run on this output (lock {data['lock']})",
+                                         highlight=False)
+        elif kind == "redo":
+            self._progress.console.print(f"[yellow]redoing[/yellow] {data['key']}: {data['reason']}", markup=True,
+                                         highlight=False)
         elif kind == "frames":
             self.frames += data["frames"]
         elif kind == "retry":
@@ -99,11 +107,23 @@ def print_summary(summary) -> None:
               help="Run log (default: POSES_DIR/extract-log.jsonl; for a URL: ./extract-log-<url>.jsonl, "
                    "merged into URL/extract-log.jsonl at the end).")
 @click.option("--overwrite", is_flag=True, help="Redo clips whose output exists (default: skip them).")
-@click.option("--model-complexity", type=click.IntRange(0, 2), default=1, show_default=True,
-              help="MediaPipe pose model: 0 lite, 1 full (bundled), 2 heavy.")
-@click.option("--refine-face", is_flag=True, help="478 face points with irises (layout mediapipe-holistic-refined).")
-@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
-@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--estimator", default="mediapipe-holistic", show_default=True, metavar="NAME",
+              help="mediapipe-holistic (pip install 'signkit[mediapipe]') or rtmw (COCO-WholeBody-133 via "
+                   "onnxruntime, the keypoints public checkpoints were trained on; pip install 'signkit[rtmpose]').")
+@click.option("--preset", default=None, metavar="NAME",
+              help="rtmw: unisign = Uni-Sign's extraction (mode lightweight, whole image when no person is found).")
+@click.option("--mode", default=None, type=click.Choice(["lightweight", "balanced", "performance"]),
+              help="rtmw: rtmlib's model pair (default lightweight: YOLOX-tiny + RTMW-l 256x192).")
+@click.option("--device", default=None, type=click.Choice(["auto", "cpu", "cuda"]),
+              help="rtmw: onnxruntime device (default auto: CUDA where available).")
+@click.option("--model-complexity", type=click.IntRange(0, 2), default=None,
+              help="mediapipe-holistic: pose model 0 lite, 1 full (bundled, default), 2 heavy.")
+@click.option("--refine-face", is_flag=True, default=None,
+              help="mediapipe-holistic: 478 face points with irises (layout mediapipe-holistic-refined).")
+@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=None,
+              help="mediapipe-holistic (default 0.5).")
+@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=None,
+              help="mediapipe-holistic (default 0.5).")
 @click.option("--no-normalize", is_flag=True, help="Keep image (pixel) coordinates.")
 @click.option("--frame-fps", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
               help="Frame rate of frame folders (PHOENIX, CSL-Daily: 25).")
@@ -117,16 +137,20 @@ def extract(
     address: str | None,
     log_path: Path | None,
     overwrite: bool,
-    model_complexity: int,
-    refine_face: bool,
-    min_detection_confidence: float,
-    min_tracking_confidence: float,
+    estimator: str,
+    preset: str | None,
+    mode: str | None,
+    device: str | None,
+    model_complexity: int | None,
+    refine_face: bool | None,
+    min_detection_confidence: float | None,
+    min_tracking_confidence: float | None,
     no_normalize: bool,
     frame_fps: float,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Extract MediaPipe Holistic skeletons from videos, frame folders or a clip list (.csv).
+    """Extract skeletons (MediaPipe Holistic or RTMW whole-body) from videos, frame folders or a clip list (.csv).
 
     One POSES_DIR/{key}.npz per clip (written atomically) and a JSONL run log POSES_DIR/extract-log.jsonl.
     Folders are searched recursively; links to folders are followed, each real folder once (loops are skipped).
@@ -140,16 +164,17 @@ def extract(
     Example:
       signkit extract videos/ -o poses/
       signkit extract clips.csv -o poses/ --workers 8 --refine-face
+      signkit extract videos/ -o poses-rtmw/ --estimator rtmw --preset unisign
       signkit extract /shared/videos -o s3://bucket/poses --engine ray --address auto
     """
-    from ..pose_extract import ExtractOptions, HolisticConfig
+    from ..pose_extract import ExtractOptions
     from ..pose_extract import extract as run_extract
 
-    options = ExtractOptions(
-        holistic=HolisticConfig(model_complexity, refine_face, min_detection_confidence, min_tracking_confidence),
-        normalize=not no_normalize,
-        frame_fps=frame_fps,
-    )
+    config = estimator_from_options(estimator, preset, {
+        "mode": mode, "device": device, "model_complexity": model_complexity, "refine_face": refine_face,
+        "min_detection_confidence": min_detection_confidence, "min_tracking_confidence": min_tracking_confidence,
+    })
+    options = ExtractOptions(estimator=config, normalize=not no_normalize, frame_fps=frame_fps)
     with ExtractProgress(enabled=not quiet and not as_json) as progress:
         summary = run_extract(inputs, out_dir, options, workers=workers, overwrite=overwrite, on_event=progress.event,
                               engine=engine, address=address, log_path=log_path)
@@ -159,3 +184,32 @@ def extract(
         print_summary(summary)
     if summary.count("failed"):
         raise SystemExit(1)
+
+
+# which CLI options belong to which estimator (options of another estimator are refused in one line)
+ESTIMATOR_OPTIONS = {
+    "mediapipe-holistic": ("model_complexity", "refine_face", "min_detection_confidence", "min_tracking_confidence"),
+    "rtmw": ("mode", "device", "preset"),
+}
+
+
+def estimator_from_options(name: str, preset: str | None, given: dict):
+    """The estimator config for ``--estimator NAME`` and the options given on the command line."""
+    from ..errors import ExtractError
+    from ..pose_extract.estimators import estimator_config, estimator_entry
+
+    estimator_entry(name)  # unknown names list the known ones
+    own = ESTIMATOR_OPTIONS.get(name, ())
+    given = {k: v for k, v in given.items() if v is not None}
+    if preset is not None:
+        given["preset"] = preset
+    foreign = [k for k in given if k not in own]
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise ExtractError(f"{flags} {'is' if len(foreign) == 1 else 'are'} not an option of --estimator {name} "
+                           f"(its options: {', '.join('--' + k.replace('_', '-') for k in own) or 'none'})")
+    if name == "rtmw" and "preset" in given:
+        from ..pose_extract.rtmpose import RTMWConfig
+
+        return RTMWConfig.preset(given.pop("preset"), **given)
+    return estimator_config(name, **given)

@@ -155,8 +155,16 @@ def _prepare(job: _Job) -> tuple[str, dict[str, bytes] | None, dict[str, Any] | 
         "normalized_by": normalized_by,
         "flags": flags,
         **sample_checksums(job.key, members),  # checked on every read
+        "extractor": _extractor_id(pose.meta.get("extractor")),
     }
     return job.key, members, row
+
+
+def _extractor_id(extractor: Any) -> str:
+    """What made a pose (estimator name, version, model hashes) as one JSON string; "null" when the file says not."""
+    if not isinstance(extractor, dict):
+        return "null"
+    return json.dumps({k: extractor.get(k) for k in ("name", "version", "model_sha256")}, sort_keys=True)
 
 
 def _records_from_source(name: str, root: str | os.PathLike | None, subset: str | None):
@@ -281,7 +289,7 @@ def pack(
     tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     (tmp / SHARDS_DIR).mkdir(parents=True)
     try:
-        report, shards, normalization = _write(
+        report, shards, normalization, extractors = _write(
             tmp, recs, found, target_layout, convert, fps, target_size, samples_per_shard, workers, progress,
             unlabelled, missing,
         )
@@ -303,6 +311,7 @@ def pack(
             "gloss_vocab": gloss_vocab,
             "signkit_version": _version(),
             "provenance": provenance,
+            "extractors": extractors,  # what the samples' poses were extracted with, and how many each
             "splits": {s: {"samples": report.samples[s], "shards": report.shards[s]} for s in report.samples},
             "shards": shards,
             "refused": len(report.refused),
@@ -382,7 +391,7 @@ def _write(
     progress: bool,
     unlabelled: list[str],
     missing: list[str],
-) -> tuple[PackReport, list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[PackReport, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
     by_split: dict[str, list[SampleRecord]] = {}
     for r in recs:
         by_split.setdefault(r.split, []).append(r)
@@ -392,6 +401,7 @@ def _write(
     rows: list[dict[str, Any]] = []
     shards: list[dict[str, Any]] = []
     counts = {"pack": 0, "input": 0}
+    extractors: dict[str, int] = {}
     jobs = []
     for s in order:
         for r in sorted(by_split[s], key=lambda r: r.key):
@@ -438,6 +448,8 @@ def _write(
         offsets = writer.write(members)
         counts[row.pop("normalized_by")] += 1
         report.flagged += bool(row["flags"])
+        extractor = row.pop("extractor")
+        extractors[extractor] = extractors.get(extractor, 0) + 1
         rows.append(
             {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
              "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index,
@@ -463,4 +475,5 @@ def _write(
         "normalized_by_pack": counts["pack"],
         "normalized_at_extraction": counts["input"],
     }
-    return report, shards, normalization
+    made_by = [{**(json.loads(k) or {"name": None}), "samples": n} for k, n in sorted(extractors.items())]
+    return report, shards, normalization, made_by

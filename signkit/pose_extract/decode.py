@@ -157,6 +157,11 @@ def _open_video(path: Path):
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: holds no video stream")
+    if _is_still_image(container.format.name):
+        name = container.format.name
+        container.close()
+        raise VideoError(f"{path}: a still image ({name}), not a video, whatever its extension; to extract images "
+                         "as frames, put them in a folder (one image per frame) and give the folder")
     stream = container.streams.video[0]
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else 0.0
@@ -165,6 +170,11 @@ def _open_video(path: Path):
         container.close()
         raise VideoError(f"{path}: the video stream has no frame size; the file is corrupt")
     return container, VideoInfo(int(width), int(height), fps if fps > 0 else 25.0, int(stream.frames) or None)
+
+
+def _is_still_image(format_name: str) -> bool:
+    """ffmpeg's image demuxers (``jpeg_pipe``, ``png_pipe``, ``image2``...): one picture, and an invented 25 fps."""
+    return format_name.endswith("_pipe") or format_name == "image2"  # (animated GIFs are "gif": a video)
 
 
 def timing(times: list[float], nominal_fps: float) -> tuple[float, list[float] | None]:

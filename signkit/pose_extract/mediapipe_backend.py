@@ -15,7 +15,6 @@ detected; undetected points have conf 0 and coords 0.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import warnings
 from collections import deque
@@ -23,10 +22,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
+from .._offline import is_offline
 from ..errors import ExtractError, MissingDependencyError
 
 T = TypeVar("T")
@@ -36,8 +36,9 @@ POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2
 
 @dataclass(frozen=True)
 class HolisticConfig:
-    """MediaPipe Holistic settings (its own defaults)."""
+    """MediaPipe Holistic settings (its own defaults); the `EstimatorConfig` of ``mediapipe-holistic``."""
 
+    name: ClassVar[str] = "mediapipe-holistic"
     model_complexity: int = 1
     refine_face: bool = False
     min_detection_confidence: float = 0.5
@@ -53,6 +54,15 @@ class HolisticConfig:
     @property
     def layout(self) -> str:
         return "mediapipe-holistic-refined" if self.refine_face else "mediapipe-holistic"
+
+    def prepare(self) -> None:
+        ensure_models(self)
+
+    def meta(self) -> dict:
+        return extractor_meta(self)
+
+    def build(self) -> HolisticEstimator:
+        return HolisticEstimator(self)
 
 
 def require_mediapipe():
@@ -91,24 +101,29 @@ def model_files(config: HolisticConfig, modules_dir: Path | None = None) -> list
 def ensure_models(config: HolisticConfig, modules_dir: Path | None = None, allow_download: bool | None = None) -> None:
     """Make sure the pose model of ``config`` is on disk (mediapipe bundles only complexity 1).
 
-    A missing model is fetched with mediapipe's own downloader unless ``SIGNKIT_OFFLINE=1``; a failure becomes an
-    `ExtractError` naming the path to fill.
+    A missing model is fetched with mediapipe's own downloader unless offline (`signkit._offline.is_offline`:
+    ``SIGNKIT_OFFLINE`` or ``HF_HUB_OFFLINE``); a failure becomes an `ExtractError` naming the path to fill and
+    the download's error.
     """
     if allow_download is None:
-        allow_download = os.environ.get("SIGNKIT_OFFLINE", "") not in ("1", "true", "yes")
+        allow_download = not is_offline()
     missing = [p for p in model_files(config, modules_dir) if not p.is_file()]
     pose_model = model_files(config, modules_dir)[1]
-    if pose_model in missing and allow_download and modules_dir is None:
-        try:
-            from mediapipe.python.solutions import download_utils
+    cause = ""
+    if pose_model in missing and modules_dir is None:
+        if allow_download:
+            try:
+                from mediapipe.python.solutions import download_utils
 
-            download_utils.download_oss_model(f"mediapipe/modules/pose_landmark/{pose_model.name}")
-        except Exception:
-            pass
+                download_utils.download_oss_model(f"mediapipe/modules/pose_landmark/{pose_model.name}")
+            except Exception as e:  # any failure of mediapipe's downloader: its message goes into ours
+                cause = f"; the download failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        else:
+            cause = "; offline mode (SIGNKIT_OFFLINE / HF_HUB_OFFLINE) forbids downloading it"
         missing = [p for p in missing if not p.is_file()]
     if missing:
         raise ExtractError(
-            f"MediaPipe model {missing[0]} is missing (model complexity {config.model_complexity}); "
+            f"MediaPipe model {missing[0]} is missing (model complexity {config.model_complexity}){cause}; "
             f"use --model-complexity 1 (bundled) or put {missing[0].name} at that path"
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -43,21 +44,39 @@ class LocalOutput:
     def __repr__(self) -> str:
         return f"LocalOutput({str(self.root)!r})"
 
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
     def prepare(self) -> None:
-        """Create the folder and remove temporary files that interrupted writers left."""
+        """Create the folder."""
         if self.root.exists() and not self.root.is_dir():
             raise ExtractError(f"output {self.root} is a file; give a folder for the pose files (-o POSES_DIR)")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ExtractError(f"cannot create output folder {self.root} ({e.strerror})") from None
+
+    def remove_partials(self) -> None:
+        """Remove temporary files that interrupted writers left (called under the run's lock)."""
         remove_stale_partials(self.root)
 
     def target(self, key: str) -> str:
-        return str(self.root / f"{key}{OUTPUT_SUFFIX}")
+        return f"{os.fspath(self.root)}{os.sep}{key}{OUTPUT_SUFFIX}"
 
     def finished(self, keys: list[str]) -> set[str]:
-        return {k for k in keys if (self.root / f"{k}{OUTPUT_SUFFIX}").is_file()}
+        return set(self.finished_stats(keys))
+
+    def finished_stats(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: {"size", "mtime_ns"}}`` of the outputs that exist (one stat each)."""
+        stats, root = {}, os.fspath(self.root)
+        for k in keys:
+            try:
+                st = os.stat(f"{root}/{k}{OUTPUT_SUFFIX}")
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                stats[k] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        return stats
 
     def check(self, key: str) -> None:
         """Fail a clip before extracting it when its output path is blocked by a file or a folder."""
@@ -70,8 +89,12 @@ class LocalOutput:
         if out.is_dir():
             raise ExtractError(f"cannot write {out}: it is a folder; move it away or give the clip another key")
 
-    def write(self, key: str, pose: Pose) -> None:
-        save_pose(pose, self.root / f"{key}{OUTPUT_SUFFIX}")
+    def write(self, key: str, pose: Pose) -> dict:
+        """Write the pose atomically; its ``{"size", "mtime_ns"}`` (logged, compared by the next run)."""
+        path = self.root / f"{key}{OUTPUT_SUFFIX}"
+        save_pose(pose, path)
+        st = path.stat()
+        return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def read(self, key: str) -> Pose:
         return load_pose(self.root / f"{key}{OUTPUT_SUFFIX}")
@@ -113,6 +136,9 @@ class FsspecOutput:
     def _path(self, key: str) -> str:
         return f"{self._root}/{key}{OUTPUT_SUFFIX}"
 
+    def exists(self) -> bool:
+        return self._fs.isdir(self._root)
+
     def prepare(self) -> None:
         fs = self._fs
         if fs.isfile(self._root):
@@ -121,6 +147,9 @@ class FsspecOutput:
             fs.makedirs(self._root, exist_ok=True)
         except OSError as e:
             raise ExtractError(f"cannot create output folder {self.url} ({e})") from None
+
+    def remove_partials(self) -> None:
+        fs = self._fs
         if not self.one_put:
             for path in self._find():
                 if path.rsplit("/", 1)[-1].startswith(".") and path.endswith(PARTIAL_SUFFIX):
@@ -137,16 +166,30 @@ class FsspecOutput:
         return f"{self.url}/{key}{OUTPUT_SUFFIX}"
 
     def finished(self, keys: list[str]) -> set[str]:
-        """One listing of the output folder (not one request per clip)."""
-        present = {self._fs._strip_protocol(p) for p in self._find()}
-        return {k for k in keys if self._fs._strip_protocol(self._path(k)) in present}
+        return set(self.finished_stats(keys))
+
+    def finished_stats(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: {"size"}}`` from one listing of the output folder (not one request per clip)."""
+        try:
+            listing = self._fs.find(self._root, detail=True)
+        except FileNotFoundError:
+            listing = {}
+        sizes = {self._fs._strip_protocol(p): info.get("size") for p, info in listing.items()}
+        stats = {}
+        for k in keys:
+            path = self._fs._strip_protocol(self._path(k))
+            if path in sizes:
+                stats[k] = {"size": sizes[path]} if sizes[path] is not None else {}
+        return stats
 
     def check(self, key: str) -> None:
         if not self.one_put and self._fs.isdir(self._path(key)):
             raise ExtractError(f"cannot write {self.target(key)}: it is a folder; move it away")
 
-    def write(self, key: str, pose: Pose) -> None:
-        self._put(self._path(key), pose_to_npz_bytes(pose))
+    def write(self, key: str, pose: Pose) -> dict:
+        data = pose_to_npz_bytes(pose)
+        self._put(self._path(key), data)
+        return {"size": len(data)}
 
     def read(self, key: str) -> Pose:
         return pose_from_npz_bytes(self._fs.cat_file(self._path(key)))

@@ -2,7 +2,7 @@
 
 The driver (the process that runs ``signkit extract``) plans the run, writes the run log and decides retries, as
 the local engine's parent does (`signkit.pose_extract.runner.extract`); each actor is a worker that keeps one
-Holistic graph, reset for every clip (`runner.run_clip`), and writes outputs itself. Actors read inputs and write
+estimator, reset for every clip (`runner.run_clip`), and writes outputs itself. Actors read inputs and write
 outputs by path, so on a cluster both must be on a filesystem every node mounts at the same path (or outputs at
 an fsspec URL). A clip that fails, or whose actor dies (OOM kill, node loss), is queued once more; a second failure
 is logged. ``ray`` is imported only here, and only when this engine runs.
@@ -37,14 +37,14 @@ def require_ray():
 
 
 class ClipWorker:
-    """A Ray actor's state: the output, the settings and one Holistic graph (reset for every clip)."""
+    """A Ray actor's state: the output, the settings and one estimator (reset for every clip)."""
 
-    def __init__(self, out: Output, options: ExtractOptions, cwd: str):
+    def __init__(self, out: Output, options: ExtractOptions, cwd: str, meta: dict | None = None):
         warnings.filterwarnings("ignore", module="google.protobuf")
         self.cwd = cwd if os.path.isdir(cwd) else None
         if self.cwd:  # relative inputs and outputs mean what they meant where the command ran
             os.chdir(self.cwd)
-        self.out, self.options, self.estimator = out, options, None
+        self.out, self.options, self.estimator, self.meta = out, options, None, meta
 
     def run(self, clip: Clip) -> ClipResult:
         local_out = isinstance(self.out, LocalOutput)
@@ -52,7 +52,7 @@ class ClipWorker:
             return ClipResult(clip.key, str(clip.path), self.out.target(clip.key), "failed", error=(
                 f"{clip.path}: a relative path, on a node without the folder the command ran in; "
                 "give absolute paths on a shared filesystem"))
-        result, self.estimator = run_clip(clip, self.out, self.options, self.estimator)
+        result, self.estimator = run_clip(clip, self.out, self.options, self.estimator, meta=self.meta)
         return result
 
 
@@ -73,12 +73,16 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
 
 
 class RayEngine:
-    """A connection to Ray that runs clips on actors.
+    """The ``ray`` engine: a connection to Ray that runs clips on actors.
 
     ``address`` None (and no ``RAY_ADDRESS``): start a local instance with ``workers`` CPUs, shut down by `close`;
     ``"auto"`` or ``host:port``: join a running cluster. If this process already called ``ray.init``, that
     connection is used (and left open). ``workers`` is capped at the cluster's CPUs when the run starts.
     """
+
+    @staticmethod
+    def check(address: str | None) -> None:
+        require_ray()
 
     def __init__(self, address: str | None, workers: int | None):
         ray = require_ray()
@@ -119,7 +123,7 @@ class RayEngine:
         cwd = os.getcwd()
 
         def new_actor():
-            return actor_class.remote(run.out, run.options, cwd)
+            return actor_class.remote(run.out, run.options, cwd, run.extractor)
 
         queued = deque((clip, 1) for clip in todo)
         idle = [new_actor() for _ in range(min(self.workers, len(todo)))]

@@ -1,40 +1,46 @@
-"""The resumable runner behind ``signkit extract``: what every engine shares, and the local engine.
+"""The resumable runner behind ``signkit extract``: what every engine shares.
 
-`extract` discovers clips, skips finished outputs (an existing output is complete: it appeared atomically),
-hands the rest to an engine, and alone writes the JSONL run log (one line per clip, flushed at once). Engines
-run `run_clip` (one Holistic graph per worker, reset per clip; atomic output) in their workers:
+`extract` discovers clips, takes the output's lock, skips finished outputs, hands the rest to an engine, and
+alone writes the JSONL run log (one flushed line per extracted clip, one line per run). Engines run `run_clip`
+(one estimator per worker, reset per clip; atomic output) in their workers; they are picked by name from
+`ENGINES` and imported only when used, so this module imports neither (no import cycle):
 
-- ``local``: ``workers`` spawned processes on this machine. SIGINT / SIGTERM stop the run and keep every finished
-  file; workers notice a dead parent (``kill -9``) and exit. A worker that dies on a clip fails that clip only:
-  the run goes on with a fresh worker.
+- ``local``: worker processes on this machine (`signkit.pose_extract.local_pool`).
 - ``ray``: Ray actors over a cluster (`signkit.pose_extract.ray_engine`); a failed clip is retried once.
+
+A finished clip is skipped only while it matches its log line: same source (size, mtime, bounds:
+`signkit.pose_extract.source`) and same output (size, mtime). A different source under the same key, or an
+output changed since (truncated, overwritten), is extracted again and said so (``redo`` event).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import json
-import multiprocessing as mp
 import os
-import queue
 import signal
 import sys
-import tempfile
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ExtractError, SignkitError
 from .clip import ExtractOptions, extract_clip
+from .estimators import Estimator
 from .inputs import Clip, discover
-from .mediapipe_backend import HolisticEstimator, ensure_models, extractor_meta
 from .output import LOG_NAME, OUTPUT_SUFFIX, Output, open_output
+from .source import fingerprint, same_source
 
-ENGINES = ("local", "ray")
+# engine name -> "module:class"; a class has check(address) (before any work), __init__(address, workers),
+# run(todo, run) and close()
+ENGINES = {
+    "local": "signkit.pose_extract.local_pool:LocalEngine",
+    "ray": "signkit.pose_extract.ray_engine:RayEngine",
+}
 
 __all__ = ["ENGINES", "LOG_NAME", "OUTPUT_SUFFIX", "ClipResult", "ExtractSummary", "Run", "extract", "run_clip"]
 
@@ -53,6 +59,8 @@ class ClipResult:
     flags: list[str] = field(default_factory=list)
     extractor: dict | None = None
     recovered: bool = False  # logged by a later run: the run that wrote the output stopped before logging it
+    source_stat: dict | None = None  # what the output was made from (`signkit.pose_extract.source.fingerprint`)
+    output_stat: dict | None = None  # the output as written (size, and mtime for a folder)
 
 
 @dataclass
@@ -95,8 +103,46 @@ class ExtractSummary:
         return out
 
 
+class _Interrupts:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the parent, but never in the middle of a log line."""
+
+    def __init__(self) -> None:
+        self.critical = False
+        self.pending = False
+
+    def handler(self, signum, frame) -> None:
+        if self.critical:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        old = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, h in old.items():
+                signal.signal(sig, h)
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.critical = True
+        try:
+            yield
+        finally:
+            self.critical = False
+            if self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
+
+
 class RunLog:
-    """Append-only JSONL, one flushed line per clip, written by the parent only."""
+    """Append-only JSONL, one flushed and fsynced line per clip extracted (and one per run), written by the parent
+    only. Skipped clips get no line: a rerun with nothing to do writes one line, not one per clip."""
 
     def __init__(self, path: Path, interrupts: _Interrupts | None = None):
         self.path = path
@@ -107,7 +153,10 @@ class RunLog:
             raise ExtractError(f"cannot write the run log {path} ({e.strerror}); give another --log") from None
 
     def write(self, result: ClipResult) -> None:
-        line = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **asdict(result)}
+        self.write_line(asdict(result))
+
+    def write_line(self, record: dict) -> None:
+        line = {"time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **record}
         with self._interrupts.deferred() if self._interrupts else contextlib.nullcontext():
             self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
             self._file.flush()
@@ -147,13 +196,15 @@ def run_clip(
     clip: Clip,
     out: Output,
     options: ExtractOptions,
-    estimator: HolisticEstimator | None = None,
+    estimator: Estimator | None = None,
     on_frames: Callable[[int], None] | None = None,
-) -> tuple[ClipResult, HolisticEstimator | None]:
+    meta: dict | None = None,
+) -> tuple[ClipResult, Estimator | None]:
     """Extract one clip and write its output: the per-clip work of every engine's workers.
 
-    Takes the worker's estimator (or None: one is built) and returns the one to use for the next clip (None after
-    an unexpected error: the graph may be in any state). Errors fail this clip only and end up in the result.
+    Takes the worker's estimator (or None: one is built from ``options.estimator``) and returns the one to use for
+    the next clip (None after an unexpected error: the model may be in any state). ``meta`` is the run's
+    estimator description (computed once by the parent). Errors fail this clip only and end up in the result.
     """
     t0 = time.monotonic()
     frames = 0
@@ -164,19 +215,19 @@ def run_clip(
         if on_frames is not None:
             on_frames(n)
 
-    result = ClipResult(clip.key, str(clip.path), out.target(clip.key), "failed")
+    result = ClipResult(clip.key, str(clip.path), out.target(clip.key), "failed", source_stat=fingerprint(clip))
     try:
         out.check(clip.key)
-        estimator = estimator or HolisticEstimator(options.holistic)
-        pose = extract_clip(clip, options, on_frames=progress, estimator=estimator)
-        out.write(clip.key, pose)
+        estimator = estimator or options.estimator.build()
+        pose = extract_clip(clip, options, on_frames=progress, estimator=estimator, meta=meta)
+        result.output_stat = out.write(clip.key, pose)
         result.status, result.frames = "ok", pose.num_frames
         result.flags = list(pose.meta.get("flags", []))
     except SignkitError as e:
         result.error = str(e)
     except Exception as e:  # an unexpected library error: fail this clip, keep the run going
         result.error = f"{type(e).__name__}: {e}"
-        if estimator is not None:  # start the next clip on a new graph
+        if estimator is not None:  # start the next clip on a new model
             estimator.close()
             estimator = None
     result.seconds = round(time.monotonic() - t0, 3)
@@ -184,114 +235,16 @@ def run_clip(
     return result, estimator
 
 
-# ---------------------------------------------------------------- worker side
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Exit soon after the parent is gone (kill -9): Linux death signal where available, else a watchdog thread."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(0.5)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
-def worker_log_path(parent_pid: int, wid: int) -> Path:
-    return Path(tempfile.gettempdir()) / f"signkit-extract-{parent_pid}-{wid}.log"
-
-
-def _quiet_native_logs(path: Path) -> None:
-    """MediaPipe's C++ logs (dozens of lines per graph) go to a file; the parent shows its tail if a worker dies."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(fd, 2)
-        os.close(fd)
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - lives as long as the worker
-
-
-def _log_tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    useful = [line for line in text if not line.startswith(("W0000", "I0000", "INFO:", "WARNING: All log"))]
-    return " | ".join(useful[-lines:])
-
-
-def _worker_main(wid: int, tasks, results, out: Output, options: ExtractOptions, parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
-    _quiet_native_logs(worker_log_path(parent_pid, wid))
-    warnings.filterwarnings("ignore", module="google.protobuf")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds, so atomic writes remove their temp file
-
-    estimator = None  # one graph per worker, reset between clips
-    while True:
-        clip = tasks.get()
-        if clip is None:
-            if estimator is not None:
-                estimator.close()
-            return
-        results.put(("start", wid, clip.key))
-        result, estimator = run_clip(clip, out, options, estimator, lambda n: results.put(("frames", wid, n)))
-        results.put(("done", wid, result))
-
-
-# ---------------------------------------------------------------- parent side
-
-
-class _Stop(Exception):
-    pass
-
-
-class _Interrupts:
-    """SIGINT and SIGTERM raise KeyboardInterrupt in the parent, but never in the middle of a log line."""
-
-    def __init__(self) -> None:
-        self.critical = False
-        self.pending = False
-
-    def handler(self, signum, frame) -> None:
-        if self.critical:
-            self.pending = True
-            return
-        raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def installed(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        old = {sig: signal.signal(sig, self.handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, h in old.items():
-                signal.signal(sig, h)
-
-    @contextlib.contextmanager
-    def deferred(self):
-        self.critical = True
-        try:
-            yield
-        finally:
-            self.critical = False
-            if self.pending:
-                self.pending = False
-                raise KeyboardInterrupt
-
-
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+def engine_class(name: str) -> type:
+    """The engine class of ``name``, imported now (only the engine that runs is ever imported)."""
+    if name not in ENGINES:
+        raise ExtractError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}")
+    module, cls = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def extract(
@@ -308,63 +261,61 @@ def extract(
     """Extract every clip of ``inputs`` into ``out_dir/{key}.npz``; resumable.
 
     ``out_dir`` is a folder or an fsspec URL (``s3://bucket/poses``; see `signkit.pose_extract.output`).
+    ``options.estimator`` picks the estimator (`signkit.pose_extract.estimators`; default MediaPipe Holistic).
     ``engine="local"`` runs ``workers`` processes here (default: the cores); ``engine="ray"`` runs Ray actors on
     the cluster at ``address`` (default: a Ray instance started here with ``workers`` CPUs; ``"auto"`` or
     ``host:port`` joins a running cluster), ``workers`` of them (default: the cluster's CPUs).
     The run log goes to ``log_path`` (default: ``out_dir/extract-log.jsonl``, or for a URL a local file in the
     current folder, merged into ``URL/extract-log.jsonl`` when the run ends).
-    ``on_event(kind, data)`` receives ``plan`` (totals), ``frames``, ``done`` (a `ClipResult`) for progress
+    ``on_event(kind, data)`` receives ``waiting`` (another run holds the output's lock), ``redo`` (a finished
+    clip whose source or output changed), ``plan`` (totals), ``frames``, ``done`` (a `ClipResult`) for progress
     display. Failed clips are logged and counted, never raised; errors that stop the whole run (bad output
-    folder, no videos, missing MediaPipe model, missing Ray) raise `SignkitError` before any work starts.
+    folder, no videos, missing model, missing Ray, workers that cannot start) raise `SignkitError`.
     """
-    if engine not in ENGINES:
-        raise ExtractError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if engine == "ray":
-        from .ray_engine import require_ray
-
-        require_ray()
-    elif address is not None:
-        raise ExtractError("--address is for --engine ray; add --engine ray or drop --address")
+    engine_cls = engine_class(engine)
+    engine_cls.check(address)
     options = options or ExtractOptions()
     emit = on_event or (lambda kind, data: None)
     items = list(inputs)
     clips = items if items and all(isinstance(c, Clip) for c in items) else discover(items)
-    ensure_models(options.holistic)  # also raises MissingDependencyError without mediapipe (not imported here)
     out = open_output(out_dir)
     if getattr(out, "process_local", False):
         raise ExtractError(f"{out_dir}: memory:// lives in one process and the workers are other processes; "
                            "give a folder or a shared URL")
+    if not out.exists():  # nothing can be finished: check the models before creating anything
+        options.estimator.prepare()
     out.prepare()
+    log_file = Path(log_path) if log_path is not None else out.default_log()
+    with _output_lock(log_file, emit):
+        return _extract_locked(clips, out, options, workers, overwrite, emit, engine_cls, address, log_file)
+
+
+def _extract_locked(clips, out, options, workers, overwrite, emit, engine_cls, address, log_file) -> ExtractSummary:
+    out.remove_partials()  # only now: a concurrent run's partial files are its work in progress
     interrupts = _Interrupts()
-    log = RunLog(Path(log_path) if log_path is not None else out.default_log(), interrupts)
-    run = Run(out, options, extractor_meta(options.holistic), log, emit)
+    log = RunLog(log_file, interrupts)
     t0 = time.monotonic()
-    done = set() if overwrite else out.finished([c.key for c in clips])
-    unlogged = done - _logged_ok(log.path, out)
-    todo: list[Clip] = []
-    for clip in clips:
-        if clip.key in unlogged and not _log_recovered(clip, run):
-            done.discard(clip.key)
-        if clip.key in done:
-            result = ClipResult(clip.key, str(clip.path), out.target(clip.key), "skipped", extractor=run.extractor)
-            run.results.append(result)
-            log.write(result)
-        else:
-            todo.append(clip)
-    run.pending = {c.key for c in todo}
+    try:
+        todo, skipped = _plan(clips, out, log, overwrite, emit, options.estimator.name)
+        extractor = None
+        if todo:  # the model files are checked (and hashed) once, and only when there is work
+            options.estimator.prepare()
+            extractor = options.estimator.meta()
+        run = Run(out, options, extractor or {"name": options.estimator.name}, log, emit)
+        run.results = [ClipResult(c.key, str(c.path), out.target(c.key), "skipped") for c in skipped]
+        run.pending = {c.key for c in todo}
+        log.write_line({"run": "start", "todo": len(todo), "skipped": len(skipped), "extractor": run.extractor})
+    except BaseException:
+        log.close()
+        raise
     log_url, cluster = None, None
     try:
-        if todo and engine == "ray":
-            from .ray_engine import RayEngine
-
-            cluster = RayEngine(address, workers)  # before the handlers: ray.init installs its own SIGTERM handler
-        emit("plan", {"total": len(clips), "todo": len(todo), "skipped": len(clips) - len(todo)})
+        if todo:
+            cluster = engine_cls(address, workers)  # before the handlers: ray.init installs its own SIGTERM handler
+        emit("plan", {"total": len(clips), "todo": len(todo), "skipped": len(skipped)})
         if cluster is not None:
             with interrupts.installed():
                 cluster.run(todo, run)
-        elif todo:
-            with interrupts.installed():
-                _run_pool(todo, run, max(1, min(workers or default_workers(), len(todo))))
     finally:
         if cluster is not None:
             cluster.close()
@@ -373,28 +324,115 @@ def extract(
     return ExtractSummary(run.results, time.monotonic() - t0, log.path, log_url)
 
 
-def _logged_ok(log: Path, out: Output) -> set[str]:
-    """Keys that earlier runs logged as ok, in this log or (URL output) the published one."""
-    lines = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
-    keys = set()
-    for line in lines + out.published_log_lines():
+def _plan(clips: list[Clip], out: Output, log: RunLog, overwrite: bool, emit,
+          estimator: str) -> tuple[list[Clip], list[Clip]]:
+    """Split the clips into (to extract, finished). A finished clip matches its log line (source and output) or
+    is an unlogged output of an interrupted run (logged now, if it reads as a pose of the same source)."""
+    if overwrite:
+        return list(clips), []
+    present = out.finished_stats([c.key for c in clips])
+    logged = _logged_ok(log.path, out) if present else {}
+    _check_same_estimator(logged, estimator, log.path)
+    todo, skipped = [], []
+    for clip in clips:
+        stat = present.get(clip.key)
+        if stat is None:
+            todo.append(clip)
+            continue
+        record = logged.get(clip.key)
+        if record is None:
+            why = _log_recovered(clip, out, log)
+        elif not same_source(record.get("source_stat"), clip):
+            why = "its source changed since it was extracted"
+        elif not _same_output(record.get("output_stat"), stat):
+            why = "its output file changed since it was written (damaged or replaced)"
+        else:
+            why = None
+        if why is None:
+            skipped.append(clip)
+        else:
+            emit("redo", {"key": clip.key, "reason": why})
+            todo.append(clip)
+    return todo, skipped
+
+
+def _check_same_estimator(logged: dict[str, dict], name: str, log: Path) -> None:
+    """One output folder holds one estimator's poses: resuming with another would mix layouts silently."""
+    for record in logged.values():
+        other = (record.get("extractor") or {}).get("name")
+        if other and other != name:
+            raise ExtractError(f"{log.parent} holds poses extracted with {other} (see {log.name}); this run uses "
+                               f"{name}: give another -o, or --overwrite to redo them with {name}")
+
+
+def _same_output(logged: dict | None, now: dict) -> bool:
+    if not logged:
+        return True  # logged before output stats were kept
+    return all(logged[k] == now[k] for k in logged if k in now)
+
+
+def _logged_ok(log: Path, out: Output) -> dict[str, dict]:
+    """The last ``ok`` line of each key that earlier runs logged, in this log or (URL output) the published one."""
+    records: dict[str, dict] = {}
+    for line in _log_lines(log, out):
+        if '"ok"' not in line:  # cheap filter: 10^5 lines parse in a fraction of a second
+            continue
         with contextlib.suppress(ValueError, TypeError, KeyError):  # a line cut short by a power cut
             record = json.loads(line)
-            if record["status"] == "ok":
-                keys.add(record["key"])
-    return keys
+            if record.get("status") == "ok":
+                records[record["key"]] = record
+    return records
 
 
-def _log_recovered(clip: Clip, run: Run) -> bool:
-    """Log the output of a run that was stopped between writing it and logging it; False if it cannot be read."""
+def _log_lines(log: Path, out: Output) -> Iterator[str]:
+    yield from out.published_log_lines()
+    if log.is_file():
+        with open(log, encoding="utf-8", errors="replace") as f:
+            yield from f
+
+
+def _log_recovered(clip: Clip, out: Output, log: RunLog) -> str | None:
+    """Log the output of a run that was stopped between writing it and logging it; None when it was, else why not
+    (it cannot be read, or it was made from another source)."""
     try:
-        pose = run.out.read(clip.key)
+        pose = out.read(clip.key)
     except Exception:  # not written by an interrupted run of ours: extract it again
-        return False
-    run.log.write(ClipResult(clip.key, str(clip.path), run.out.target(clip.key), "ok", frames=pose.num_frames,
-                             flags=list(pose.meta.get("flags", [])), extractor=pose.meta.get("extractor"),
-                             recovered=True))
-    return True
+        return "its output cannot be read as a pose file"
+    source = pose.meta.get("source") or {}
+    if not same_source({k: source[k] for k in ("size", "mtime_ns") if k in source}, clip):
+        return "its output was made from another source"
+    log.write(ClipResult(clip.key, str(clip.path), out.target(clip.key), "ok", frames=pose.num_frames,
+                         flags=list(pose.meta.get("flags", [])), extractor=pose.meta.get("extractor"),
+                         recovered=True, source_stat=fingerprint(clip),
+                         output_stat=out.finished_stats([clip.key]).get(clip.key)))
+    return None
+
+
+@contextlib.contextmanager
+def _output_lock(log_file: Path, emit) -> Iterator[None]:
+    """One run at a time per output (per run log): a second run waits, then finds the work done and skips it.
+
+    ``fcntl.flock`` on ``<log>.lock``; the kernel drops it when its holder dies. Where there is no fcntl
+    (Windows) runs are not serialised."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not Linux/macOS
+        yield
+        return
+    path = log_file.with_name(log_file.name + ".lock")
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise ExtractError(f"cannot write the lock file {path} ({e.strerror}); give another --log") from None
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            emit("waiting", {"lock": str(path)})
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        handle.close()
 
 
 def _publish_log(out: Output, log: Path) -> str | None:
@@ -407,98 +445,3 @@ def _publish_log(out: Output, log: Path) -> str | None:
             return None
         raise ExtractError(f"the run log is kept in {log}, but uploading it to {out.url} failed ({e}); "
                            "the next run uploads it") from None
-
-
-def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
-    ctx = mp.get_context("spawn")  # mediapipe graphs and threads do not survive fork
-    tasks, messages = ctx.Queue(), ctx.Queue()
-    for clip in todo:
-        tasks.put(clip)
-    by_key = {c.key: c for c in todo}
-    procs: dict[int, mp.process.BaseProcess] = {}
-    current: dict[int, str | None] = {}
-    next_wid = 0
-
-    def start_worker() -> None:
-        nonlocal next_wid
-        wid, next_wid = next_wid, next_wid + 1
-        p = ctx.Process(
-            target=_worker_main, args=(wid, tasks, messages, run.out, run.options, os.getpid()), daemon=True
-        )
-        p.start()
-        procs[wid], current[wid] = p, None
-
-    for _ in range(n):
-        start_worker()
-    for _ in range(n):
-        tasks.put(None)
-
-    def handle(kind: str, wid: int, payload) -> None:
-        if kind == "start":
-            current[wid] = payload
-        elif kind == "frames":
-            run.emit("frames", {"frames": payload})
-        elif kind == "done":
-            current[wid] = None
-            run.finish(payload)
-
-    def reap() -> None:
-        """Fail the clip of a worker that died (crash, OOM kill) and start a replacement."""
-        dead = [wid for wid, p in procs.items() if not p.is_alive()]
-        if not dead:
-            return
-        with contextlib.suppress(queue.Empty):
-            while True:  # what the dead sent before dying is already in the pipe
-                handle(*messages.get(timeout=0.1))
-        for wid in dead:
-            p = procs.pop(wid)
-            p.join()
-            key = current.pop(wid, None)
-            if p.exitcode == 0:  # read its sentinel: every message it sent has been handled
-                continue
-            if key is not None and key in run.pending:
-                tail = _log_tail(worker_log_path(os.getpid(), wid))
-                error = f"the worker process died (exit code {p.exitcode}) on this clip" + (f": {tail}" if tail else "")
-                run.finish(run.failed(by_key[key], error))
-            if run.pending:
-                start_worker()  # takes the sentinel the dead worker never read
-        if not procs:  # only if a worker died before it could say which clip it held
-            for key in sorted(run.pending):
-                error = "a worker process died before reporting this clip; rerun to retry it"
-                run.finish(run.failed(by_key[key], error))
-
-    last_reap = time.monotonic()
-    try:
-        while run.pending:
-            if time.monotonic() - last_reap > 1.0:
-                reap()
-                last_reap = time.monotonic()
-            try:
-                handle(*messages.get(timeout=0.5))
-            except queue.Empty:
-                continue
-    except BaseException:
-        _stop_workers(procs)
-        with contextlib.suppress(queue.Empty):  # log the clips that workers finished while the run was stopping
-            while True:
-                handle(*messages.get(timeout=0.2))
-        raise
-    finally:
-        for p in procs.values():
-            p.join(timeout=10)
-        _stop_workers(procs)
-        for wid in range(next_wid):
-            with contextlib.suppress(OSError):
-                worker_log_path(os.getpid(), wid).unlink()
-
-
-def _stop_workers(procs: dict) -> None:
-    for p in procs.values():
-        if p.is_alive():
-            p.terminate()  # SIGTERM: the worker unwinds and its partial file is removed
-    deadline = time.monotonic() + 5
-    for p in procs.values():
-        p.join(timeout=max(0.0, deadline - time.monotonic()))
-        if p.is_alive():
-            p.kill()
-            p.join()

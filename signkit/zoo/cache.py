@@ -23,12 +23,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .._atomic import atomic_write_text
+from .._offline import OFFLINE_ENV, is_offline  # noqa: F401 - re-exported: the zoo's callers import them here
 from ..errors import ZooError
 
 HOME_ENV = "SIGNKIT_HOME"
-OFFLINE_ENV = "SIGNKIT_OFFLINE"
 MIRROR_ENV = "SIGNKIT_ZOO_MIRROR"
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def signkit_home() -> Path:
@@ -57,11 +56,6 @@ def mirror_entries_dir() -> Path:
 
 def pins_path() -> Path:
     return zoo_dir() / "pins.json"
-
-
-def is_offline() -> bool:
-    """True when ``SIGNKIT_OFFLINE`` or Hugging Face's ``HF_HUB_OFFLINE`` is set to a true value."""
-    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in (OFFLINE_ENV, "HF_HUB_OFFLINE"))
 
 
 def mirror() -> str | None:
