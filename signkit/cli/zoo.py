@@ -156,8 +156,8 @@ def remove(name: str, unpin: bool) -> None:
         from ..zoo.cache import forget_pin
 
         for spec in zoo.resolve_name(name).files:
-            if forget_pin(spec.url):
-                click.echo(f"unpinned {spec.url}")
+            if forget_pin(spec.pin_key):
+                click.echo(f"unpinned {spec.pin_key}")
     click.echo(f"removed {len(removed)} file(s)")
 
 

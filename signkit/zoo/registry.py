@@ -21,6 +21,11 @@ A registry file looks like::
     url = "weights/sigma-tiny.fs-lexicon/model.safetensors"   # https://, hf://, file://, or relative to this file
     sha256 = "..."
     size = 123
+
+A file whose name the publisher never confirmed is not given a guessed URL: ``url = "hf://owner/repo@revision"``
+(the repository, no path) with ``pattern`` (a regular expression a path of the repository must match in full) is
+resolved when it is first downloaded by listing the repository; exactly one file must match, and its name and
+sha256 are pinned from then on.
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ class FileSpec:
     sha256: str = ""
     size: int | None = None
     pin: str = ""  # "first-download": the publisher gives no checksum; the first download's is pinned
+    pattern: str = ""  # with url = "hf://owner/repo@rev": the file is the one repository path that fully matches
+
+    @property
+    def pin_key(self) -> str:
+        """Key of this file's pin (pins.json): its URL, plus the pattern when one repository holds several."""
+        return f"{self.url}#{self.pattern}" if self.pattern else self.url
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,7 @@ class ZooEntry:
     format: str = "signkit"
     status: str = "released"
     how_to_get: str = ""
+    caveat: str = ""  # one line `zoo list`/`info` show with the entry (e.g. "RGB branch dropped: ...")
     default: bool = False
     params: int | None = None
     config_file: str = ""
@@ -166,7 +178,31 @@ def _parse_file(data: Any, where: str) -> FileSpec:
     size = data.get("size")
     if size is not None and (not isinstance(size, int) or size < 0):
         raise ZooError(f"{where}: file {data['name']}: size must be a byte count, got {size!r}")
-    return FileSpec(name=data["name"], url=data["url"], sha256=sha, size=size, pin=pin)
+    pattern = data.get("pattern", "")
+    if pattern:
+        _check_pattern(data["name"], data["url"], pattern, sha, pin, where)
+    return FileSpec(name=data["name"], url=data["url"], sha256=sha, size=size, pin=pin, pattern=pattern)
+
+
+def _check_pattern(name: str, url: str, pattern: Any, sha: str, pin: str, where: str) -> None:
+    """A pattern file: an ``hf://owner/repo[@rev]`` URL without a path, a valid regex, and a pin, not a sha256."""
+    if not isinstance(pattern, str):
+        raise ZooError(f"{where}: file {name}: pattern must be a regular expression (a string)")
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ZooError(f"{where}: file {name}: pattern {pattern!r} is not a valid regular expression ({e})") from None
+    repo = url.removeprefix("hf://").split("@", 1)[0]
+    if not url.startswith("hf://") or repo.count("/") != 1 or not all(repo.split("/")):
+        raise ZooError(
+            f"{where}: file {name}: a pattern file's url must name a Hugging Face repository without a path "
+            f"(hf://owner/repo@revision), not {url!r}"
+        )
+    if sha or pin != "first-download":
+        raise ZooError(
+            f"{where}: file {name}: a pattern file has no sha256 (it is unknown until the file is resolved); "
+            'set pin = "first-download"'
+        )
 
 
 def _parse_metric(data: Any, where: str) -> Metric:
