@@ -48,6 +48,7 @@ def list_cmd(as_json: bool) -> None:
             "pretrained_on": e.pretrained_on or "-",
             "licence": e.licence or "-",
             "cached": "yes" if zoo.is_cached(e) else ("unreleased" if not e.released else "no"),
+            "caveat": e.caveat,
         }
         for e in entries
     ]
@@ -60,8 +61,11 @@ def list_cmd(as_json: bool) -> None:
     table = Table("name", "task", "params", "layout", "pre-trained on", "licence", "cached?")
     table.columns[0].no_wrap = True
     for row in rows:
-        table.add_row(*[str(v) for v in row.values()])
+        table.add_row(*[str(v) for k, v in row.items() if k != "caveat"])
     Console().print(table)
+    for row in rows:
+        if row["caveat"]:
+            click.echo(f"{row['name']}: {row['caveat']}")
 
 
 @zoo_group.command()
