@@ -652,3 +652,65 @@ def test_mirror_answering_5xx_is_reported_as_such_not_as_a_missing_entry(server,
     with pytest.raises(ZooError) as err:  # an unreleased entry asks the mirror too
         download("sigma-base", FAST)
     assert "has no sigma-base/entry.toml" in str(err.value), "a 404 still means: the mirror has no entry"
+
+
+# ---- tokenizers: fetched through the same path (cache, mirror, offline mode), not assumed in the HF cache -------
+
+
+def tiny_tokenizer_files(folder: Path) -> dict[str, bytes]:
+    """A real (word-level) tokenizer saved by transformers: tokenizer.json + tokenizer_config.json + specials."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, "hello": 3, "sign": 4}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(folder)
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_models_tokenizer_is_fetched_verified_cached_and_named_when_offline(server, monkeypatch, tmp_path):
+    from signkit.zoo.tokenizers import fetch_tokenizer, load_tokenizer
+
+    files = tiny_tokenizer_files(tmp_path / "tok")
+    for name, data in files.items():
+        server.files[f"/tok/{name}"] = data
+    registry = write_registry(tmp_path / "lab-registry.toml", entry("lab.tok", server.url + "/w.bin",
+                              config_overrides={"tokenizer": "lab/tiny"}))  # fmt: skip
+    tokenizer = [{"name": "lab/tiny", "files": [{"name": n, "url": f"{server.url}/tok/{n}", "sha256": sha(d)}
+                                                for n, d in files.items()]}]  # fmt: skip
+    registry.write_text(dumps_registry({"schema": 1, "model": [read_registry_file(registry)["lab.tok"].to_dict()],
+                                        "tokenizer": tokenizer}))  # fmt: skip
+    monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(registry))
+    server.files["/w.bin"] = PAYLOAD
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    with pytest.raises(ZooError) as err:
+        fetch_tokenizer("lab/tiny", FAST)
+    message = str(err.value)
+    assert "tokenizer lab/tiny:" in message and "not in the cache" in message and "offline" in message
+    assert "tokenizer.lab--tiny/" in message and "\n" not in message and server.log == []
+    monkeypatch.delenv("SIGNKIT_OFFLINE")
+    result = download("lab.tok", FAST)  # a model's download brings its tokenizer along
+    assert result.tokenizer == Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "models" / "tokenizer.lab--tiny"
+    assert sorted(p.name for p in result.tokenizer.iterdir() if not p.name.startswith(".")) == sorted(files)
+    requests = len(server.log)
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    tok = load_tokenizer("lab/tiny", FAST)  # from the cache, offline, no request
+    assert tok("hello sign")["input_ids"][:2] == [3, 4] and len(server.log) == requests
+    server.modes["/tok/tokenizer.json"] = "wrong"  # a corrupt upload is refused, as for weights
+    monkeypatch.delenv("SIGNKIT_OFFLINE")
+    monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home2"))
+    with pytest.raises(ZooError, match="checksum mismatch for tokenizer.lab--tiny/tokenizer.json"):
+        fetch_tokenizer("lab/tiny", FAST)
+
+
+def test_builtin_registry_fetches_the_mt5_tokenizer_for_unisign_family_models():
+    from signkit.zoo.download import tokenizer_name
+    from signkit.zoo.registry import load_tokenizer_entries
+
+    mt5 = load_tokenizer_entries()["google/mt5-base"]
+    assert {"spiece.model", "tokenizer_config.json"} <= {f.name for f in mt5.files}
+    for name in ("geosign.csl-daily-slt", "geosign.csl-news-pretrain", "unisign.how2sign-slt"):
+        assert tokenizer_name(resolve_name(name), {}) == "google/mt5-base"
+    assert tokenizer_name(resolve_name("sigma-base"), {}) == "google/mt5-base"

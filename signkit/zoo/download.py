@@ -68,6 +68,7 @@ class DownloadOptions:
 class DownloadResult:
     entry: ZooEntry
     paths: dict[str, Path] = field(default_factory=dict)
+    tokenizer: Path | None = None  # the folder of the model's tokenizer files, when a registry lists them
 
     @property
     def weights(self) -> Path:
@@ -506,15 +507,36 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
 
 
 def download(name: str, options: DownloadOptions | None = None) -> DownloadResult:
-    """Fetch every file of a model into the cache (verified) and return their paths.
+    """Fetch every file of a model, and the files of the tokenizer it needs, into the cache (verified).
 
     Example: ``signkit.zoo.download("sigma-tiny").weights``
     """
+    from .tokenizers import fetch_tokenizer
+
     entry = resolve_for_download(name)
     result = DownloadResult(entry)
     for spec in entry.files:
         result.paths[spec.name] = fetch_file(entry, spec, options)
+    result.tokenizer = fetch_tokenizer(tokenizer_name(entry, result.paths), options)
     return result
+
+
+UNISIGN_TOKENIZER = "google/mt5-base"  # Uni-Sign-family checkpoints are mT5-Base models
+
+
+def tokenizer_name(entry: ZooEntry, paths: dict[str, Path]) -> str:
+    """The tokenizer the model of ``entry`` names (its config file's, its overrides', else its arch's)."""
+    import json
+
+    if "tokenizer" in entry.config_overrides:
+        return str(entry.config_overrides["tokenizer"])
+    if entry.config_file and entry.config_file in paths:
+        return str(json.loads(paths[entry.config_file].read_text(encoding="utf-8")).get("tokenizer", "byt5"))
+    if entry.format == "unisign":
+        return UNISIGN_TOKENIZER
+    from ..models import get_config, list_configs
+
+    return get_config(entry.arch).tokenizer if entry.arch in list_configs() else "byt5"
 
 
 def is_cached(entry: ZooEntry) -> bool:

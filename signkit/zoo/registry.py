@@ -259,9 +259,40 @@ def parse_entry(data: Any, registry: str) -> ZooEntry:
     return ZooEntry(**simple, files=files, metrics=metrics, registry=registry)
 
 
-def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
-    """Read and validate one registry file (.toml or .json)."""
-    path = Path(path).expanduser()
+@dataclass(frozen=True)
+class TokenizerEntry:
+    """The files of a tokenizer a model config names (``SigmaConfig.tokenizer``, e.g. ``google/mt5-base``), fetched
+    like weights (cache, mirror, offline mode) instead of assumed to be in the Hugging Face cache."""
+
+    name: str
+    files: tuple[FileSpec, ...]
+    registry: str = ""
+
+    @property
+    def cache_name(self) -> str:
+        """The folder under the zoo cache (and a mirror) that holds the files: ``tokenizer.google--mt5-base``."""
+        return "tokenizer." + self.name.replace("/", "--")
+
+    def as_entry(self) -> ZooEntry:
+        """A zoo entry of the files, so they go through the one download path (cache, lock, mirror, pins)."""
+        return ZooEntry(name=self.cache_name, arch="tokenizer", files=self.files, registry=self.registry)
+
+
+def _parse_tokenizer(data: Any, registry: str) -> TokenizerEntry:
+    where = f"{registry}: tokenizer {data.get('name') if isinstance(data, dict) else data!r}"
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
+        raise ZooError(f"{where}: each [[tokenizer]] needs a name (the model config's tokenizer) and files")
+    unknown = sorted(set(data) - {"name", "files"})
+    if unknown:
+        raise ZooError(f"{where}: unknown tokenizer field(s) {', '.join(unknown)}; allowed: files, name")
+    files = tuple(_parse_file(f, where) for f in data.get("files", []))
+    if not files:
+        raise ZooError(f"{where}: a tokenizer needs [[tokenizer.files]]")
+    return TokenizerEntry(data["name"], files, registry)
+
+
+def _read_data(path: Path) -> dict:
+    """The parsed contents of one registry file, with its top level checked."""
     if not path.is_file():
         raise ZooError(f"registry file {path} does not exist; check {REGISTRY_ENV} or the path given to `zoo add`")
     try:
@@ -274,9 +305,33 @@ def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
     schema = data.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
         raise ZooError(f"registry file {path} has schema {schema}; this signkit reads schema {SCHEMA_VERSION}")
-    unknown = sorted(set(data) - {"schema", "model"})
+    unknown = sorted(set(data) - {"schema", "model", "tokenizer"})
     if unknown:
-        raise ZooError(f"registry file {path}: unknown top-level key(s) {', '.join(unknown)}; entries go in [[model]]")
+        raise ZooError(
+            f"registry file {path}: unknown top-level key(s) {', '.join(unknown)}; entries go in [[model]] "
+            "(and tokenizers in [[tokenizer]])"
+        )
+    return data
+
+
+def read_tokenizer_entries(path: str | os.PathLike) -> dict[str, TokenizerEntry]:
+    """The ``[[tokenizer]]`` tables of one registry file."""
+    path = Path(path).expanduser()
+    return {t.name: t for t in (_parse_tokenizer(raw, str(path)) for raw in _read_data(path).get("tokenizer", []))}
+
+
+def load_tokenizer_entries() -> dict[str, TokenizerEntry]:
+    """Tokenizer entries of all layered registries (later ones win, as for models)."""
+    entries: dict[str, TokenizerEntry] = {}
+    for path in registry_files():
+        entries.update(read_tokenizer_entries(path))
+    return entries
+
+
+def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
+    """Read and validate one registry file (.toml or .json)."""
+    path = Path(path).expanduser()
+    data = _read_data(path)
     entries: dict[str, ZooEntry] = {}
     for raw in data.get("model", []):
         entry = parse_entry(raw, str(path))
@@ -344,13 +399,14 @@ def add_registry(path: str | os.PathLike) -> Path:
 
     src = Path(path).expanduser().resolve()
     entries = read_registry_file(src)
+    read_tokenizer_entries(src)  # validated before it is layered
     dest_dir = ensure_writable(registries_dir())
     dest = dest_dir / (src.parent.name + "--" + src.name if src.name in ("registry.toml", "entry.toml") else src.name)
     if src.suffix == ".json":
         data = json.loads(src.read_text(encoding="utf-8"))
     else:
         data = tomllib.loads(src.read_text(encoding="utf-8"))
-    for raw in data.get("model", []):
+    for raw in [*data.get("model", []), *data.get("tokenizer", [])]:
         for f in raw.get("files", []):
             if _is_relative_path(f["url"]):
                 f["url"] = str((src.parent / f["url"]).resolve())
@@ -382,7 +438,8 @@ def _toml_value(value: Any) -> str:
 
 
 def dumps_registry(data: dict[str, Any]) -> str:
-    """Write ``{"schema": 1, "model": [entry, ...]}`` (entries as in ``ZooEntry.to_dict``) as TOML."""
+    """Write ``{"schema": 1, "model": [entry, ...], "tokenizer": [...]}`` (entries as in ``ZooEntry.to_dict``) as
+    TOML."""
     lines = [f"schema = {data.get('schema', SCHEMA_VERSION)}", ""]
     for model in data.get("model", []):
         lines.append("[[model]]")
@@ -394,5 +451,10 @@ def dumps_registry(data: dict[str, Any]) -> str:
                 lines.append("")
                 lines.append(f"[[model.{table}]]")
                 lines += [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
+        lines.append("")
+    for tokenizer in data.get("tokenizer", []):
+        lines += ["[[tokenizer]]", f"name = {_toml_value(tokenizer['name'])}"]
+        for item in tokenizer.get("files", []):
+            lines += ["", "[[tokenizer.files]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
         lines.append("")
     return "\n".join(lines)
