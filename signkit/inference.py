@@ -61,7 +61,7 @@ class Prediction:
         return f"{self.key}: {answer}{flags}"
 
 
-# ---- which estimator extracts a video for a model -----------------------------------------------------------------
+# ---- which estimator extracts a video for a model --------------------------------------------------------------
 
 
 def estimator_for(layout: str) -> tuple[str, str]:
@@ -90,7 +90,7 @@ def _extract_video(path: Path, layout: str, warned: set[str]) -> Any:
     return extract_clip(path)
 
 
-# ---- inputs -> batches ----------------------------------------------------------------------------------------------
+# ---- inputs -> batches -------------------------------------------------------------------------------------------
 
 
 def _model_pose(pose: Any, layout: str, source: str) -> tuple[Any, list[str]]:
@@ -161,7 +161,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-# ---- the model -------------------------------------------------------------------------------------------------------
+# ---- the model ----------------------------------------------------------------------------------------------------
 
 
 class _Runner:
@@ -212,7 +212,7 @@ def _load(model: Any) -> Any:
     return model
 
 
-# ---- the call ---------------------------------------------------------------------------------------------------------
+# ---- the call ------------------------------------------------------------------------------------------------------
 
 
 def iter_predictions(
