@@ -1,10 +1,10 @@
 """`predict`: a model on new inputs -> what it recognises, one answer per input.
 
 Inputs are videos (keypoints extracted on the fly with the estimator the model's keypoint layout calls for), pose
-files (``.npz``, ``.pose``), or one split of a packed dataset. The answer is the model's own task: the top-k classes
-with their probabilities (ISLR), the gloss sequence (CSLR), or the text it writes (SLT, and Uni-Sign-family ISLR
-models, which write the sign's word). An input in which no person (or no shoulders) was found is still answered,
-and flagged (``flags``), so its low-confidence answer is never mistaken for a real one.
+files (``.npz``, ``.pose``, Uni-Sign-style ``.pkl``), or one split of a packed dataset. The answer is the model's
+own task: the top-k classes with their probabilities (ISLR), the gloss sequence (CSLR), or the text it writes (SLT,
+and Uni-Sign-family ISLR models, which write the sign's word). An input in which no person (or no shoulders) was
+found is still answered, and flagged (``flags``), so its low-confidence answer is never mistaken for a real one.
 
 Example::
 
@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .datasets.inputs import INPUT_SUFFIXES as POSE_SUFFIXES  # .npz, .pose and Uni-Sign-style .pkl, as pack reads
 from .errors import LayoutError, PoseError, SignkitError
-from .pose.io import POSE_SUFFIXES
 from .pose_extract.inputs import VIDEO_SUFFIXES
 
 NO_EVIDENCE_FLAGS = ("no_person", "no_shoulders")
+PICKLE_FPS = 25.0
 
 
 class PredictWarning(UserWarning):
@@ -264,9 +265,10 @@ def iter_predictions(
             if _input_kind(path) == "video":
                 pose = _extract_video(path, layout, warned)
             else:
-                from .pose import load_pose
+                from .datasets.inputs import read_pose_input
 
-                pose = load_pose(path)
+                # a Uni-Sign pickle carries no frame rate; the models do not read it (frames are tokens)
+                pose = read_pose_input(path, fps=PICKLE_FPS)
             pose, flags = _model_pose(pose, layout, str(path))
             if flags:
                 warnings.warn(f"{path}: {' and '.join(_FLAG_TEXT[f] for f in flags)}; it is answered anyway, but "

@@ -32,7 +32,7 @@ def predict(
     batch_size: int,
     as_json: bool,
 ) -> None:
-    """Predict INPUT... (videos, pose files, folders of them) or --data DATASET --split S with a model.
+    """Predict INPUT... (videos, pose files incl. Uni-Sign .pkl, folders) or --data DATASET --split S.
 
     Prints per input the top-k classes with probabilities (ISLR), the gloss sequence (CSLR) or the translation
     (SLT). Videos are extracted on the fly with the estimator the model's keypoint layout calls for. An input in
