@@ -88,3 +88,13 @@ def test_a_text_writing_model_on_a_dataset_with_classes_is_scored_as_generative_
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["task"] == "islr-generative"
+
+
+def test_translations_of_chinese_sign_language_are_scored_by_character():
+    """A CSL dataset's manifest says language "csl" (the sign language); its texts are Chinese and are scored at
+    character level, as Uni-Sign/Geo-Sign score CSL-Daily (before: whole sentences were one token each)."""
+    preds = [{"key": "a", "ref": "今天天气很冷。", "hyp": "今天天气冷。"},
+             {"key": "b", "ref": "我很累。", "hyp": "我有点累。"}]
+    csl = make_task("slt", LabelSpace(language="csl")).score(preds)
+    zh = make_task("slt", LabelSpace(language="zh")).score(preds)
+    assert csl == zh and csl["bleu1"] > 50

@@ -212,7 +212,18 @@ class SLTTask(Task):
         if not predictions:
             return {}
         return metrics.translation_metrics([p["hyp"] for p in predictions], [p["ref"] for p in predictions],
-                                           language=self.labels.language)  # fmt: skip
+                                           language=text_language(self.labels.language))  # fmt: skip
+
+
+# A packed dataset records its samples' *sign* language (manifest ``language``); the scorer needs the language of
+# the text. Sign languages whose translations are written in Chinese (character-level BLEU/ROUGE): CSL-Daily,
+# CSL-News (csl), Taiwan and Hong Kong sign language.
+_TEXT_LANGUAGE = {"csl": "zh", "tss": "zh", "hks": "zh"}
+
+
+def text_language(language: str | None) -> str | None:
+    """The written language to score translations in, for a dataset's (sign) language code."""
+    return _TEXT_LANGUAGE.get((language or "").lower(), language)
 
 
 # ---- decoding defaults and generative ISLR (Uni-Sign's way of doing ISLR) -------------------------------------------
