@@ -54,7 +54,7 @@ def evaluate(
     \b
     Example:
       signkit evaluate runs/lexicon --data packed/lexicon --split test
-      signkit evaluate geosign.csl-daily-slt --data packed/csl-daily --split test --beams 4
+      signkit evaluate geosign.csl-daily-slt --data packed/csl-daily --split test -o eval/geosign --beams 4
     """  # fmt: skip
     from ..train import evaluate as run_evaluate
 
