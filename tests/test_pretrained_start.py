@@ -1,4 +1,5 @@
-"""A Uni-Sign-family pre-training checkpoint (as `geosign.csl-news-pretrain` is) starts `finetune` like any entry."""
+"""A Uni-Sign-family pre-training checkpoint (as `geosign.csl-news-pretrain` is) starts `finetune --task islr|cslr|slt`
+like any entry."""
 
 from __future__ import annotations
 
@@ -45,12 +46,12 @@ def packed(tmp_path):
     return tmp_path / "packed"
 
 
-@pytest.mark.parametrize("task", ["islr", "slt"])
+@pytest.mark.parametrize("task", ["islr", "cslr", "slt"])
 def test_finetune_starts_from_the_pose_only_pretraining_checkpoint(pretrain_entry, packed, tmp_path, task):
     name, sd = pretrain_entry
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the first-download pin warning
-        start = load(name, task=task, num_classes=2 if task == "islr" else None)
+        start = load(name, task=task, num_classes={"islr": 2, "cslr": 3}.get(task))
     report = start.load_report
     assert all(k.startswith(("head.", "signef.", "hal.", "stm_head.")) for k in report.new_keys), report.summary()
     assert any(k.startswith("sign_encoder.gcn_modules.") for k in report.loaded)
