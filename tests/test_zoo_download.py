@@ -714,3 +714,35 @@ def test_builtin_registry_fetches_the_mt5_tokenizer_for_unisign_family_models():
     for name in ("geosign.csl-daily-slt", "geosign.csl-news-pretrain", "unisign.how2sign-slt"):
         assert tokenizer_name(resolve_name(name), {}) == "google/mt5-base"
     assert tokenizer_name(resolve_name("sigma-base"), {}) == "google/mt5-base"
+
+
+def test_an_mt5_style_tokenizer_folder_loads_or_says_what_it_needs(tmp_path):
+    """The file set the built-in google/mt5-base entry fetches (spiece.model + configs), with a real SentencePiece
+    model written through protobuf: transformers builds the tokenizer from it when sentencepiece (and protobuf >= 5)
+    are installed; otherwise the one-line error says what is missing."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    from signkit.zoo.tokenizers import load_tokenizer
+
+    try:
+        pb = import_protobuf()
+    except Exception:  # noqa: BLE001 (no protobuf at all: nothing to build the file with)
+        pytest.skip("protobuf is not installed")
+    model = pb.ModelProto()
+    for piece, score, kind in [("<pad>", 0, 3), ("</s>", 0, 3), ("<unk>", 0, 2), ("▁hello", -2, 1), ("▁sign", -2, 1)]:
+        p = model.pieces.add()
+        p.piece, p.score, p.type = piece, score, kind
+    model.trainer_spec.model_type, model.trainer_spec.unk_id, model.trainer_spec.bos_id = 1, 2, -1
+    folder = tmp_path / "mt5"
+    folder.mkdir()
+    (folder / "spiece.model").write_bytes(model.SerializeToString())
+    (folder / "config.json").write_text(json.dumps({"model_type": "mt5"}))
+    specials = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
+    (folder / "tokenizer_config.json").write_text(json.dumps({**specials, "extra_ids": 0}))
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials))
+    try:
+        tok = load_tokenizer(str(folder))
+    except ZooError as e:
+        assert "sentencepiece" in str(e) and "protobuf >= 5" in str(e) and "\n" not in str(e)
+    else:
+        assert tok("hello sign")["input_ids"] == [3, 4, 1]

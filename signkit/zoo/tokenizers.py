@@ -18,6 +18,7 @@ from .download import DownloadOptions, cached_path, fetch_file, source_for
 from .registry import TokenizerEntry, load_tokenizer_entries
 
 BYTE_LEVEL = "byt5"
+SENTENCEPIECE_FILE = "spiece.model"  # mT5's SentencePiece model
 
 
 def tokenizer_entry(name: str) -> TokenizerEntry | None:
@@ -60,9 +61,16 @@ def load_tokenizer(name: str, options: DownloadOptions | None = None) -> Any:
         return from_hf_cache(name)
     try:
         return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ImportError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ZooError(f"tokenizer {name}: the files in {folder} could not be loaded ({first})") from None
+        hint = ""
+        if (folder / SENTENCEPIECE_FILE).is_file() and not (folder / "tokenizer.json").is_file():
+            hint = (
+                f"; transformers builds it from {SENTENCEPIECE_FILE}, which needs the sentencepiece package and "
+                "protobuf >= 5 (pip install sentencepiece 'protobuf>=5'; mediapipe 0.10.14 pins protobuf 4, so use "
+                "another environment), or put the tokenizer.json of a saved tokenizer in that folder"
+            )
+        raise ZooError(f"tokenizer {name}: the files in {folder} could not be loaded ({first}){hint}") from None
 
 
 def attach_tokenizer(model: Any, options: DownloadOptions | None = None) -> None:
