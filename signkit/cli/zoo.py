@@ -111,6 +111,8 @@ def download(name: str, retries: int) -> None:
     _echo_warnings(caught)
     for path in result.paths.values():
         click.echo(str(path))
+    if result.tokenizer is not None:  # the model's tokenizer files (fetched with it), before the weights path
+        click.echo(f"tokenizer: {result.tokenizer}", err=True)
 
 
 @zoo_group.command()
