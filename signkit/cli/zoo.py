@@ -111,7 +111,7 @@ def download(name: str, retries: int) -> None:
     _echo_warnings(caught)
     for path in result.paths.values():
         click.echo(str(path))
-    if result.tokenizer is not None:  # the model's tokenizer files (fetched with it), before the weights path
+    if result.tokenizer is not None:  # on stderr: stdout lists the model's own files only
         click.echo(f"tokenizer: {result.tokenizer}", err=True)
 
 
