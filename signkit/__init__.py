@@ -18,6 +18,8 @@ def __getattr__(name: str):
     # Subpackages pull in torch / mediapipe; import them only when used.
     if name in _SUBPACKAGES:
         return import_module(f".{name}", __name__)
+    if name == "predict":  # signkit.predict(inputs, model=...): the function (signkit/inference.py)
+        return import_module(".inference", __name__).predict
     raise AttributeError(f"module 'signkit' has no attribute {name!r}")
 
 

@@ -33,7 +33,7 @@ def test_list_info_download_path_verify_remove(monkeypatch, tmp_path):
     path = result.output.strip().splitlines()[-1]
     assert run("path", "lab.cli").output.strip() == path
     assert run("verify", "lab.cli").output.strip() == "model.safetensors: ok"
-    assert json.loads(run("list", "--json").output)[0]["cached"] is True
+    assert {r["name"]: r for r in json.loads(run("list", "--json").output)}["lab.cli"]["cached"] is True
     assert "removed 1 file(s)" in run("remove", "lab.cli").output
     assert run("verify", "lab.cli").exit_code == 1
 
@@ -95,3 +95,18 @@ def test_every_zoo_subcommand_has_an_example():
     for name in zoo_group.commands:
         out = run(name, "--help").output
         assert "Example" in out, name
+
+
+def test_rgb_pose_entries_carry_their_caveat_in_list_and_info():
+    caveat = "RGB branch dropped: outputs differ from the authors'; fine-tune before use"
+    rows = {r["name"]: r for r in json.loads(run("list", "--json").output)}
+    assert rows["unisign.csl-daily-slt"]["caveat"] == caveat and rows["unisign.wlasl2000-islr"]["caveat"] == caveat
+    assert not rows["geosign.csl-daily-slt"]["caveat"] and not rows["unisign.how2sign-slt"]["caveat"]
+    table = run("list").output
+    assert f"unisign.csl-daily-slt: {caveat}" in table and "geosign.csl-daily-slt:" not in table
+    assert caveat in run("info", "unisign.wlasl2000-islr").output
+    info = json.loads(run("info", "geosign.csl-daily-slt", "--json").output)
+    assert info["licence"] == "README shows an MIT badge; the repository has no LICENSE file"
+    assert {(m["metric"], m["split"], m["value"]) for m in info["metrics"]} >= {("BLEU-4", "test", 27.42),
+                                                                             ("ROUGE-L", "test", 57.95)}  # fmt: skip
+    assert json.loads(run("info", "unisign.how2sign-slt", "--json").output)["files"][0]["pattern"]

@@ -1,7 +1,9 @@
 """Zoo registry, cache and downloads, against a real HTTP server on 127.0.0.1 that each test starts.
 
 The server supports Range requests and has modes that drop the connection mid-file, serve wrong bytes,
-serve an HTML page, answer 404 or 500, ignore Range, or trickle slowly (for the concurrency test).
+serve an HTML page, answer 404 or 500, ignore Range, or trickle slowly (for the concurrency test). It also answers
+the Hugging Face Hub's repository listing (``/api/models/<repo>/tree/<revision>``) from ``trees``, so the real
+huggingface_hub client can list a repository (HF_ENDPOINT points at the server).
 Nothing here touches the network or the user's ~/.cache: SIGNKIT_HOME is a tmp_path.
 """
 
@@ -40,6 +42,7 @@ class ZooServer:
         self.modes: dict[str, str] = {}
         self.log: list[tuple[str, str, str | None]] = []
         self.failures: dict[str, int] = {}  # path -> how many more requests get HTTP 500 / a dropped connection
+        self.trees: dict[str, list[dict]] = {}  # "/api/models/owner/repo/tree/rev" -> the Hub's JSON listing
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,6 +54,9 @@ class ZooServer:
             def do_GET(self):  # noqa: N802 (http.server's naming)
                 path, rng = self.path, self.headers.get("Range")
                 server.log.append(("GET", path, rng))
+                if path.split("?")[0] in server.trees:
+                    body = json.dumps(server.trees[path.split("?")[0]]).encode()
+                    return self._send(200, body, "application/json")
                 mode = server.modes.get(path, "normal")
                 if path not in server.files or mode == "404":
                     return self._send(404, b"<html><body>Not Found</body></html>", "text/html")
@@ -523,3 +529,220 @@ def test_registry_file_errors(tmp_path):
     js = tmp_path / "r.json"
     js.write_text(json.dumps({"schema": 1, "model": [entry("lab.json", "x.safetensors")]}))
     assert "lab.json" in read_registry_file(js)
+
+
+# ---- files resolved by listing a Hugging Face repository against a pattern ------------------------------------
+
+
+def hub_file(path: str, data: bytes, lfs: bool = True) -> dict:
+    """One file of the Hub's tree listing, as /api/models/<repo>/tree/<rev> gives it."""
+    item = {"type": "file", "path": path, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+    if lfs:
+        item["lfs"] = {"oid": sha(data), "size": len(data), "pointerSize": 134}
+    return item
+
+
+def pattern_entry(name: str, pattern: str) -> dict:
+    spec = {"name": "model.pth", "url": "hf://owner/repo@main", "pattern": pattern, "pin": "first-download"}
+    return {"name": name, "arch": "sigma-tiny", "files": [spec]}
+
+
+@pytest.fixture
+def hub(server, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    return server
+
+
+def listings(server) -> int:
+    return sum(1 for method, path, _ in server.log if method == "GET" and path.startswith("/api/"))
+
+
+def test_pattern_resolves_one_file_by_listing_and_pins_its_name_and_sha256(hub, monkeypatch, tmp_path):
+    tree = "/api/models/owner/repo/tree/main"
+    other = b"rgb-pose weights"
+    hub.trees[tree] = [hub_file("csl_daily_rgb_pose_slt.pth", other), hub_file("How2Sign/how2sign_pose_slt.pth",
+                       PAYLOAD), hub_file("README.md", b"# card", lfs=False)]  # fmt: skip
+    hub.files["/owner/repo/resolve/main/How2Sign/how2sign_pose_slt.pth"] = PAYLOAD
+    use_registry(monkeypatch, tmp_path, pattern_entry("lab.h2s", r"(?i)(?!.*rgb).*how2sign.*\.pth"))
+    with pytest.warns(ZooPinWarning, match="resolved to hf://owner/repo/How2Sign/how2sign_pose_slt.pth@main"):
+        assert download("lab.h2s", FAST).weights.read_bytes() == PAYLOAD
+    assert listings(hub) == 1
+    pins = json.loads((Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "pins.json").read_text())
+    pin = pins[r"hf://owner/repo@main#(?i)(?!.*rgb).*how2sign.*\.pth"]
+    assert pin["sha256"] == sha(PAYLOAD) and pin["resolved"].endswith("/How2Sign/how2sign_pose_slt.pth@main")
+    # later downloads take the pinned file: no listing, and a second matching upload changes nothing
+    hub.trees[tree].append(hub_file("how2sign_pose_v2.pth", b"new"))
+    remove("lab.h2s")
+    assert download("lab.h2s", FAST).weights.read_bytes() == PAYLOAD
+    assert listings(hub) == 1
+    assert verify("lab.h2s") == {"model.pth": "ok"}
+
+
+def test_pattern_matching_no_file_or_several_fails_in_one_line(hub, monkeypatch, tmp_path):
+    hub.trees["/api/models/owner/repo/tree/main"] = [hub_file("a_pose.pth", b"a"), hub_file("b_pose.pth", b"b")]
+    use_registry(monkeypatch, tmp_path, pattern_entry("lab.none", r".*openasl.*\.pth"),
+                 pattern_entry("lab.many", r".*_pose\.pth"))  # fmt: skip
+    with pytest.raises(ZooError) as err:
+        download("lab.none", FAST)
+    message = str(err.value)
+    assert "matches no file of hf://owner/repo@main" in message and "a_pose.pth, b_pose.pth" in message
+    assert "\n" not in message
+    with pytest.raises(ZooError) as err:
+        download("lab.many", FAST)
+    message = str(err.value)
+    assert "matches 2 files" in message and "a_pose.pth, b_pose.pth" in message and "never guesses" in message
+    assert "\n" not in message
+    assert not any(p.startswith("/owner/repo/resolve/") for _, p, _ in hub.log), "nothing may be downloaded"
+    assert not (Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "pins.json").exists()
+
+
+def test_pattern_file_must_match_the_sha256_the_hub_lists(hub, monkeypatch, tmp_path):
+    listed = hub_file("x_pose.pth", PAYLOAD)
+    hub.trees["/api/models/owner/repo/tree/main"] = [listed]
+    hub.files["/owner/repo/resolve/main/x_pose.pth"] = b"tampered" + PAYLOAD[8:]
+    use_registry(monkeypatch, tmp_path, pattern_entry("lab.x", r"x_pose\.pth"))
+    with pytest.raises(ZooError, match="as the Hugging Face Hub lists it"):
+        download("lab.x", FAST)
+    assert not (Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "pins.json").exists()
+
+
+def test_pattern_file_offline_or_through_a_mirror_needs_no_listing(hub, monkeypatch, tmp_path):
+    use_registry(monkeypatch, tmp_path, pattern_entry("lab.off", r"x\.pth"))
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    with pytest.raises(ZooError, match=r"lab\.off: model\.pth is not in the cache .*offline"):
+        download("lab.off", FAST)
+    folder = tmp_path / "mirror" / "lab.off"
+    folder.mkdir(parents=True)
+    (folder / "model.pth").write_bytes(PAYLOAD)
+    monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", str(tmp_path / "mirror"))
+    with pytest.warns(ZooPinWarning):
+        assert download("lab.off", FAST).weights.read_bytes() == PAYLOAD
+    assert hub.log == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"url": "hf://owner/repo/file.pth@main"}, "without a path"),
+        ({"url": "https://host/x"}, "without a path"),
+        ({"pattern": "(unclosed"}, "not a valid regular expression"),
+        ({"pin": None, "sha256": "0" * 64}, 'set pin = "first-download"'),
+    ],
+)
+def test_pattern_entry_validation(tmp_path, spec, message):
+    raw = pattern_entry("lab.bad", r"x\.pth")
+    raw["files"][0].update(spec)
+    raw["files"][0] = {k: v for k, v in raw["files"][0].items() if v is not None}
+    with pytest.raises(ZooError, match=message):
+        read_registry_file(write_registry(tmp_path / "r.toml", raw))
+
+
+def test_mirror_answering_5xx_is_reported_as_such_not_as_a_missing_entry(server, monkeypatch, tmp_path):
+    """Issue 15: a mirror that fails is not a mirror without the entry."""
+    server.files["/m/sigma-base.lab/entry.toml"] = b"schema = 1\n"
+    server.modes["/m/sigma-base.lab/entry.toml"] = "500"
+    server.failures["/m/sigma-base.lab/entry.toml"] = 100
+    monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", server.url + "/m")
+    with pytest.raises(ZooError) as err:
+        download("sigma-base.lab", FAST)
+    message = str(err.value)
+    assert "HTTP 500" in message and "did not answer for sigma-base.lab/entry.toml" in message
+    assert "unknown model" not in message and "has no" not in message
+    with pytest.raises(ZooError) as err:  # an unreleased entry asks the mirror too
+        download("sigma-base", FAST)
+    assert "has no sigma-base/entry.toml" in str(err.value), "a 404 still means: the mirror has no entry"
+
+
+# ---- tokenizers: fetched through the same path (cache, mirror, offline mode), not assumed in the HF cache -------
+
+
+def tiny_tokenizer_files(folder: Path) -> dict[str, bytes]:
+    """A real (word-level) tokenizer saved by transformers: tokenizer.json + tokenizer_config.json + specials."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, "hello": 3, "sign": 4}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    fast.save_pretrained(folder)
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_models_tokenizer_is_fetched_verified_cached_and_named_when_offline(server, monkeypatch, tmp_path):
+    from signkit.zoo.tokenizers import fetch_tokenizer, load_tokenizer
+
+    files = tiny_tokenizer_files(tmp_path / "tok")
+    for name, data in files.items():
+        server.files[f"/tok/{name}"] = data
+    registry = write_registry(tmp_path / "lab-registry.toml", entry("lab.tok", server.url + "/w.bin",
+                              config_overrides={"tokenizer": "lab/tiny"}))  # fmt: skip
+    tokenizer = [{"name": "lab/tiny", "files": [{"name": n, "url": f"{server.url}/tok/{n}", "sha256": sha(d)}
+                                                for n, d in files.items()]}]  # fmt: skip
+    registry.write_text(dumps_registry({"schema": 1, "model": [read_registry_file(registry)["lab.tok"].to_dict()],
+                                        "tokenizer": tokenizer}))  # fmt: skip
+    monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(registry))
+    server.files["/w.bin"] = PAYLOAD
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    with pytest.raises(ZooError) as err:
+        fetch_tokenizer("lab/tiny", FAST)
+    message = str(err.value)
+    assert "tokenizer lab/tiny:" in message and "not in the cache" in message and "offline" in message
+    assert "tokenizer.lab--tiny/" in message and "\n" not in message and server.log == []
+    monkeypatch.delenv("SIGNKIT_OFFLINE")
+    result = download("lab.tok", FAST)  # a model's download brings its tokenizer along
+    assert result.tokenizer == Path(os.environ["SIGNKIT_HOME"]) / "zoo" / "models" / "tokenizer.lab--tiny"
+    assert sorted(p.name for p in result.tokenizer.iterdir() if not p.name.startswith(".")) == sorted(files)
+    requests = len(server.log)
+    monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
+    tok = load_tokenizer("lab/tiny", FAST)  # from the cache, offline, no request
+    assert tok("hello sign")["input_ids"][:2] == [3, 4] and len(server.log) == requests
+    server.modes["/tok/tokenizer.json"] = "wrong"  # a corrupt upload is refused, as for weights
+    monkeypatch.delenv("SIGNKIT_OFFLINE")
+    monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home2"))
+    with pytest.raises(ZooError, match="checksum mismatch for tokenizer.lab--tiny/tokenizer.json"):
+        fetch_tokenizer("lab/tiny", FAST)
+
+
+def test_builtin_registry_fetches_the_mt5_tokenizer_for_unisign_family_models():
+    from signkit.zoo.download import tokenizer_name
+    from signkit.zoo.registry import load_tokenizer_entries
+
+    mt5 = load_tokenizer_entries()["google/mt5-base"]
+    assert {"spiece.model", "tokenizer_config.json"} <= {f.name for f in mt5.files}
+    for name in ("geosign.csl-daily-slt", "geosign.csl-news-pretrain", "unisign.how2sign-slt"):
+        assert tokenizer_name(resolve_name(name), {}) == "google/mt5-base"
+    assert tokenizer_name(resolve_name("sigma-base"), {}) == "google/mt5-base"
+
+
+def test_an_mt5_style_tokenizer_folder_loads_or_says_what_it_needs(tmp_path):
+    """The file set the built-in google/mt5-base entry fetches (spiece.model + configs), with a real SentencePiece
+    model written through protobuf: transformers builds the tokenizer from it when sentencepiece (and protobuf >= 5)
+    are installed; otherwise the one-line error says what is missing."""
+    from transformers.convert_slow_tokenizer import import_protobuf
+
+    from signkit.zoo.tokenizers import load_tokenizer
+
+    try:
+        pb = import_protobuf()
+    except Exception:  # noqa: BLE001 (no protobuf at all: nothing to build the file with)
+        pytest.skip("protobuf is not installed")
+    model = pb.ModelProto()
+    for piece, score, kind in [("<pad>", 0, 3), ("</s>", 0, 3), ("<unk>", 0, 2), ("▁hello", -2, 1), ("▁sign", -2, 1)]:
+        p = model.pieces.add()
+        p.piece, p.score, p.type = piece, score, kind
+    model.trainer_spec.model_type, model.trainer_spec.unk_id, model.trainer_spec.bos_id = 1, 2, -1
+    folder = tmp_path / "mt5"
+    folder.mkdir()
+    (folder / "spiece.model").write_bytes(model.SerializeToString())
+    (folder / "config.json").write_text(json.dumps({"model_type": "mt5"}))
+    specials = {"eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
+    (folder / "tokenizer_config.json").write_text(json.dumps({**specials, "extra_ids": 0}))
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials))
+    try:
+        tok = load_tokenizer(str(folder))
+    except ZooError as e:
+        assert "sentencepiece" in str(e) and "protobuf >= 5" in str(e) and "\n" not in str(e)
+    else:
+        assert tok("hello sign")["input_ids"] == [3, 4, 1]

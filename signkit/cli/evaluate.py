@@ -26,7 +26,12 @@ import click
     type=click.Choice(["phoenix-2014", "phoenix-2014t"]),
     help="CSLR: apply a benchmark's gloss clean-up before WER.",
 )
-@click.option("--beams", type=click.IntRange(min=1), help="Beam size for CSLR/SLT decoding.")
+@click.option(
+    "--beams", type=click.IntRange(min=1), help="Beam size for CSLR/SLT decoding (default: the model config's)."
+)
+@click.option(
+    "--max-new-tokens", type=click.IntRange(min=1), help="SLT: most tokens to generate (default: the model config's)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as one JSON object.")
 def evaluate(
     model: str,
@@ -37,22 +42,27 @@ def evaluate(
     max_frames: int | None,
     wer_cleanup: str | None,
     beams: int | None,
+    max_new_tokens: int | None,
     as_json: bool,
 ) -> None:
     """Evaluate MODEL (a run folder: its best checkpoint; or a zoo name / weights) on a split of a dataset.
 
     \b
+    A model that writes text, evaluated on a dataset with classes and no texts, is scored as generative ISLR (the
+    written word against the class name, P-I and P-C), as Uni-Sign-family ISLR checkpoints are.
+
+    \b
     Example:
       signkit evaluate runs/lexicon --data packed/lexicon --split test
+      signkit evaluate geosign.csl-daily-slt --data packed/csl-daily --split test -o eval/geosign --beams 4
     """  # fmt: skip
     from ..train import evaluate as run_evaluate
 
     options = {}
     if wer_cleanup:
         options["wer_cleanup"] = wer_cleanup
-    if beams:
-        options["beam_size"] = beams
-    result = run_evaluate(model, data, split, out_dir, batch_size=batch_size, max_frames=max_frames, options=options)
+    result = run_evaluate(model, data, split, out_dir, batch_size=batch_size, max_frames=max_frames, options=options,
+                          beams=beams, max_new_tokens=max_new_tokens)  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2, default=float))
         return

@@ -27,6 +27,7 @@ COMMANDS = {
     "finetune": "signkit.cli.finetune:finetune",
     "info": "signkit.cli.info:info",
     "pack": "signkit.cli.pack:pack",
+    "predict": "signkit.cli.predict:predict",
     "pretrain": "signkit.cli.pretrain:pretrain",
     "show": "signkit.cli.show:show",
     "verify": "signkit.cli.verify:verify",

@@ -50,6 +50,7 @@ def list_cmd(as_json: bool) -> None:
             "licence": e.licence or None,
             "released": e.released,
             "cached": zoo.is_cached(e),
+            "caveat": e.caveat,
         }
         for e in entries
     ]
@@ -84,6 +85,9 @@ def list_cmd(as_json: bool) -> None:
     console.print(table)
     if console.width < 150:
         console.print("layout, data, files and citation of one model: signkit zoo info NAME")
+    for row in rows:
+        if row["caveat"]:
+            click.echo(f"{row['name']}: {row['caveat']}")
 
 
 @zoo_group.command()
@@ -136,6 +140,8 @@ def download(name: str, retries: int, as_json: bool) -> None:
     _echo_warnings(caught)
     for path in result.paths.values():
         click.echo(str(path))
+    if result.tokenizer is not None:  # on stderr: stdout lists the model's own files only
+        click.echo(f"tokenizer: {result.tokenizer}", err=True)
 
 
 @zoo_group.command()
@@ -196,8 +202,8 @@ def remove(name: str, unpin: bool) -> None:
         from ..zoo.cache import forget_pin
 
         for spec in zoo.resolve_name(name).files:
-            if forget_pin(spec.url):
-                click.echo(f"unpinned {spec.url}")
+            if forget_pin(spec.pin_key):
+                click.echo(f"unpinned {spec.pin_key}")
     click.echo(f"removed {len(removed)} file(s)")
 
 

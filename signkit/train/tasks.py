@@ -212,10 +212,73 @@ class SLTTask(Task):
         if not predictions:
             return {}
         return metrics.translation_metrics([p["hyp"] for p in predictions], [p["ref"] for p in predictions],
-                                           language=self.labels.language)  # fmt: skip
+                                           language=text_language(self.labels.language))  # fmt: skip
 
 
-TASK_TYPES: dict[str, type[Task]] = {"islr": ISLRTask, "cslr": CSLRTask, "slt": SLTTask, "pretrain": PretrainTask}
+# A packed dataset records its samples' *sign* language (manifest ``language``); the scorer needs the language of
+# the text. Sign languages whose translations are written in Chinese (character-level BLEU/ROUGE): CSL-Daily,
+# CSL-News (csl), Taiwan and Hong Kong sign language.
+_TEXT_LANGUAGE = {"csl": "zh", "tss": "zh", "hks": "zh"}
+
+
+def text_language(language: str | None) -> str | None:
+    """The written language to score translations in, for a dataset's (sign) language code."""
+    return _TEXT_LANGUAGE.get((language or "").lower(), language)
+
+
+# ---- decoding defaults and generative ISLR (Uni-Sign's way of doing ISLR) -------------------------------------------
+
+DEFAULT_NUM_BEAMS = 1  # signkit's own decoding defaults, for model configs that carry none (num_beams, max_new_tokens)
+
+
+def decoding(config: Any, beams: int | None = None, max_new_tokens: int | None = None) -> dict[str, int]:
+    """The one place decoding options are resolved: ``beams``/``max_new_tokens`` when given, else the model
+    config's ``num_beams``/``max_new_tokens`` (Uni-Sign-family models: 4 and 100, their authors' evaluation), else
+    signkit's defaults (greedy, ``max_text_tokens`` new tokens). Returns ``model.predict``'s keyword arguments."""
+    return {
+        "beam_size": int(beams or getattr(config, "num_beams", None) or DEFAULT_NUM_BEAMS),
+        "max_length": int(max_new_tokens or getattr(config, "max_new_tokens", None) or config.max_text_tokens),
+    }
+
+
+class GenerativeISLRTask(Task):
+    """ISLR as Uni-Sign does it: the model writes the sign's word (text generation, no class head) and a sample is
+    right when the written word is its class name (whitespace at the ends ignored). Scored by per-instance (P-I,
+    ``top1``) and per-class (P-C, ``per_class_top1``) accuracy, as Uni-Sign's ``islr_performance``; a written word
+    that is no class counts as wrong (``pred`` -1)."""
+
+    name = "islr-generative"
+    primary = "top1"
+    higher_is_better = True
+
+    @property
+    def num_classes(self) -> int:
+        return ISLRTask(self.labels).num_classes
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        decode = {k: v for k, v in self.options.items() if k in ("beam_size", "length_penalty", "max_length")}
+        hyps = model.predict(batch, **decode)
+        index = {c.strip(): i for i, c in enumerate(self.labels.classes)}
+        out = []
+        for key, label, hyp in zip(batch["key"], batch["label"].tolist(), hyps, strict=True):
+            ref = self.labels.classes[label] if 0 <= label < len(self.labels.classes) else None
+            out.append({"key": key, "label": label, "ref": ref, "hyp": hyp, "pred": index.get(hyp.strip(), -1)})
+        return out
+
+    def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
+        scored = [p for p in predictions if p["label"] >= 0]
+        if not scored:
+            return {}
+        hits = np.asarray([p["pred"] == p["label"] for p in scored], dtype=np.float64)
+        labels = np.asarray([p["label"] for p in scored])
+        per_class = [hits[labels == c].mean() for c in np.unique(labels)]
+        return {"top1": 100.0 * float(hits.mean()), "per_class_top1": 100.0 * float(np.mean(per_class)),
+                "samples": len(scored)}  # fmt: skip
+
+
+TASK_TYPES: dict[str, type[Task]] = {"islr": ISLRTask, "cslr": CSLRTask, "slt": SLTTask, "pretrain": PretrainTask,
+                                     "islr-generative": GenerativeISLRTask}  # fmt: skip
 
 
 def make_task(name: str, labels: LabelSpace | None = None, options: dict[str, Any] | None = None) -> Task:

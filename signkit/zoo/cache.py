@@ -172,11 +172,12 @@ def pinned_sha256(url: str) -> str:
     return read_pins().get(url, {}).get("sha256", "")
 
 
-def record_pin(url: str, sha256: str, size: int) -> None:
+def record_pin(url: str, sha256: str, size: int, **extra: str) -> None:
+    """Pin ``url``'s sha256 (``extra``: more to keep with it, e.g. ``resolved``, the file a pattern named)."""
     with file_lock("pins", what="the pins file"):
         pins = read_pins()
         recorded = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        pins[url] = {"sha256": sha256, "size": size, "recorded": recorded}
+        pins[url] = {"sha256": sha256, "size": size, "recorded": recorded, **extra}
         atomic_write_text(pins_path(), json.dumps(pins, indent=2, sort_keys=True) + "\n")
 
 

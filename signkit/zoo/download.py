@@ -16,6 +16,7 @@ import errno
 import http.client
 import os
 import random
+import re
 import shutil
 import time
 import urllib.error
@@ -40,6 +41,7 @@ from .cache import (
     mirror,
     model_dir,
     pinned_sha256,
+    read_pins,
     record_pin,
     sha256_file,
     zoo_dir,
@@ -77,6 +79,7 @@ class DownloadOptions:
 class DownloadResult:
     entry: ZooEntry
     paths: dict[str, Path] = field(default_factory=dict)
+    tokenizer: Path | None = None  # the folder of the model's tokenizer files, when a registry lists them
 
     @property
     def weights(self) -> Path:
@@ -142,6 +145,10 @@ class _Retryable(Exception):
     pass
 
 
+class _NotFound(ZooError):
+    """HTTP 404/410: the server has no such file (a mirror without that entry), as opposed to one that failed."""
+
+
 def _is_html(head: bytes) -> bool:
     return head.lstrip()[:16].lower().startswith(_HTML_PREFIXES)
 
@@ -195,7 +202,8 @@ def _http_once(url: str, partial: Path, expected_size: int | None, opts: Downloa
         if e.code in (408, 425, 429) or e.code >= 500:
             raise _Retryable(f"HTTP {e.code}") from None
         hint = "the registry entry is outdated or the URL is wrong" if e.code == 404 else "check access to it"
-        raise ZooError(f"{url} answered HTTP {e.code} ({e.reason}); {hint}") from None
+        error = _NotFound if e.code in (404, 410) else ZooError
+        raise error(f"{url} answered HTTP {e.code} ({e.reason}); {hint}") from None
     with response:
         if "text/html" in response.headers.get("Content-Type", "").lower():
             raise _html_error(url)
@@ -299,6 +307,54 @@ def fetch_hf(url: str, partial: Path, opts: DownloadOptions) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def list_hf_repo(url: str) -> list[tuple[str, str]]:
+    """``(path, sha256)`` of every file of the repository ``hf://owner/repo[@revision]`` (sha256 "" when the Hub
+    gives none, i.e. for files not stored with LFS), listed by huggingface_hub."""
+    import huggingface_hub
+    from huggingface_hub import errors as hf_errors
+
+    repo_id, _, revision = url.removeprefix("hf://").partition("@")
+    api = huggingface_hub.HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)
+    try:
+        tree = list(api.list_repo_tree(repo_id, revision=revision or None, recursive=True))
+    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as e:
+        raise ZooError(f"{url}: the Hugging Face Hub has no such repository or revision ({type(e).__name__}); "
+                       "fix the url in the registry (a gated repository needs `hf auth login`)") from None  # fmt: skip
+    except hf_errors.HfHubHTTPError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ZooError(f"{url}: listing the repository failed, the Hub answered: {first}; rerun later") from None
+    except OSError as e:
+        raise ZooError(f"{url}: could not list the repository ({e}); check the network and rerun") from None
+    files = [f for f in tree if isinstance(f, huggingface_hub.hf_api.RepoFile)]
+    return [(f.path, f.lfs.sha256 if f.lfs is not None else "") for f in files]
+
+
+def resolve_pattern(entry: ZooEntry, spec: FileSpec) -> tuple[str, str]:
+    """The ``hf://`` URL of the one repository file ``spec.pattern`` matches, and the sha256 the Hub lists for it.
+
+    A file resolved before is taken from its pin (no listing, the same file as the first time); otherwise exactly
+    one path of the repository must match the pattern in full.
+    """
+    pinned = read_pins().get(spec.pin_key, {})
+    if pinned.get("resolved"):
+        return pinned["resolved"], pinned.get("sha256", "")
+    repo, _, revision = spec.url.removeprefix("hf://").partition("@")
+    files = list_hf_repo(spec.url)
+    regex = re.compile(spec.pattern)
+    matches = sorted((path, sha) for path, sha in files if regex.fullmatch(path))
+    where = f"{entry.name}/{spec.name}: pattern {spec.pattern!r} (registry {entry.registry or 'built-in'})"
+    if not matches:
+        shown = ", ".join(sorted(path for path, _ in files)[:12]) or "no files"
+        raise ZooError(f"{where} matches no file of {spec.url} (it has: {shown}); the release may have moved or "
+                       "been renamed: fix the pattern, or download the file by hand and load it by path")  # fmt: skip
+    if len(matches) > 1:
+        shown = ", ".join(path for path, _ in matches[:12])
+        raise ZooError(f"{where} matches {len(matches)} files of {spec.url} ({shown}); signkit never guesses "
+                       "which one: make the pattern match exactly one")  # fmt: skip
+    path, sha = matches[0]
+    return f"hf://{repo}/{path}" + (f"@{revision}" if revision else ""), sha
+
+
 def fetch_local(path: str, partial: Path, desc: str) -> None:
     src = Path(path)
     if not src.is_file():
@@ -360,13 +416,17 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
             return dest
         partial = _incomplete(dest)
         desc = f"{entry.name}/{spec.name}"
+        resolved, listed_sha = "", ""
+        if source.kind == "hf" and spec.pattern:
+            resolved, listed_sha = resolve_pattern(entry, spec)
+            source = Source("hf", resolved)
         if source.kind == "http":
             fetch_http(source.location, partial, spec.size, opts, desc)
         elif source.kind == "hf":
             fetch_hf(source.location, partial, opts)
         else:
             fetch_local(source.location, partial, desc)
-        _verify_and_commit(entry, spec, source, partial, dest)
+        _verify_and_commit(entry, spec, source, partial, dest, listed_sha, resolved)
     return dest
 
 
@@ -388,7 +448,10 @@ def _cached_intact(dest: Path, spec: FileSpec) -> bool:
     return True
 
 
-def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial: Path, dest: Path) -> None:
+def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial: Path, dest: Path,
+                       listed_sha: str = "", resolved: str = "") -> None:  # fmt: skip
+    """Size, sha256 (the registry's, else the pinned one, else the one the Hub listed), then the atomic rename;
+    a file without a known checksum is pinned (with the file a pattern resolved to)."""
     with open(partial, "rb") as f:
         head = f.read(512)
     if _is_html(head):
@@ -402,19 +465,25 @@ def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial:
             "the file was discarded. The source changed or the registry entry is wrong"
         )
     got = sha256_file(partial)
-    expected = spec.sha256 or pinned_sha256(spec.url)
+    pinned = pinned_sha256(spec.pin_key)
+    expected = spec.sha256 or pinned or listed_sha
     if expected and got != expected:
         partial.unlink()
-        pinned = "" if spec.sha256 else " (pinned on first download; `signkit zoo remove --unpin` to re-pin)"
+        why = ("" if spec.sha256 else " (pinned on first download; `signkit zoo remove --unpin` to re-pin)" if pinned
+               else " (as the Hugging Face Hub lists it)")  # fmt: skip
         raise ZooError(
             f"checksum mismatch for {entry.name}/{spec.name} from {source.location}: expected sha256 {expected}"
-            f"{pinned}, got {got}; the file was discarded. Rerun to download again, or report a changed upload"
+            f"{why}, got {got}; the file was discarded. Rerun to download again, or report a changed upload"
         )
-    if not expected:
-        record_pin(spec.url, got, size)
+    if not spec.sha256 and not pinned:
+        record_pin(spec.pin_key, got, size, **({"resolved": resolved} if resolved else {}))
+        what = f" (the pattern resolved to {resolved})" if resolved else ""
+        if listed_sha:
+            told = f"its sha256 {got}, as the Hugging Face Hub lists it, was recorded in the pins file"
+        else:
+            told = f"the publisher gives no sha256, so this first download's sha256 {got} was recorded in the pins file"
         warnings.warn(
-            f"{entry.name}/{spec.name}: the publisher gives no sha256, so this first download's sha256 {got} was "
-            f"recorded in the pins file and every later download must match it (trust on first use)",
+            f"{entry.name}/{spec.name}{what}: {told} and every later download must match it (trust on first use)",
             ZooPinWarning,
             stacklevel=3,
         )
@@ -466,8 +535,12 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
                 return None
             else:
                 shutil.copyfile(source.location, target)
-        except ZooError:
+        except _NotFound:
             return None
+        except ZooError as e:
+            raise ZooError(
+                f"the mirror {base} did not answer for {name}/entry.toml: {e}; check {MIRROR_ENV} or rerun later"
+            ) from None
         entries = read_registry_file(target)
         if entries:  # kept, so the release stays known when the mirror is down or offline
             remember_mirror_entry(name, target)
@@ -479,15 +552,36 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
 
 
 def download(name: str, options: DownloadOptions | None = None) -> DownloadResult:
-    """Fetch every file of a model into the cache (verified) and return their paths.
+    """Fetch every file of a model, and the files of the tokenizer it needs, into the cache (verified).
 
     Example: ``signkit.zoo.download("sigma-tiny").weights``
     """
+    from .tokenizers import fetch_tokenizer
+
     entry = resolve_for_download(name)
     result = DownloadResult(entry)
     for spec in entry.files:
         result.paths[spec.name] = fetch_file(entry, spec, options)
+    result.tokenizer = fetch_tokenizer(tokenizer_name(entry, result.paths), options)
     return result
+
+
+UNISIGN_TOKENIZER = "google/mt5-base"  # Uni-Sign-family checkpoints are mT5-Base models
+
+
+def tokenizer_name(entry: ZooEntry, paths: dict[str, Path]) -> str:
+    """The tokenizer the model of ``entry`` names (its config file's, its overrides', else its arch's)."""
+    import json
+
+    if "tokenizer" in entry.config_overrides:
+        return str(entry.config_overrides["tokenizer"])
+    if entry.config_file and entry.config_file in paths:
+        return str(json.loads(paths[entry.config_file].read_text(encoding="utf-8")).get("tokenizer", "byt5"))
+    if entry.format == "unisign":
+        return UNISIGN_TOKENIZER
+    from ..models import get_config, list_configs
+
+    return get_config(entry.arch).tokenizer if entry.arch in list_configs() else "byt5"
 
 
 def is_cached(entry: ZooEntry) -> bool:
@@ -503,7 +597,7 @@ def verify(name: str) -> dict[str, str]:
         if not path.is_file():
             status[spec.name] = "missing"
             continue
-        expected = spec.sha256 or pinned_sha256(spec.url)
+        expected = spec.sha256 or pinned_sha256(spec.pin_key)
         got = sha256_file(path)
         if expected and got != expected and packaged_path(entry, spec) is not None:
             status[spec.name] = f"corrupt (expected {expected}, got {got}; shipped with signkit: reinstall it)"

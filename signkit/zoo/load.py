@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, ZooError
 from .download import DownloadOptions, download
 from .registry import ZooEntry, read_registry_file
+from .tokenizers import attach_tokenizer
 
 if TYPE_CHECKING:
     import torch
@@ -441,6 +442,7 @@ def load(
         model = create_model(source.config, task, num_classes if task in ("islr", "cslr") else None)
     except ConfigError as e:
         raise ZooError(f"cannot build the model for {source.label}: {e}") from None
+    attach_tokenizer(model, options)  # fetched through the zoo (cache, mirror, offline mode), not the HF cache
     report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard,
                                     source.hint)  # fmt: skip
     report.notes += [n for n in source.notes if n]

@@ -23,6 +23,11 @@ A registry file looks like::
     url = "weights/sigma-tiny.fs-lexicon/model.safetensors"   # https://, hf://, file://, or relative to this file
     sha256 = "..."
     size = 123
+
+A file whose name the publisher never confirmed is not given a guessed URL: ``url = "hf://owner/repo@revision"``
+(the repository, no path) with ``pattern`` (a regular expression a path of the repository must match in full) is
+resolved when it is first downloaded by listing the repository; exactly one file must match, and its name and
+sha256 are pinned from then on.
 """
 
 from __future__ import annotations
@@ -62,6 +67,12 @@ class FileSpec:
     sha256: str = ""
     size: int | None = None
     pin: str = ""  # "first-download": the publisher gives no checksum; the first download's is pinned
+    pattern: str = ""  # with url = "hf://owner/repo@rev": the file is the one repository path that fully matches
+
+    @property
+    def pin_key(self) -> str:
+        """Key of this file's pin (pins.json): its URL, plus the pattern when one repository holds several."""
+        return f"{self.url}#{self.pattern}" if self.pattern else self.url
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class ZooEntry:
     format: str = "signkit"
     status: str = "released"
     how_to_get: str = ""
+    caveat: str = ""  # one line `zoo list`/`info` show with the entry (e.g. "RGB branch dropped: ...")
     default: bool = False
     params: int | None = None
     config_file: str = ""
@@ -168,7 +180,31 @@ def _parse_file(data: Any, where: str) -> FileSpec:
     size = data.get("size")
     if size is not None and (not isinstance(size, int) or size < 0):
         raise ZooError(f"{where}: file {data['name']}: size must be a byte count, got {size!r}")
-    return FileSpec(name=data["name"], url=data["url"], sha256=sha, size=size, pin=pin)
+    pattern = data.get("pattern", "")
+    if pattern:
+        _check_pattern(data["name"], data["url"], pattern, sha, pin, where)
+    return FileSpec(name=data["name"], url=data["url"], sha256=sha, size=size, pin=pin, pattern=pattern)
+
+
+def _check_pattern(name: str, url: str, pattern: Any, sha: str, pin: str, where: str) -> None:
+    """A pattern file: an ``hf://owner/repo[@rev]`` URL without a path, a valid regex, and a pin, not a sha256."""
+    if not isinstance(pattern, str):
+        raise ZooError(f"{where}: file {name}: pattern must be a regular expression (a string)")
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ZooError(f"{where}: file {name}: pattern {pattern!r} is not a valid regular expression ({e})") from None
+    repo = url.removeprefix("hf://").split("@", 1)[0]
+    if not url.startswith("hf://") or repo.count("/") != 1 or not all(repo.split("/")):
+        raise ZooError(
+            f"{where}: file {name}: a pattern file's url must name a Hugging Face repository without a path "
+            f"(hf://owner/repo@revision), not {url!r}"
+        )
+    if sha or pin != "first-download":
+        raise ZooError(
+            f"{where}: file {name}: a pattern file has no sha256 (it is unknown until the file is resolved); "
+            'set pin = "first-download"'
+        )
 
 
 def _parse_metric(data: Any, where: str) -> Metric:
@@ -225,9 +261,40 @@ def parse_entry(data: Any, registry: str) -> ZooEntry:
     return ZooEntry(**simple, files=files, metrics=metrics, registry=registry)
 
 
-def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
-    """Read and validate one registry file (.toml or .json)."""
-    path = Path(path).expanduser()
+@dataclass(frozen=True)
+class TokenizerEntry:
+    """The files of a tokenizer a model config names (``SigmaConfig.tokenizer``, e.g. ``google/mt5-base``), fetched
+    like weights (cache, mirror, offline mode) instead of assumed to be in the Hugging Face cache."""
+
+    name: str
+    files: tuple[FileSpec, ...]
+    registry: str = ""
+
+    @property
+    def cache_name(self) -> str:
+        """The folder under the zoo cache (and a mirror) that holds the files: ``tokenizer.google--mt5-base``."""
+        return "tokenizer." + self.name.replace("/", "--")
+
+    def as_entry(self) -> ZooEntry:
+        """A zoo entry of the files, so they go through the one download path (cache, lock, mirror, pins)."""
+        return ZooEntry(name=self.cache_name, arch="tokenizer", files=self.files, registry=self.registry)
+
+
+def _parse_tokenizer(data: Any, registry: str) -> TokenizerEntry:
+    where = f"{registry}: tokenizer {data.get('name') if isinstance(data, dict) else data!r}"
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not data["name"]:
+        raise ZooError(f"{where}: each [[tokenizer]] needs a name (the model config's tokenizer) and files")
+    unknown = sorted(set(data) - {"name", "files"})
+    if unknown:
+        raise ZooError(f"{where}: unknown tokenizer field(s) {', '.join(unknown)}; allowed: files, name")
+    files = tuple(_parse_file(f, where) for f in data.get("files", []))
+    if not files:
+        raise ZooError(f"{where}: a tokenizer needs [[tokenizer.files]]")
+    return TokenizerEntry(data["name"], files, registry)
+
+
+def _read_data(path: Path) -> dict:
+    """The parsed contents of one registry file, with its top level checked."""
     if not path.is_file():
         raise ZooError(f"registry file {path} does not exist; check {REGISTRY_ENV} or the path given to `zoo add`")
     try:
@@ -240,9 +307,33 @@ def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
     schema = data.get("schema", SCHEMA_VERSION)
     if schema != SCHEMA_VERSION:
         raise ZooError(f"registry file {path} has schema {schema}; this signkit reads schema {SCHEMA_VERSION}")
-    unknown = sorted(set(data) - {"schema", "model"})
+    unknown = sorted(set(data) - {"schema", "model", "tokenizer"})
     if unknown:
-        raise ZooError(f"registry file {path}: unknown top-level key(s) {', '.join(unknown)}; entries go in [[model]]")
+        raise ZooError(
+            f"registry file {path}: unknown top-level key(s) {', '.join(unknown)}; entries go in [[model]] "
+            "(and tokenizers in [[tokenizer]])"
+        )
+    return data
+
+
+def read_tokenizer_entries(path: str | os.PathLike) -> dict[str, TokenizerEntry]:
+    """The ``[[tokenizer]]`` tables of one registry file."""
+    path = Path(path).expanduser()
+    return {t.name: t for t in (_parse_tokenizer(raw, str(path)) for raw in _read_data(path).get("tokenizer", []))}
+
+
+def load_tokenizer_entries() -> dict[str, TokenizerEntry]:
+    """Tokenizer entries of all layered registries (later ones win, as for models)."""
+    entries: dict[str, TokenizerEntry] = {}
+    for path in registry_files():
+        entries.update(read_tokenizer_entries(path))
+    return entries
+
+
+def read_registry_file(path: str | os.PathLike) -> dict[str, ZooEntry]:
+    """Read and validate one registry file (.toml or .json)."""
+    path = Path(path).expanduser()
+    data = _read_data(path)
     entries: dict[str, ZooEntry] = {}
     for raw in data.get("model", []):
         entry = parse_entry(raw, str(path))
@@ -319,6 +410,7 @@ def add_registry(path: str | os.PathLike) -> Path:
 
     src = Path(path).expanduser().resolve()
     entries = read_registry_file(src)
+    read_tokenizer_entries(src)  # validated before it is layered
     tag = hashlib.sha256(str(src).encode()).hexdigest()[:8]
     dest_name = f"{src.parent.name or 'root'}--{src.stem}-{tag}{src.suffix}"
     others = [p for p in registry_files()[1:] if p.parent == registries_dir() and p.name != dest_name]
@@ -338,7 +430,7 @@ def add_registry(path: str | os.PathLike) -> Path:
         data = json.loads(src.read_text(encoding="utf-8"))
     else:
         data = tomllib.loads(src.read_text(encoding="utf-8"))
-    for raw in data.get("model", []):
+    for raw in [*data.get("model", []), *data.get("tokenizer", [])]:
         for f in raw.get("files", []):
             if _is_relative_path(f["url"]):
                 f["url"] = str((src.parent / f["url"]).resolve())
@@ -380,7 +472,8 @@ def _toml_value(value: Any) -> str:
 
 
 def dumps_registry(data: dict[str, Any]) -> str:
-    """Write ``{"schema": 1, "model": [entry, ...]}`` (entries as in ``ZooEntry.to_dict``) as TOML."""
+    """Write ``{"schema": 1, "model": [entry, ...], "tokenizer": [...]}`` (entries as in ``ZooEntry.to_dict``) as
+    TOML."""
     lines = [f"schema = {data.get('schema', SCHEMA_VERSION)}", ""]
     for model in data.get("model", []):
         lines.append("[[model]]")
@@ -392,5 +485,10 @@ def dumps_registry(data: dict[str, Any]) -> str:
                 lines.append("")
                 lines.append(f"[[model.{table}]]")
                 lines += [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
+        lines.append("")
+    for tokenizer in data.get("tokenizer", []):
+        lines += ["[[tokenizer]]", f"name = {_toml_value(tokenizer['name'])}"]
+        for item in tokenizer.get("files", []):
+            lines += ["", "[[tokenizer.files]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
         lines.append("")
     return "\n".join(lines)
