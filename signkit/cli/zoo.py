@@ -70,9 +70,13 @@ def list_cmd(as_json: bool) -> None:
         columns.insert(5, "pre-trained on")
     table = Table(*columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     table.columns[0].no_wrap = True
+    licence = table.columns[columns.index("licence")]
+    licence.no_wrap, licence.overflow, licence.max_width = True, "ellipsis", 14  # in full: zoo info NAME
+    caveats = list(dict.fromkeys(row["caveat"] for row in rows if row["caveat"]))  # one footnote mark each
+    marks = {c: "*" * (i + 1) for i, c in enumerate(caveats)}
     for row in rows:
         cells = {
-            "name": row["name"],
+            "name": row["name"] + (f" {marks[row['caveat']]}" if row["caveat"] else ""),
             "task": row["task"],
             "classes": str(row["num_classes"] or "-"),
             "params": f"{row['params'] / 1e6:.1f}M" if row["params"] else "-",
@@ -85,9 +89,8 @@ def list_cmd(as_json: bool) -> None:
     console.print(table)
     if console.width < 150:
         console.print("layout, data, files and citation of one model: signkit zoo info NAME")
-    for row in rows:
-        if row["caveat"]:
-            click.echo(f"{row['name']}: {row['caveat']}")
+    for caveat in caveats:
+        console.print(f"{marks[caveat]} {caveat}", markup=False, highlight=False)
 
 
 @zoo_group.command()
