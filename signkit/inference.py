@@ -230,7 +230,7 @@ def iter_predictions(
     progress: bool | None = None,
 ) -> Iterator[Prediction]:
     """Answers one by one, as they are computed (see `predict`)."""
-    from tqdm.auto import tqdm
+    from ._progress import Progress
 
     if bool(inputs) == (data is not None):
         raise SignkitError("give inputs (videos, pose files, folders) or --data DATASET --split S, not both or neither")
@@ -250,9 +250,9 @@ def iter_predictions(
 
         source = DatasetSource(data, split, batch_size, training=False, layout=layout)
         total = source.ds.num_samples
-    # a bar when there are many inputs and stderr is a terminal (tqdm's disable=None), unless asked otherwise
-    disable = ((total or 0) < 2 or None) if progress is None else not progress
-    with tqdm(total=total, desc="predict", unit="input", leave=False, disable=disable) as bar:
+    # shown when there are many inputs, unless asked otherwise (a bar on a terminal, periodic lines in a log)
+    enabled = (total or 0) >= 2 if progress is None else progress
+    with Progress(total=total, desc="predict", unit="input", enabled=enabled) as bar:
         if data is not None:
             for batch in source.batches(0):
                 for key, length, answer in zip(batch["key"], batch["length"].tolist(), run(batch), strict=True):
