@@ -68,27 +68,51 @@ class Prediction:
 def estimator_for(layout: str) -> tuple[str, str]:
     """``(estimator name, layout it writes)`` for extracting videos for a model that takes ``layout``.
 
-    The one place `predict` asks; the estimator table of `signkit.pose_extract` answers it once it has an estimator
-    per layout. Today MediaPipe Holistic is the only estimator, so a ``coco-wholebody-133`` model gets MediaPipe's
-    points mapped to COCO-WholeBody by name (`signkit.pose.mapping`), with a warning.
+    The one place `predict` asks the estimator table (`signkit.pose_extract.ESTIMATORS`): the first installed
+    estimator that writes ``layout`` (RTMW for ``coco-wholebody-133``); where none is installed, the default one
+    (MediaPipe Holistic), whose points are mapped to ``layout`` by name (`signkit.pose.mapping`), with a warning.
     """
-    return "mediapipe", "mediapipe-holistic"
+    from .pose_extract.estimators import DEFAULT_ESTIMATOR, ESTIMATORS
+
+    for entry in ESTIMATORS.values():
+        if entry.layout == layout and entry.installed():
+            return entry.name, entry.layout
+    default = ESTIMATORS[DEFAULT_ESTIMATOR]
+    return default.name, default.layout
 
 
-def _extract_video(path: Path, layout: str, warned: set[str]) -> Any:
+def _video_options(net: Any, estimator: Any) -> Any:
+    """How `predict` extracts videos for ``net``: the given estimator config, else `estimator_for`'s with the
+    preset of the model's family (Uni-Sign-family models: rtmw's ``unisign`` preset, their authors' extraction)."""
+    from .pose_extract import ExtractOptions
+    from .pose_extract.estimators import estimator_config
+
+    if estimator is None:
+        name, _ = estimator_for(net.config.layout)
+        if name == "rtmw" and net.config.sign_encoder.input_transform == "uni-sign":
+            from .pose_extract.rtmpose import RTMWConfig
+
+            estimator = RTMWConfig.preset("unisign")
+        else:
+            estimator = estimator_config(name)
+    return ExtractOptions(estimator=estimator)
+
+
+def _extract_video(path: Path, layout: str, warned: set[str], options: Any) -> Any:
     from .pose_extract import extract_clip
 
-    name, written = estimator_for(layout)
+    written = options.estimator.layout
     if written != layout and layout not in warned:
         warned.add(layout)
         warnings.warn(
-            f"the model was trained on {layout} keypoints, but signkit has no {layout} estimator yet: videos are "
-            f"extracted with {name} ({written}) and mapped to {layout} (points without a counterpart masked); "
-            "expect lower accuracy than on the keypoints it was trained on",
+            f"the model was trained on {layout} keypoints, but no {layout} estimator is installed here: videos are "
+            f"extracted with {options.estimator.name} ({written}) and mapped to {layout} (points without a "
+            "counterpart masked); expect lower accuracy than on the keypoints it was trained on "
+            "(pip install 'signkit[rtmpose]' for RTMW)",
             PredictWarning,
             stacklevel=3,
         )
-    return extract_clip(path)
+    return extract_clip(path, options)
 
 
 # ---- inputs -> batches -------------------------------------------------------------------------------------------
@@ -228,6 +252,7 @@ def iter_predictions(
     language: str | None = None,
     batch_size: int = 8,
     progress: bool | None = None,
+    estimator: Any = None,
 ) -> Iterator[Prediction]:
     """Answers one by one, as they are computed (see `predict`)."""
     from ._progress import Progress
@@ -260,10 +285,12 @@ def iter_predictions(
                 bar.update(len(batch["key"]))
             return
         warned: set[str] = set()
+        video_options = None  # built at the first video
         for path in paths:
             key = path.stem
             if _input_kind(path) == "video":
-                pose = _extract_video(path, layout, warned)
+                video_options = video_options or _video_options(net, estimator)
+                pose = _extract_video(path, layout, warned, video_options)
             else:
                 from .datasets.inputs import read_pose_input
 
@@ -293,6 +320,7 @@ def predict(
     language: str | None = None,
     batch_size: int = 8,
     progress: bool | None = None,
+    estimator: Any = None,
 ) -> list[Prediction]:
     """Run ``model`` (a zoo name, a weights file or folder, a training run, or a loaded model) on ``inputs``
     (videos, pose files, folders of them) or on ``split`` of the packed dataset ``data``; one `Prediction` each.
@@ -300,8 +328,8 @@ def predict(
     ``top_k``: classes per ISLR answer. ``beams``/``max_new_tokens``: decoding (default: the model config's;
     `signkit.train.tasks.decoding`). ``language``: the sign language code of the inputs, for models whose prompt
     names it (a packed dataset gives each sample's own). Videos are extracted with the estimator `estimator_for`
-    names for the model's layout.
+    names for the model's layout, or with ``estimator`` (an estimator config, e.g. ``RTMWConfig(det=..., pose=...)``).
     """
     return list(iter_predictions(inputs, model, data=data, split=split, top_k=top_k, beams=beams,
                                  max_new_tokens=max_new_tokens, language=language, batch_size=batch_size,
-                                 progress=progress))  # fmt: skip
+                                 progress=progress, estimator=estimator))  # fmt: skip

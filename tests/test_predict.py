@@ -169,9 +169,47 @@ def test_every_model_layout_gets_an_estimator():
         assert name and writes in ("mediapipe-holistic", layout)
 
 
-def test_videos_are_extracted_on_the_fly_and_a_coco_model_is_warned(tmp_path):
-    """Real MediaPipe on a clip of a real photo and on a clip with nobody in it (black frames)."""
+def test_a_coco_model_gets_rtmw_where_it_is_installed(monkeypatch):
+    from signkit.pose_extract.estimators import ESTIMATORS
+
+    monkeypatch.setattr(type(ESTIMATORS["rtmw"]), "installed", lambda self: True)
+    assert estimator_for("coco-wholebody-133") == ("rtmw", "coco-wholebody-133")
+    assert estimator_for("mediapipe-holistic") == ("mediapipe-holistic", "mediapipe-holistic")
+    monkeypatch.setattr(type(ESTIMATORS["rtmw"]), "installed", lambda self: self.name != "rtmw")
+    assert estimator_for("coco-wholebody-133") == ("mediapipe-holistic", "mediapipe-holistic")
+
+
+def test_a_video_through_rtmw_for_a_coco_model(tmp_path):
+    """RTMW (generated ONNX models with the real ones' inputs and outputs) on a clip of a real photo: no warning
+    that the model was trained on other keypoints, and the pose says which estimator made it."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import rtmw_models
+
+    from signkit.pose_extract.rtmpose import RTMWConfig
+    from signkit.pose_extract.synthetic import render_clip
+
+    files = rtmw_models.write_models(tmp_path / "models")
+    person = render_clip(tmp_path / "astronaut.mp4", "astronaut", frames=2)
+    cfg = get_config("sigma-tiny")
+    cfg.layout = "coco-wholebody-133"
+    torch.manual_seed(0)
+    model = create_model(cfg.validate(), task="islr", num_classes=2).eval()
+    model.labels = {"classes": ["a", "b"]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = predict([person], model, top_k=2, estimator=RTMWConfig(det=str(files["det"]), pose=str(files["pose"])))
+    assert not [w for w in caught if "trained on" in str(w.message)]
+    assert out[0].frames == 2 and len(out[0].classes) == 2
+
+
+def test_videos_are_extracted_on_the_fly_and_a_coco_model_is_warned(tmp_path, monkeypatch):
+    """Real MediaPipe on a clip of a real photo and on a clip with nobody in it (black frames), where RTMW is not
+    installed."""
     pytest.importorskip("mediapipe")
+    from signkit.pose_extract.estimators import ESTIMATORS
+
+    monkeypatch.setattr(type(ESTIMATORS["rtmw"]), "installed", lambda self: self.name != "rtmw")
     from signkit.draw import write_video
     from signkit.pose_extract.synthetic import render_clip
 

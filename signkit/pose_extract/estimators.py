@@ -18,6 +18,7 @@ docs/extract.md). Modules are imported only when their row is used: importing th
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -72,9 +73,14 @@ class EstimatorEntry:
     extra: str  # pip install 'signkit[EXTRA]'
     layout: str
     summary: str
+    requires: tuple[str, ...] = ()  # the modules its extra installs (to tell whether it can run here)
 
     def config_class(self) -> type:
         return getattr(importlib.import_module(self.module), self.config)
+
+    def installed(self) -> bool:
+        """Whether its extra is installed (its modules found, none imported)."""
+        return all(importlib.util.find_spec(m) is not None for m in self.requires)
 
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
@@ -84,11 +90,13 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
             "mediapipe-holistic", "signkit.pose_extract.mediapipe_backend", "HolisticConfig", "mediapipe",
             "mediapipe-holistic",
             "MediaPipe Holistic (tracking across frames, CPU); face mesh and hands; Python <= 3.12",
+            ("mediapipe",),
         ),
         EstimatorEntry(
             "rtmw", "signkit.pose_extract.rtmpose", "RTMWConfig", "rtmpose", "coco-wholebody-133",
             "RTMPose/RTMW whole-body via onnxruntime (CPU or CUDA), the keypoints Uni-Sign, Geo-Sign, MSKA "
             "and Sigma were trained on; any Python onnxruntime supports",
+            ("onnxruntime", "cv2"),
         ),
     )
 }
