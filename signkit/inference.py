@@ -98,7 +98,16 @@ def _video_options(net: Any, estimator: Any) -> Any:
     return ExtractOptions(estimator=estimator)
 
 
-def _extract_video(path: Path, layout: str, warned: set[str], options: Any) -> Any:
+def _warn_estimators(net: Any, names: list[str], source: str, warned: set) -> None:
+    """One warning per set of estimators that differs from the model's training data (see `SigmaConfig`)."""
+    key = ("estimators", tuple(sorted(names)))
+    message = net.config.estimator_mismatch(names, source) if key not in warned else None
+    if message:
+        warned.add(key)
+        warnings.warn(message, PredictWarning, stacklevel=3)
+
+
+def _extract_video(path: Path, layout: str, warned: set, options: Any) -> Any:
     from .pose_extract import extract_clip
 
     written = options.estimator.layout
@@ -275,6 +284,9 @@ def iter_predictions(
 
         source = DatasetSource(data, split, batch_size, training=False, layout=layout)
         total = source.ds.num_samples
+        from .datasets import read_dataset_json
+
+        _warn_estimators(net, read_dataset_json(data).estimators, str(data), set())
     # shown when there are many inputs, unless asked otherwise (a bar on a terminal, periodic lines in a log)
     enabled = (total or 0) >= 2 if progress is None else progress
     with Progress(total=total, desc="predict", unit="input", enabled=enabled) as bar:
@@ -284,7 +296,7 @@ def iter_predictions(
                     yield Prediction(key, f"{data}:{source.split}", run.task, frames=int(length), **answer)
                 bar.update(len(batch["key"]))
             return
-        warned: set[str] = set()
+        warned: set = set()  # warnings given once: layouts, estimator sets
         video_options = None  # built at the first video
         for path in paths:
             key = path.stem
@@ -296,6 +308,8 @@ def iter_predictions(
 
                 # a Uni-Sign pickle carries no frame rate; the models do not read it (frames are tokens)
                 pose = read_pose_input(path, fps=PICKLE_FPS)
+                made_by = (pose.meta.get("extractor") or {}).get("name")
+                _warn_estimators(net, [made_by] if made_by else [], f"{path.name} (and inputs like it)", warned)
             pose, flags = _model_pose(pose, layout, str(path))
             if flags:
                 warnings.warn(f"{path}: {' and '.join(_FLAG_TEXT[f] for f in flags)}; it is answered anyway, but "

@@ -138,6 +138,12 @@ class DatasetInfo:
     def splits(self) -> list[str]:
         return sorted({s.split for s in self.shards})
 
+    @property
+    def estimators(self) -> list[str]:
+        """Names of the estimators its poses came from (``extractors`` in dataset.json); [] where not recorded."""
+        made_by = self.raw.get("extractors") or []
+        return sorted({str(e["name"]) for e in made_by if isinstance(e, dict) and e.get("name")})
+
     def split_shards(self, split: str) -> list[ShardInfo]:
         return [s for s in self.shards if s.split == split]
 

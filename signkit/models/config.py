@@ -70,6 +70,8 @@ class SigmaConfig:
     # A transformers T5 config dict (model_type t5/mt5), or a hub name ("google/mt5-base") read from the HF cache.
     text_model: dict[str, Any] | str = field(default_factory=dict)
     tokenizer: str = "byt5"  # "byt5" (no files needed) or a hub name (loaded lazily from the HF cache)
+    # The pose estimators its training data came from (`signkit.pose_extract.ESTIMATORS` names); [] = not recorded.
+    estimators: list[str] = field(default_factory=list)
     # The text-encoder prompt before the sign tokens. "{language}" is filled per sample: `prompt_languages` maps the
     # sample's sign-language code (the manifest's ``language``) to a name, else `prompt_language`.
     prompt: str = "Translate sign language to text: "
@@ -108,6 +110,18 @@ class SigmaConfig:
             if bad:
                 raise ConfigError(f"signef_layers {bad} outside the text encoder's {n} layers")
         return self
+
+    def estimator_mismatch(self, data_estimators: list[str] | set[str], data: str) -> str | None:
+        """One line when ``data`` came from other estimators than this model's training data (None when they
+        agree or either is not recorded): keypoints of another estimator are another input distribution."""
+        ours, theirs = set(self.estimators), set(data_estimators)
+        if not ours or not theirs or theirs <= ours:
+            return None
+        return (
+            f"{data} was extracted with {', '.join(sorted(theirs))}, but {self.name} was trained on poses from "
+            f"{', '.join(sorted(ours))}: expect lower accuracy (re-extract with `signkit extract --estimator "
+            f"{sorted(ours)[0]}`, or fine-tune on this data)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -108,6 +108,13 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Fit
     elif config.dev_split:
         log.warning("%s has no %s split: training without evaluation or a best checkpoint", config.data,
                     config.dev_split)  # fmt: skip
+    from ..datasets import read_dataset_json
+
+    data_estimators = read_dataset_json(config.data).estimators
+    mismatch = model.config.estimator_mismatch(data_estimators, str(config.data))
+    if mismatch and D.env_info().is_main:
+        log.warning("%s", mismatch)
+    model.config.estimators = data_estimators or model.config.estimators  # what the new weights were trained on
     if D.env_info().is_main:
         write_json(run_dir / MODEL_JSON, _model_meta(model, task, config.data, train_src.layout))
     return fit(task, model, train_src, config, run_dir, dev=dev_src, resume=resume)

@@ -147,6 +147,7 @@ def unisign_config(converted: ConvertedCheckpoint, tokenizer: str | None = None)
     return SigmaConfig(
         name=f"{converted.family}-converted",
         layout="coco-wholebody-133",
+        estimators=["rtmw"],  # Uni-Sign's demo/pose_extraction.py: rtmlib's Wholebody (RTMW), as signkit's rtmw
         sign_encoder=SignEncoderConfig(point_set="uni-sign", input_transform="uni-sign"),
         text_model=text,
         tokenizer=tokenizer,
