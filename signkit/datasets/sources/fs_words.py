@@ -189,6 +189,10 @@ class FingerspelledWords(Source):
     def records(self, root: str | os.PathLike | None, subset: str | None = None) -> list[SampleRecord]:
         return self.select(self.resolve_root(root), WordOptions.parse(subset))[0]
 
+    def classes(self, root: str | os.PathLike | None, subset: str | None = None) -> list[str]:
+        WordOptions.parse(subset)
+        return []  # a CSLR/SLT corpus: letters are the gloss vocabulary, no class labels
+
     def provenance(self, root: str | os.PathLike | None, subset: str | None = None) -> dict[str, Any]:
         """The word list and the composition, for dataset.json."""
         return self.select(self.resolve_root(root), WordOptions.parse(subset))[1]
