@@ -149,6 +149,8 @@ def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 1
     batch = {**batch, "pose": batch["pose"].float(), "conf": batch["conf"].float()}
     train_batch = task.prepare(batch, training=True)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    # the learning rate decays to 0 as in a real run, so batch norm's running statistics catch up with the weights
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)
     preds = []
     for step in range(1, steps + 1):
         model.train()
@@ -157,7 +159,8 @@ def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 1
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % check_every == 0:
+        sched.step()
+        if step % check_every == 0 and step >= steps // 2:
             model.eval()  # decoded as evaluation does: batch norm with its running statistics
             preds = task.predict(model, task.prepare(batch))
             if all(p["hyp"] == p["ref"] for p in preds):
@@ -166,10 +169,10 @@ def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 1
 
 
 def test_cslr_overfits_real_fingerspelled_words(packed):
-    steps, preds, score = _overfit("cslr", packed, steps=300, lr=3e-3)
+    steps, preds, score = _overfit("cslr", packed, steps=120, lr=3e-3)
     assert score["wer"] == 0.0, (steps, [(p["ref"], p["hyp"]) for p in preds])
 
 
 def test_slt_overfits_real_fingerspelled_words(packed):
-    steps, preds, score = _overfit("slt", packed, steps=300, lr=3e-3)
+    steps, preds, score = _overfit("slt", packed, steps=120, lr=3e-3)
     assert all(p["hyp"] == p["ref"] for p in preds), (steps, [(p["ref"], p["hyp"]) for p in preds])
