@@ -176,6 +176,13 @@ def _records_from_source(name: str, root: str | os.PathLike | None, subset: str 
     return parsed, list(source.classes(root, subset=subset)), source.info.task != "ISLR"
 
 
+def _source_provenance(name: str, root: str | os.PathLike | None, subset: str | None) -> dict[str, Any]:
+    from .sources import get_source
+
+    made = get_source(name).provenance(root, subset)
+    return {"made": made} if made else {}
+
+
 def _map(fn, jobs: list[_Job], workers: int) -> Iterator:
     if workers <= 1:
         yield from map(fn, jobs)
@@ -242,6 +249,7 @@ def pack(
         recs, outside = parsed.records, set(parsed.outside_subset)
         skipped_rows = [f"{r.where}: {r.reason}" for r in parsed.skipped]
         provenance.update(dataset=dataset, root=str(Path(root).resolve()) if root else None, subset=subset)
+        provenance.update(_source_provenance(dataset, root, subset))
     elif records is not None:
         recs = list(records)
         provenance["records"] = "given by the caller"

@@ -77,18 +77,29 @@ class SignEncoder(nn.Module):
         parts = self.part_inputs(pose, conf, mask, frame_size)
         mask = mask.bool()
         body_feat = None
-        features = []
-        for part in PART_NAMES:
-            key = MODULE_KEYS[part]
-            x = self.proj_linear[key](parts[part]).permute(0, 3, 1, 2)  # [B, C, T, V]
-            x = self.gcn_modules[key](x, mask)
-            if part == "body":
+        features: dict[str, torch.Tensor] = {}
+        # With shared hand modules both hands go through them in one call: batch norm then normalises them with
+        # joint statistics in training, as its running statistics (updated by both) do in eval. Two calls gave
+        # each hand its own training statistics but one shared running mean: a train/eval gap that kept CSLR
+        # from reproducing in eval the words it had overfit in training (tests/test_fs_words.py).
+        groups = [("body",), ("left_hand", "right_hand"), ("face",)] if self.cfg.share_hands else \
+            [(p,) for p in PART_NAMES]
+        for group in groups:
+            key = MODULE_KEYS[group[-1]]
+            n = len(group)
+            x = torch.cat([parts[part] for part in group])  # [n*B, T, V, 3]
+            m = mask.repeat(n, 1)
+            x = self.proj_linear[key](x).permute(0, 3, 1, 2)  # [n*B, C, T, V]
+            x = self.gcn_modules[key](x, m)
+            if group == ("body",):
                 body_feat = x
             else:
-                anchor = body_feat[..., self.graphs[part].body_anchor, None]
+                anchor = torch.cat([body_feat[..., self.graphs[part].body_anchor, None] for part in group])
                 x = x + (anchor.detach() if self.cfg.detach_body_anchor else anchor)
-            x = self.fusion_gcn_modules[key](x, mask)
-            features.append(x.mean(-1).transpose(1, 2))  # [B, T, C]
+            x = self.fusion_gcn_modules[key](x, m)
+            for part, chunk in zip(group, x.mean(-1).transpose(1, 2).chunk(n), strict=True):
+                features[part] = chunk  # [B, T, C]
+        features = [features[part] for part in PART_NAMES]
         tokens = self.pose_proj(torch.cat(features, dim=-1) + self.part_para)
         return tokens * mask[..., None].to(tokens.dtype)
 

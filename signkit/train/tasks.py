@@ -167,6 +167,12 @@ class CSLRTask(Task):
             if not g:
                 raise DatasetError(f"sample {key} has no gloss sequence; CSLR training needs one per sample")
             seqs.append(self.encode(g))
+        if "length" in batch:  # CTC cannot align a target longer than the clip: refuse it instead of a zero loss
+            for key, s, n in zip(batch["key"], seqs, batch["length"].tolist(), strict=True):
+                need = len(s) + sum(a == b for a, b in zip(s, s[1:], strict=False))  # a blank between repeats
+                if need > n:
+                    raise DatasetError(f"sample {key} has {n} frames but its {len(s)} glosses need {need} for CTC; "
+                                       "raise max_frames or drop the sample")
         longest = max(len(s) for s in seqs)
         targets = torch.zeros(len(seqs), longest, dtype=torch.int64)
         for i, s in enumerate(seqs):

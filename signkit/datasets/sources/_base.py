@@ -134,6 +134,11 @@ class Source:
             "run `signkit extract` on it, then `signkit pack --poses POSES_DIR`"
         )
 
+    def provenance(self, root: str | os.PathLike | None, subset: str | None = None) -> dict[str, Any]:
+        """What `signkit pack` records in dataset.json about how the samples were made (composed sources say
+        how); empty for releases read as distributed."""
+        return {}
+
     def media_path(self, root: str | os.PathLike, record: SampleRecord) -> Path | None:
         """Where the record's media (video, frame folder or keypoint file) is expected on disk."""
         return None if record.media is None else Path(root) / record.media

@@ -11,8 +11,9 @@ from ._registry import get_source
 
 
 def write_poses(name: str, root: str | os.PathLike | None, poses_dir: str | os.PathLike,
-                overwrite: bool = False) -> tuple[int, int]:
-    """Write the keypoints of dataset ``name`` as signkit pose files; returns ``(written, kept)``."""
+                overwrite: bool = False, subset: str | None = None) -> tuple[int, int]:
+    """Write the keypoints of dataset ``name`` (of ``subset`` if given) as signkit pose files; returns
+    ``(written, kept)``."""
     from ...pose import save_pose
 
     source = get_source(name)
@@ -24,10 +25,11 @@ def write_poses(name: str, root: str | os.PathLike | None, poses_dir: str | os.P
     done: set[str] = set()
     if poses_dir.is_dir() and not overwrite:
         done = {p.relative_to(poses_dir).with_suffix("").as_posix() for p in poses_dir.rglob("*.npz")}
-    wanted = {r.key for r in source.records(root)}
+    wanted = {r.key for r in source.records(root, subset)}
     kept = len(done & wanted)
     written = 0
-    for key, pose in source.poses(root, exclude=done):
+    poses = source.poses(root, exclude=done) if subset is None else source.poses(root, exclude=done, subset=subset)
+    for key, pose in poses:
         save_pose(pose, poses_dir / f"{key}.npz")
         written += 1
     return written, kept

@@ -6,6 +6,7 @@ from ...errors import DatasetError
 from ._base import Source
 from .autsl import AUTSL
 from .csl_daily import CSLDaily
+from .fs_words import FingerspelledWords
 from .how2sign import How2Sign
 from .kaggle_asl import ASLFingerspelling, ASLSigns
 from .lexicon import FingerspellingLexicon
@@ -19,7 +20,7 @@ _SOURCES: dict[str, Source] = {
     s.info.name: s
     for s in (
         WLASL(), MSASL(), AUTSL(), LSA64(), Phoenix2014(), Phoenix2014T(), CSLDaily(), How2Sign(), OpenASL(),
-        ASLSigns(), ASLFingerspelling(), FingerspellingLexicon(),
+        ASLSigns(), ASLFingerspelling(), FingerspellingLexicon(), FingerspelledWords(),
     )
 }
 

@@ -1,0 +1,164 @@
+"""CSLR, SLT and pre-training on fingerspelled words (the ``fs-words`` source), measured against trivial baselines.
+
+Not a test: minutes of CPU. One packed ``fs-words`` dataset split ``by-sign-language`` serves both questions: its
+dev split holds words never seen in training (training sign languages), its test split the held-out sign languages
+(alphabets never seen). Steps, all with the same seed and recipe:
+
+1. sign -> word retrieval (R@1/R@5 vs chance) with a randomly initialised sigma-tiny;
+2. pre-train sigma-tiny from scratch with the full objective (HAL + SGT) on the training split; retrieval again;
+3. fine-tune CSLR (CTC over letters) and SLT (generate the word) from scratch and from that pre-training; letter
+   WER against the most-frequent-letter-sequence and empty-output baselines, exact match / chrF / BLEU.
+
+    signkit datasets poses fs-words -o poses/fs-words
+    signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language
+    nice python benchmarks/fs_words_learning.py --data packed/fs-words-sl --out runs/fs-words \
+        --pretrain-steps 150 --finetune-steps 120
+
+Writes OUT/results.json after every stage (a stopped run keeps what it measured) and prints one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from signkit.datasets import open as open_split
+from signkit.train import metrics
+from signkit.train.config import TrainConfig
+from signkit.train.data import DatasetSource
+from signkit.train.evaluate import evaluate
+from signkit.train.run import finetune, pretrain
+
+RECIPE = dict(model="sigma-tiny", batch_size=16, lr=2e-3, warmup_steps=10, log_every=10, progress=False, seed=0)
+
+
+@torch.no_grad()
+def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
+    """Sign -> word over the split's distinct words (per sign language the candidates are that language's words)."""
+    model.eval()
+    src = DatasetSource(data, split, 32, training=False, layout=model.config.layout)  # remapped as in training
+    signs, texts, langs = [], [], []
+    for batch in src.batches(0):
+        batch = {**batch, "pose": batch["pose"].float(), "conf": batch["conf"].float()}
+        signs.append(model.embed_sign(batch))
+        texts += batch["text"]
+        langs += batch["language"]
+    sign = torch.cat(signs)
+    out = {"samples": len(texts), "r1": 0.0, "r5": 0.0, "chance_r1": 0.0, "chance_r5": 0.0}
+    for lang in sorted(set(langs)):
+        idx = [i for i, g in enumerate(langs) if g == lang]
+        words = sorted({texts[i] for i in idx})
+        emb = model.embed_text(words)
+        sim = sign[idx] @ emb.T
+        target = torch.tensor([words.index(texts[i]) for i in idx])
+        rank = (sim > sim[torch.arange(len(idx)), target][:, None]).sum(1)
+        out["r1"] += float((rank < 1).sum())
+        out["r5"] += float((rank < 5).sum())
+        out["chance_r1"] += len(idx) * min(1, 1 / len(words))
+        out["chance_r5"] += len(idx) * min(1, 5 / len(words))
+    for k in ("r1", "r5", "chance_r1", "chance_r5"):
+        out[k] = round(100 * out[k] / len(texts), 2)
+    return out
+
+
+def baselines(data: str, split: str) -> dict:
+    """Letter WER of the most frequent training letter sequence, and of empty output."""
+    def glosses(s):
+        return [g for b in open_split(data, s, shuffle=False).loader(64, 0) for g in b["gloss"]]
+
+    train, refs = glosses("train"), glosses(split)
+    top = Counter(train).most_common(1)[0][0]
+    return {"most_frequent": top, "wer_most_frequent": metrics.wer(refs, [top] * len(refs)).to_dict()["wer"],
+            "wer_empty": metrics.wer(refs, [""] * len(refs)).to_dict()["wer"]}
+
+
+def score(run: Path, data: str, split: str, task: str) -> dict:
+    r = evaluate(run, data, split=split, out_dir=run / f"eval-{split}")
+    m = dict(r.metrics["metrics"])
+    if task == "slt":
+        preds = [json.loads(line) for line in r.predictions.read_text().splitlines() if line.strip()]
+        m["exact"] = round(100 * sum(p["hyp"].strip() == p["ref"].strip() for p in preds) / len(preds), 2)
+        m["examples"] = [(p["ref"], p["hyp"]) for p in preds[:5]]
+    else:
+        preds = [json.loads(line) for line in r.predictions.read_text().splitlines() if line.strip()]
+        m["examples"] = [(p["ref"], p["hyp"]) for p in preds[:5]]
+    return m
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="fs-words packed with --subset by-sign-language")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--pretrain-steps", type=int, default=150)
+    ap.add_argument("--finetune-steps", type=int, default=120)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    res_file = out / "results.json"
+    res: dict = json.loads(res_file.read_text()) if res_file.is_file() else {}
+
+    def save():
+        res_file.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+
+    def timed(name, fn):
+        if name in res:
+            return res[name]
+        t0 = time.monotonic()
+        value = fn()
+        res[name] = value if isinstance(value, dict) else {"value": value}
+        res[name]["seconds"] = round(time.monotonic() - t0, 1)
+        save()
+        print(name, json.dumps(res[name], ensure_ascii=False)[:400], flush=True)
+        return res[name]
+
+    from signkit.models import create_model
+    from signkit.train.checkpoint import seed_everything
+    from signkit.zoo import load
+
+    timed("baselines_dev", lambda: baselines(args.data, "dev"))
+    timed("baselines_test", lambda: baselines(args.data, "test"))
+    seed_everything(0)
+    init = create_model("sigma-tiny")
+    timed("retrieval_before_dev", lambda: retrieval(init, args.data, "dev"))
+    timed("retrieval_before_test", lambda: retrieval(init, args.data, "test"))
+    pre = out / "pretrain"
+
+    def do_pretrain():
+        cfg = TrainConfig(task="pretrain", data=args.data, max_steps=args.pretrain_steps, dev_split="dev",
+                          eval_every=args.pretrain_steps, ckpt_every=args.pretrain_steps, **RECIPE)
+        r = pretrain(cfg, pre, resume=(pre / "config.json").is_file())
+        return {"steps": r.state.step, "dev_loss": r.state.best_metric}
+
+    timed("pretrain", do_pretrain)
+    trained = load(str(pre), task="pretrain")
+    timed("retrieval_after_dev", lambda: retrieval(trained, args.data, "dev"))
+    timed("retrieval_after_test", lambda: retrieval(trained, args.data, "test"))
+    for task in ("cslr", "slt"):
+        for init_name in ("scratch", "pretrained"):
+            run = out / f"{task}-{init_name}"
+
+            def do(task=task, init_name=init_name, run=run):
+                model = dict(RECIPE)
+                if init_name == "pretrained":
+                    model["model"] = str(pre)
+                cfg = TrainConfig(task=task, data=args.data, max_steps=args.finetune_steps,
+                                  from_scratch=init_name == "scratch", dev_split=None,
+                                  eval_every=args.finetune_steps, ckpt_every=args.finetune_steps, **model)
+                finetune(cfg, run, resume=(run / "config.json").is_file())
+                return {"dev": score(run, args.data, "dev", task), "test": score(run, args.data, "test", task)}
+
+            timed(f"{task}_{init_name}", do)
+    print(json.dumps(res, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
