@@ -181,3 +181,18 @@ def test_pack_a_release_with_a_skipped_row_and_a_subset(tmp_path, monkeypatch):
     assert (counts["packed"], counts["outside_subset"], counts["unlabelled"], counts["rows_skipped"]) == (3, 1, 0, 1)
     result = _pack(poses, "-o", tmp_path / "seq", "--dataset", "msasl", "--root", root, "--gloss-sequences")
     assert result.exit_code == 1 and "glosses are whole signs" in result.output
+
+
+def test_clips_lists_the_skipped_rows_and_strict_refuses_them(tmp_path):
+    from signkit.cli.main import cli
+
+    root = _msasl_with_a_zero_length_row(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["datasets", "clips", "msasl", "--root", str(root), "-o", str(tmp_path / "c.csv"),
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    skipped = json.loads(result.stdout)["skipped"]
+    assert len(skipped) == 1 and "zero length" in skipped[0]["reason"]
+    result = runner.invoke(cli, ["datasets", "clips", "msasl", "--root", str(root), "-o", str(tmp_path / "s.csv"),
+                                 "--strict"])  # fmt: skip
+    assert result.exit_code == 1 and "row(s) of the release name no usable sample" in result.output

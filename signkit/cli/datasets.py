@@ -106,23 +106,31 @@ def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, ab
       signkit extract how2sign_clips.csv -o poses/how2sign
     """
     from ..datasets.sources import get_source, missing_error, split_by_media, write_clip_list
+    from ..datasets.sources._base import skipped_error
 
     source = get_source(name)
     resolved = source.resolve_root(root)
-    records = source.records(resolved, subset)
-    present, missing = split_by_media(resolved, records)
+    parsed = source.parse(resolved, subset=subset)
+    if strict and parsed.skipped:
+        raise skipped_error(source.name, parsed.skipped)
+    present, missing = split_by_media(resolved, parsed.records)
     if strict and missing:
         raise missing_error(source.name, resolved, missing)
     rows = write_clip_list(present, output, root=resolved, absolute=absolute)
     if as_json:
         gone = [{"key": r.key, "media": r.media} for r in missing]
-        click.echo(json.dumps({"clip_list": str(output), "rows": rows, "missing": gone}, indent=2, ensure_ascii=False))
+        skipped = [{"where": r.where, "key": r.key, "reason": r.reason} for r in parsed.skipped]
+        click.echo(json.dumps({"clip_list": str(output), "rows": rows, "missing": gone, "skipped": skipped},
+                              indent=2, ensure_ascii=False))  # fmt: skip
         return
+    for r in parsed.skipped[:20]:
+        click.echo(f"skipped: {r.where}: {r.reason}", err=True)
     for r in missing[:20]:
         click.echo(f"missing: {r.key} ({r.media})", err=True)
     if len(missing) > 20:
         click.echo(f"... and {len(missing) - 20} more missing", err=True)
-    click.echo(f"wrote {rows} clip(s) to {output}; {len(missing)} sample(s) without media left out")
+    skipped = f"; {len(parsed.skipped)} release row(s) skipped" if parsed.skipped else ""
+    click.echo(f"wrote {rows} clip(s) to {output}; {len(missing)} sample(s) without media left out{skipped}")
 
 
 @datasets.command("poses")
