@@ -1,7 +1,8 @@
 """``signkit demo``: signkit's main job on the clips embedded in the package, as a list of named steps.
 
 Each step is a function ``(ctx) -> dict`` that reads what earlier steps put in ``ctx`` and returns its result,
-which `run_demo` prints. Later stages (pack, finetune, evaluate) append their own steps to `STEPS`.
+which `run_demo` prints as one readable line per step (``signkit demo --json`` gives the results whole). The model
+half of the steps (pack, finetune, evaluate) lives in `signkit.train._demo`.
 """
 
 from __future__ import annotations
@@ -81,6 +82,24 @@ STEPS: list[Step] = [
 ]
 
 
+def _words(value) -> str:
+    """A result value as a person reads it: ``a 1, b (c 0.5)``, not a dict repr."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} ({_words(v)})" if isinstance(v, dict) else f"{k} {_words(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_words(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 1 or value == 0 else f"{value:.2f}"
+    return str(value)
+
+
+def describe(name: str, result: dict) -> str:
+    """One line for step ``name``: its own summary where it has one, else its fields; then its time."""
+    fields = {k: v for k, v in result.items() if k != "seconds"}
+    body = fields["summary"] if "summary" in fields else _words(fields)
+    return f"{name:<9} {body} ({result.get('seconds', 0):.1f} s)"
+
+
 def run_demo(out_dir: str | os.PathLike, workers: int | None = None, echo: Callable[[str], None] = print) -> dict:
     """Run every step of `STEPS` into ``out_dir``; returns ``{step: result}`` (each with its seconds)."""
     ctx = DemoContext(Path(out_dir), workers)
@@ -91,5 +110,5 @@ def run_demo(out_dir: str | os.PathLike, workers: int | None = None, echo: Calla
         result = step.run(ctx)
         result["seconds"] = round(time.monotonic() - t0, 2)
         results[step.name] = result
-        echo(f"{step.name}: {result}")
+        echo(describe(step.name, result))
     return results

@@ -28,3 +28,12 @@ def test_demo_runs_end_to_end(tmp_path):
     assert len(lines) == len(STEPS)
     again = run_demo(tmp_path, echo=lines.append)  # rerunning resumes: nothing is extracted twice
     assert again["extract"]["skipped"] == 2
+
+
+def test_each_step_prints_one_readable_line():
+    from signkit.demo import describe
+
+    line = describe("check", {"detected": {"astronaut": {"body": 1.0, "face": 0.25}}, "seconds": 0.013})
+    assert line == "check     detected (astronaut (body 1.0, face 0.25)) (0.0 s)"
+    summary = "test top-1 28.8% vs majority-class baseline 3.4%"
+    assert describe("evaluate", {"summary": summary, "top1": 28.8, "seconds": 1.23}) == f"evaluate  {summary} (1.2 s)"
