@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ._words import words
 from .errors import SignkitError
 from .train import _demo as _train_demo  # the model half of the demo (pack, finetune, evaluate)
 
@@ -82,21 +83,10 @@ STEPS: list[Step] = [
 ]
 
 
-def _words(value) -> str:
-    """A result value as a person reads it: ``a 1, b (c 0.5)``, not a dict repr."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k} ({_words(v)})" if isinstance(v, dict) else f"{k} {_words(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_words(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 1 or value == 0 else f"{value:.2f}"
-    return str(value)
-
-
 def describe(name: str, result: dict) -> str:
     """One line for step ``name``: its own summary where it has one, else its fields; then its time."""
     fields = {k: v for k, v in result.items() if k != "seconds"}
-    body = fields["summary"] if "summary" in fields else _words(fields)
+    body = fields["summary"] if "summary" in fields else words(fields)
     return f"{name:<9} {body} ({result.get('seconds', 0):.1f} s)"
 
 

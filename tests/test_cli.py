@@ -82,3 +82,20 @@ def test_datasets_clips_and_poses_json(tmp_path):
     args = ["datasets", "poses", "asl-signs", "--root", str(root), "-o", str(tmp_path / "poses"), "--json"]
     first, again = (json.loads(CliRunner().invoke(cli, args).output) for _ in range(2))
     assert (first["written"], first["kept"], again["written"], again["kept"]) == (3, 0, 0, 3)
+
+
+def test_info_prints_words_and_tables_not_reprs(tmp_path):
+    from click.testing import CliRunner
+    from conftest import make_pose
+
+    from signkit.cli.main import cli
+    from signkit.datasets import SampleRecord, pack
+    from signkit.pose import save_pose
+
+    save_pose(make_pose(frames=5), tmp_path / "poses" / "a.npz")
+    out = CliRunner().invoke(cli, ["info", str(tmp_path / "poses" / "a.npz")]).output
+    assert "{" not in out and "detected: body" in out
+    pack(tmp_path / "poses", tmp_path / "ds", records=[SampleRecord(key="a", split="train", source="t", label=0)],
+         classes=["x"])  # fmt: skip
+    out = CliRunner().invoke(cli, ["info", str(tmp_path / "ds")]).output
+    assert "{" not in out and any(line.split()[:2] == ["train", "1"] for line in out.splitlines())

@@ -6,6 +6,7 @@ from .layouts import PARTS, Layout, get_layout, layout_for_num_points, list_layo
 from .mapping import correspondence, index_map
 from .normalize import denormalize, is_normalized, normalize
 from .pose import Pose
+from .summary import pose_summary
 from .symmetry import face_mirror_table, mirror_permutation
 
 __all__ = [
@@ -23,5 +24,6 @@ __all__ = [
     "load_pose",
     "mirror_permutation",
     "normalize",
+    "pose_summary",
     "save_pose",
 ]
