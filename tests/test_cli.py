@@ -77,7 +77,7 @@ def test_datasets_clips_and_poses_json(tmp_path):
     out = CliRunner().invoke(cli, ["datasets", "clips", "lsa64", "--root", str(raw), "-o", str(tmp_path / "c.csv"),
                                    "--json"])  # fmt: skip
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output) == {"clip_list": str(tmp_path / "c.csv"), "rows": 1, "missing": []}
+    assert json.loads(out.output) == {"clip_list": str(tmp_path / "c.csv"), "rows": 1, "missing": [], "skipped": []}
     root = release(tmp_path, "asl-signs")
     args = ["datasets", "poses", "asl-signs", "--root", str(root), "-o", str(tmp_path / "poses"), "--json"]
     first, again = (json.loads(CliRunner().invoke(cli, args).output) for _ in range(2))
