@@ -100,6 +100,11 @@ class StepSpec:
         return ", ".join(on) or "baseline"
 
 
+
+def _set_prompt(model, ids: torch.Tensor) -> None:
+    """Put ``ids`` in the model's prompt cache (per prompt text, `SigmaModel.prompt_ids`): no tokenising per step."""
+    model._prompt_ids = {model.config.prompt.format(language=model.prompt_language(None)): ids}
+
 def peak_tflops(device_name: str) -> float | None:
     """The dense bf16 peak of a card by its reported name (longest matching key), or None when unknown."""
     hits = [k for k in PEAK_BF16_TFLOPS if k in device_name]
@@ -174,16 +179,15 @@ def make_step(model, batch: dict, spec: StepSpec, device: torch.device):
         prompt = model.config.prompt
     else:  # pre-tokenised prompt, already on the device, of Uni-Sign's length
         vocab = model.text_model.config.vocab_size
-        model._prompt_ids = torch.randint(3, vocab, (PROMPT_TOKENS,), generator=torch.Generator().manual_seed(1)).to(
-            device
-        )
+        ids = torch.randint(3, vocab, (PROMPT_TOKENS,), generator=torch.Generator().manual_seed(1))
+        _set_prompt(model, ids.to(device))
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if spec.precision == "bf16" else None
 
     def step() -> torch.Tensor:
         b = batch
         if tokenizer is not None:  # what a per-step-tokenising loop pays on the host, every step
             p = tokenizer(prompt, add_special_tokens=False)["input_ids"][:PROMPT_TOKENS]
-            model._prompt_ids = torch.tensor(p, dtype=torch.long).to(device)
+            _set_prompt(model, torch.tensor(p, dtype=torch.long).to(device))
             enc = tokenizer([TARGET] * spec.batch, padding="max_length", truncation=True, max_length=spec.text_len,
                             return_tensors="pt")  # fmt: skip
             b = {**batch, "text_ids": enc["input_ids"].to(device), "text_mask": enc["attention_mask"].to(device).bool()}

@@ -28,6 +28,7 @@ dl = importlib.import_module("signkit.zoo.download")  # the module (signkit.zoo.
 zoo_cache = importlib.import_module("signkit.zoo.cache")
 ENTRY = "sigma-tiny.fs-lexicon"  # what `--model sigma-tiny` resolves to
 WEIGHTS = Path(__file__).parents[1] / "signkit" / "zoo" / "weights" / ENTRY
+BUILTIN = Path(__file__).parents[1] / "signkit" / "zoo" / "registry.toml"
 TIMEOUT = 420
 
 
@@ -267,20 +268,37 @@ def release_files() -> list[str]:
     return [spec.name for spec in resolve_name(ENTRY).files]
 
 
+# The shipped sigma-tiny is read from the package (nothing to download), so the download tests take a lab's copy of
+# it: the same files under another name, served by a mirror.
+LAB = "lab.tiny"
+
+
+def _lab_registry(tmp_path: Path) -> Path:
+    from signkit.zoo.registry import tomllib  # tomli on Python 3.10
+
+    raw = next(m for m in tomllib.loads(BUILTIN.read_text())["model"] if m["name"] == ENTRY)
+    raw = {**raw, "name": LAB, "default": False}
+    raw["files"] = [{**f, "url": f"https://weights.invalid/{LAB}/{f['name']}"} for f in raw["files"]]
+    path = tmp_path / "lab.json"
+    path.write_text(json.dumps({"schema": 1, "model": [raw]}))
+    return path
+
+
 def _mirror_server(prefixes: list[str]) -> ZooServer:
-    """The shipped release's files under ``/<prefix>/<entry>/``: one mirror URL per node, so requests are told apart."""
+    """The release's files under ``/<prefix>/<LAB>/``: one mirror URL per node, so requests are told apart."""
     server = ZooServer()
     for prefix in prefixes:
         for name in release_files():
-            server.files[f"/{prefix}/{ENTRY}/{name}"] = (WEIGHTS / name).read_bytes()
+            server.files[f"/{prefix}/{LAB}/{name}"] = (WEIGHTS / name).read_bytes()
     return server
 
 
 def _node_env(tmp_path: Path, name: str, server: ZooServer) -> dict[str, str]:
-    return clean_env(SIGNKIT_HOME=str(tmp_path / f"home-{name}"), SIGNKIT_ZOO_MIRROR=f"{server.url}/{name}")
+    return clean_env(SIGNKIT_HOME=str(tmp_path / f"home-{name}"), SIGNKIT_ZOO_MIRROR=f"{server.url}/{name}",
+                     SIGNKIT_ZOO_REGISTRY=str(_lab_registry(tmp_path)))  # fmt: skip
 
 
-FINETUNE = ["-m", "signkit", "finetune", "--model", "sigma-tiny", "--task", "islr", "--max-steps", "3",
+FINETUNE = ["-m", "signkit", "finetune", "--model", LAB, "--task", "islr", "--max-steps", "3",
             "--batch-size", "4", "--max-frames", "6", "--eval-every", "3", "--ckpt-every", "2", "--no-progress",
             "--resume"]  # fmt: skip
 
@@ -301,8 +319,8 @@ def test_two_nodes_finetune_sigma_tiny_download_once_per_node_rank0_writes_resum
         assert "model.safetensors" in files
         for name in ("node0", "node1"):
             for f in files:
-                assert len(server.gets(f"/{name}/{ENTRY}/{f}")) == 1, (name, f)
-            assert (tmp_path / f"home-{name}" / "zoo" / "models" / ENTRY / "model.safetensors").is_file()
+                assert len(server.gets(f"/{name}/{LAB}/{f}")) == 1, (name, f)
+            assert (tmp_path / f"home-{name}" / "zoo" / "models" / LAB / "model.safetensors").is_file()
         run = tmp_path / "node0" / "run"
         assert not (tmp_path / "node1" / "run").exists(), "a rank other than 0 wrote the run folder"
         assert latest_checkpoint(run).name == "step-0000003"
@@ -315,7 +333,7 @@ def test_two_nodes_finetune_sigma_tiny_download_once_per_node_rank0_writes_resum
         launch([(single, _node_env(tmp_path, "single", server))], [*FINETUNE, "--data", str(packed), "-o", "run"],
                nproc=2)  # fmt: skip
         for f in files:
-            assert len(server.gets(f"/single/{ENTRY}/{f}")) == 1, f
+            assert len(server.gets(f"/single/{LAB}/{f}")) == 1, f
         final = _weights(latest_checkpoint(run))
         assert_same(_weights(latest_checkpoint(single / "run")), final)
 
@@ -326,7 +344,7 @@ def test_two_nodes_finetune_sigma_tiny_download_once_per_node_rank0_writes_resum
         launch(nodes, [*FINETUNE, "--data", str(packed), "-o", str(shared)])
         assert latest_checkpoint(shared).name == "step-0000003"
         assert_same(_weights(latest_checkpoint(shared)), final)
-        assert sum(len(server.gets(f"/{n}/{ENTRY}/{f}")) for n in ("node0", "node1") for f in files) == 2 * len(files)
+        assert sum(len(server.gets(f"/{n}/{LAB}/{f}")) for n in ("node0", "node1") for f in files) == 2 * len(files)
     finally:
         server.close()
 
