@@ -179,6 +179,16 @@ def test_a_coco_model_gets_rtmw_where_it_is_installed(monkeypatch):
     assert estimator_for("coco-wholebody-133") == ("mediapipe-holistic", "mediapipe-holistic")
 
 
+def coco_islr_model():
+    """A random sigma-tiny ISLR model (2 classes) that takes COCO-WholeBody-133 keypoints."""
+    cfg = get_config("sigma-tiny")
+    cfg.layout = "coco-wholebody-133"
+    torch.manual_seed(0)
+    model = create_model(cfg.validate(), task="islr", num_classes=2).eval()
+    model.labels = {"classes": ["a", "b"]}
+    return model
+
+
 def test_a_video_through_rtmw_for_a_coco_model(tmp_path):
     """RTMW (generated ONNX models with the real ones' inputs and outputs) on a clip of a real photo: no warning
     that the model was trained on other keypoints, and the pose says which estimator made it."""
@@ -191,11 +201,7 @@ def test_a_video_through_rtmw_for_a_coco_model(tmp_path):
 
     files = rtmw_models.write_models(tmp_path / "models")
     person = render_clip(tmp_path / "astronaut.mp4", "astronaut", frames=2)
-    cfg = get_config("sigma-tiny")
-    cfg.layout = "coco-wholebody-133"
-    torch.manual_seed(0)
-    model = create_model(cfg.validate(), task="islr", num_classes=2).eval()
-    model.labels = {"classes": ["a", "b"]}
+    model = coco_islr_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = predict([person], model, top_k=2, estimator=RTMWConfig(det=str(files["det"]), pose=str(files["pose"])))
@@ -215,11 +221,7 @@ def test_videos_are_extracted_on_the_fly_and_a_coco_model_is_warned(tmp_path, mo
 
     person = render_clip(tmp_path / "astronaut.mp4", "astronaut", frames=3)
     nobody = write_video([np.zeros((256, 256, 3), np.uint8)] * 3, tmp_path / "nobody.mp4", 25.0)
-    cfg = get_config("sigma-tiny")
-    cfg.layout = "coco-wholebody-133"
-    torch.manual_seed(0)
-    model = create_model(cfg.validate(), task="islr", num_classes=2).eval()
-    model.labels = {"classes": ["a", "b"]}
+    model = coco_islr_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = predict([person, nobody], model, top_k=2)
