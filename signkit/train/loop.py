@@ -1,4 +1,4 @@
-"""The training loop: plain PyTorch, one function, resumable to the exact step.
+"""The training loop: plain PyTorch, resumable to the exact step.
 
 `fit` drives a task object (model + loss + metrics, `signkit.train.tasks`) over a `BatchSource` whose batch order
 is a pure function of the epoch number. It keeps a `TrainState` (step, epoch, batch within the epoch), checkpoints
@@ -7,7 +7,9 @@ checkpoint: it replays the data position (skipping the batches of the epoch alre
 RNG states, so the next step draws exactly what the uninterrupted run drew. Under ``torchrun`` every rank reads the
 same global batch and trains on its share (`distributed.shard_batch`); DDP averages the gradients, so N processes
 give the result of one process with the same global batch. A source with ``per_rank`` set yields this rank's share
-itself (it read only its part of the data). Rank 0 logs and writes checkpoints.
+itself (it read only its part of the data). Rank 0 logs and writes checkpoints. The run is a small `_Fit` object in
+pieces of one job each: set up (resume, DDP), an epoch, a micro-batch, an optimiser step, and what a step may do
+(log, evaluate, checkpoint).
 """
 
 from __future__ import annotations
@@ -207,130 +209,209 @@ def fit(
 
     With ``resume=True`` and a checkpoint in ``run_dir``, continue from it; without one, start from step 0.
     """
-    run_dir = Path(run_dir)
-    info = D.init(device or pick_device())
-    device = device or pick_device(info)
-    if info.is_main:  # only global rank 0 writes the run directory (other nodes may not even share its disk)
-        run_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
-    optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, betas=config.betas)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(config.warmup_steps, config.max_steps, config.min_lr_ratio)
-    )
-    state = TrainState()
-    pending_rng: dict[str, Any] | None = None
-    ckpt = agreed_checkpoint(run_dir) if resume else None  # rank 0's latest, on every rank
-    if ckpt is not None:
-        state, trainer, rngs = load_checkpoint(ckpt, model)
-        optimizer.load_state_dict(trainer["optimizer"])
-        scheduler.load_state_dict(trainer["scheduler"])
-        if rngs is None or len(rngs) != info.world_size:
+    run = _Fit(task, model, train, config, Path(run_dir), dev, resume, device)
+    try:
+        run.run()
+    finally:
+        run.close()
+    return run.result
+
+
+@dataclass
+class _Window:
+    """The loss terms and sample count since the last ``train`` log line."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    samples: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(self, loss: torch.Tensor, terms: dict[str, torch.Tensor], samples: int) -> None:
+        self.values.setdefault("loss", []).append(float(loss.detach()))
+        for k, v in terms.items():
+            self.values.setdefault(k, []).append(float(v.detach()))
+        self.samples += samples
+
+    def means(self) -> dict[str, float]:
+        return {k: sum(v) / len(v) for k, v in self.values.items()}
+
+    def rate(self) -> float | None:
+        elapsed = time.perf_counter() - self.start
+        return self.samples / elapsed if elapsed > 0 else None
+
+
+class _Fit:
+    """One run of `fit`: set up (optimiser, resume, DDP, log) once, then epochs of micro-batches and optimiser steps;
+    each step may log, evaluate and checkpoint, and the step that reaches ``max_steps`` ends the run."""
+
+    def __init__(
+        self,
+        task: Task,
+        model: torch.nn.Module,
+        train: BatchSource,
+        config: TrainConfig,
+        run_dir: Path,
+        dev: BatchSource | None,
+        resume: bool,
+        device: torch.device | None,
+    ) -> None:
+        self.task, self.model, self.train, self.dev = task, model, train, dev
+        self.config, self.run_dir = config, run_dir
+        self.info = D.init(device or pick_device())
+        self.device = device or pick_device(self.info)
+        if self.info.is_main:  # only global rank 0 writes the run directory (other nodes may not even share its disk)
+            run_dir.mkdir(parents=True, exist_ok=True)
+        model.to(self.device)
+        self.optimizer = torch.optim.AdamW(param_groups(model, config), lr=config.lr, betas=config.betas)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(config.warmup_steps, config.max_steps, config.min_lr_ratio)
+        )
+        self.state, self.pending_rng = self._restore(resume)
+        self.net = self._wrap(model)
+        self.per_rank = getattr(train, "per_rank", False)  # the source already yields this rank's share of each batch
+        self.log = RunLog(run_dir, self.info.is_main, config.tensorboard, self.state.step)
+        self.bar = _progress(config.max_steps, self.state.step, self.info.is_main and config.progress)
+        self.result = FitResult(self.state, run_dir)
+        self.window = _Window()
+        self.micro = 0  # micro-batches since the last optimiser step (gradient accumulation)
+        model.train()
+
+    # ---- set up
+
+    def _restore(self, resume: bool) -> tuple[TrainState, dict[str, Any] | None]:
+        """The state to start from and this rank's RNG states to set once the data position is replayed."""
+        ckpt = agreed_checkpoint(self.run_dir) if resume else None  # rank 0's latest, on every rank
+        if ckpt is None:
+            if resume is False and latest_checkpoint(self.run_dir) is not None:
+                raise SignkitError(
+                    f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new -o folder"
+                )
+            return TrainState(), None
+        state, trainer, rngs = load_checkpoint(ckpt, self.model)
+        self.optimizer.load_state_dict(trainer["optimizer"])
+        self.scheduler.load_state_dict(trainer["scheduler"])
+        if rngs is None or len(rngs) != self.info.world_size:
             raise SignkitError(
-                f"checkpoint {ckpt} was written by {len(rngs or [])} processes, this run has {info.world_size}; "
+                f"checkpoint {ckpt} was written by {len(rngs or [])} processes, this run has {self.info.world_size}; "
                 "resume with the same number of processes"
             )
-        pending_rng = rngs[info.rank]
-    elif resume is False and latest_checkpoint(run_dir) is not None:
-        raise SignkitError(f"{run_dir} already holds a run; pass --resume to continue it or choose a new -o folder")
-    net: torch.nn.Module = model
-    if D.is_dist():
+        return state, rngs[self.info.rank]
+
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not D.is_dist():
+            return model
         # a task model leaves parts of Sigma unused (ISLR never runs the T5 decoder or the alignment heads)
-        net = DistributedDataParallel(
+        device = self.device
+        return DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
         )
-    per_rank = getattr(train, "per_rank", False)  # the source already yields this rank's share of each batch
-    log = RunLog(run_dir, info.is_main, config.tensorboard, state.step)
-    bar = _progress(config.max_steps, state.step, info.is_main and config.progress)
-    result = FitResult(state, run_dir)
-    window: dict[str, list[float]] = {}
-    window_samples, window_start = 0, time.perf_counter()
-    micro = 0
-    model.train()
 
-    def checkpoint(pointers: tuple[str, ...]) -> None:
-        rngs = D.gather_objects(rng_state())
-        if info.is_main:
-            trainer = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
-            save_checkpoint(run_dir, model, state, trainer, rngs, pointers=pointers, keep_last=config.keep_last)
+    # ---- the loop
+
+    def run(self) -> None:
+        while self.state.step < self.config.max_steps:
+            self._epoch()
+
+    def _epoch(self) -> None:
+        """The rest of epoch ``state.epoch`` (all of it unless resumed mid-epoch), or up to the run's last step."""
+        state = self.state
+        it = iter(self.train.batches(state.epoch))
+        _skip(it, state.batch_in_epoch, state.epoch)
+        if self.pending_rng is not None:  # after the replay: the next step draws what the uninterrupted run drew
+            set_rng_state(self.pending_rng)
+            self.pending_rng = None
+        consumed = state.batch_in_epoch
+        for batch in it:
+            if self._micro_step(batch) and self._step():
+                return
+        if state.batch_in_epoch == consumed == 0:
+            raise DatasetError("the training split yields no batches; check --data and the split name")
+        state.epoch += 1
+        state.batch_in_epoch = 0
+
+    def _micro_step(self, batch: dict[str, Any]) -> bool:
+        """Forward and backward on this rank's share of ``batch``; True when the gradients are due for a step."""
+        info, config, state = self.info, self.config, self.state
+        batch = self.task.prepare(batch, training=True)
+        local = to_device(batch if self.per_rank else D.shard_batch(batch, info.rank, info.world_size), self.device)
+        state.batch_in_epoch += 1
+        self.micro += 1
+        sync = self.micro == config.grad_accum
+        no_sync = self.net.no_sync() if isinstance(self.net, DistributedDataParallel) and not sync else None
+        with no_sync or contextlib.nullcontext():
+            with autocast(self.device, config.precision):
+                loss, terms = self.task.loss(self.net, local)
+            if not torch.isfinite(loss):
+                raise SignkitError(
+                    f"loss is {loss.item()} at step {state.step + 1} (keys {batch['key'][:3]}); "
+                    "lower the learning rate or check the data"
+                )
+            (loss / config.grad_accum).backward()
+        n = len(batch["key"]) * (info.world_size if self.per_rank else 1)
+        state.samples_seen += n
+        self.window.add(loss, terms, n)
+        if sync:
+            self.micro = 0
+        return sync
+
+    def _step(self) -> bool:
+        """One optimiser step, then the log line, evaluation and checkpoint due at it; True on the run's last step."""
+        config, state = self.config, self.state
+        grad_norm = None
+        if config.clip_grad:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        self.bar.update(1)
+        last = state.step >= config.max_steps
+        if state.step % config.log_every == 0 or last:
+            self._log_train(grad_norm)
+        pointers: tuple[str, ...] = ()
+        if self.dev is not None and (state.step % config.eval_every == 0 or last):
+            pointers = self._evaluate()
+        if pointers or state.step % config.ckpt_every == 0 or last:
+            self._checkpoint(("latest", *pointers))
+        return last
+
+    # ---- what a step may do
+
+    def _log_train(self, grad_norm: float | None) -> None:
+        state, lrs = self.state, self.scheduler.get_last_lr()
+        vals = D.mean_across(self.window.means(), self.device)
+        rec = {"event": "train", "step": state.step, "epoch": state.epoch, **vals}
+        rec.update(lr=lrs[0], head_lr=lrs[-1], samples_per_s=self.window.rate())
+        if grad_norm is not None:
+            rec["grad_norm"] = grad_norm
+        self.log.write(rec)
+        self.bar.set_postfix(loss=f"{vals['loss']:.4f}")
+        self.window = _Window()
+
+    def _evaluate(self) -> tuple[str, ...]:
+        """Score the dev split; ``("best",)`` when the primary metric improved (the checkpoint pointer to move)."""
+        state, task = self.state, self.task
+        scores, _ = evaluate_model(task, self.model, self.dev, self.device, self.config.precision)
+        scores = D.broadcast_object(scores)
+        self.result.last_eval = scores
+        self.log.write({"event": "eval", "step": state.step, **scores})
+        value = scores.get(task.primary)
+        if value is None or not _better(value, state.best_metric, task.higher_is_better):
+            return ()
+        state.best_metric, state.best_step = float(value), state.step
+        self.result.best_eval = scores
+        return ("best",)
+
+    def _checkpoint(self, pointers: tuple[str, ...]) -> None:
+        rngs = D.gather_objects(rng_state())  # every rank's, so each resumes its own streams
+        if self.info.is_main:
+            trainer = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+            keep = self.config.keep_last
+            save_checkpoint(self.run_dir, self.model, self.state, trainer, rngs, pointers=pointers, keep_last=keep)
         D.barrier()
 
-    try:
-        while state.step < config.max_steps:
-            it = iter(train.batches(state.epoch))
-            _skip(it, state.batch_in_epoch, state.epoch)
-            if pending_rng is not None:
-                set_rng_state(pending_rng)
-                pending_rng = None
-            consumed = state.batch_in_epoch
-            for batch in it:
-                batch = task.prepare(batch, training=True)
-                local = to_device(batch if per_rank else D.shard_batch(batch, info.rank, info.world_size), device)
-                state.batch_in_epoch += 1
-                micro += 1
-                sync = micro == config.grad_accum
-                no_sync = net.no_sync() if isinstance(net, DistributedDataParallel) and not sync else None
-                with no_sync or contextlib.nullcontext():
-                    with autocast(device, config.precision):
-                        loss, terms = task.loss(net, local)
-                    if not torch.isfinite(loss):
-                        raise SignkitError(
-                            f"loss is {loss.item()} at step {state.step + 1} (keys {batch['key'][:3]}); "
-                            "lower the learning rate or check the data"
-                        )
-                    (loss / config.grad_accum).backward()
-                window.setdefault("loss", []).append(float(loss.detach()))
-                for k, v in terms.items():
-                    window.setdefault(k, []).append(float(v.detach()))
-                n = len(batch["key"]) * (info.world_size if per_rank else 1)
-                state.samples_seen += n
-                window_samples += n
-                if not sync:
-                    continue
-                micro = 0
-                grad_norm = None
-                if config.clip_grad:
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad))
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                state.step += 1
-                bar.update(1)
-                last = state.step >= config.max_steps
-                if state.step % config.log_every == 0 or last:
-                    vals = D.mean_across({k: sum(v) / len(v) for k, v in window.items()}, device)
-                    elapsed = time.perf_counter() - window_start
-                    rec = {"event": "train", "step": state.step, "epoch": state.epoch, **vals,
-                           "lr": scheduler.get_last_lr()[0], "head_lr": scheduler.get_last_lr()[-1],
-                           "samples_per_s": window_samples / elapsed if elapsed > 0 else None}  # fmt: skip
-                    if grad_norm is not None:
-                        rec["grad_norm"] = grad_norm
-                    log.write(rec)
-                    bar.set_postfix(loss=f"{vals['loss']:.4f}")
-                    window, window_samples, window_start = {}, 0, time.perf_counter()
-                pointers: tuple[str, ...] = ()
-                if dev is not None and (state.step % config.eval_every == 0 or last):
-                    scores, _ = evaluate_model(task, model, dev, device, config.precision)
-                    scores = D.broadcast_object(scores)
-                    result.last_eval = scores
-                    log.write({"event": "eval", "step": state.step, **scores})
-                    value = scores.get(task.primary)
-                    if value is not None and _better(value, state.best_metric, task.higher_is_better):
-                        state.best_metric, state.best_step = float(value), state.step
-                        result.best_eval = scores
-                        pointers = ("best",)
-                if pointers or state.step % config.ckpt_every == 0 or last:
-                    checkpoint(("latest", *pointers))
-                if last:
-                    break
-            else:
-                if state.batch_in_epoch == consumed == 0:
-                    raise DatasetError("the training split yields no batches; check --data and the split name")
-                state.epoch += 1
-                state.batch_in_epoch = 0
-    finally:
-        bar.close()
-        log.close()
-    return result
+    def close(self) -> None:
+        self.bar.close()
+        self.log.close()
 
 
 def _better(value: float, best: float | None, higher: bool) -> bool:
