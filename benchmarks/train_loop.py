@@ -43,7 +43,7 @@ def make_dataset(root: Path, samples: int, frames: int, classes: int) -> Path:
         save_pose(Pose(coords, conf, 25.0, lay.name, {"frame_size": [640, 480]}), poses / f"s{i:04d}.npz")
         records.append(SampleRecord(key=f"s{i:04d}", split="train", source="bench", label=i % classes,
                                     gloss=f"C{i % classes}"))  # fmt: skip
-    pack(poses, root / "packed", records=records, classes=[f"C{c}" for c in range(classes)])
+    pack(poses, root / "packed", labels=records, classes=[f"C{c}" for c in range(classes)])
     return root / "packed"
 
 

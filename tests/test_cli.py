@@ -95,7 +95,7 @@ def test_info_prints_words_and_tables_not_reprs(tmp_path):
     save_pose(make_pose(frames=5), tmp_path / "poses" / "a.npz")
     out = CliRunner().invoke(cli, ["info", str(tmp_path / "poses" / "a.npz")]).output
     assert "{" not in out and "detected: body" in out
-    pack(tmp_path / "poses", tmp_path / "ds", records=[SampleRecord(key="a", split="train", source="t", label=0)],
+    pack(tmp_path / "poses", tmp_path / "ds", labels=[SampleRecord(key="a", split="train", source="t", label=0)],
          classes=["x"])  # fmt: skip
     out = CliRunner().invoke(cli, ["info", str(tmp_path / "ds")]).output
     assert "{" not in out and any(line.split()[:2] == ["train", "1"] for line in out.splitlines())

@@ -44,7 +44,7 @@ def work(tmp_path_factory):
         save_pose(make_pose(frames=5, seed=i), poses / f"c{i}.npz")
         records.append(SampleRecord(key=f"c{i}", split=split, source="t", label=i % 3, gloss=CLASSES[i % 3],
                                     text="say hi", language="ase"))  # fmt: skip
-    pack(poses, root / "packed", records=records, classes=CLASSES)
+    pack(poses, root / "packed", labels=records, classes=CLASSES)
     raw = root / "lsa64"
     raw.mkdir()
     (raw / "001_001_001.mp4").write_bytes(b"")

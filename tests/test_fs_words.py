@@ -128,7 +128,7 @@ def packed(tmp_path_factory, src):
     tmp = tmp_path_factory.mktemp("fs-words")
     write_poses("fs-words", None, tmp / "poses", subset=subset)
     records = [replace(r, split="train") for r in src.records(None, subset)]
-    pack(tmp / "poses", tmp / "packed", records=records)
+    pack(tmp / "poses", tmp / "packed", labels=records)
     meta = json.loads((tmp / "packed" / "dataset.json").read_text())
     assert meta["splits"]["train"]["samples"] == 6
     return tmp / "packed"

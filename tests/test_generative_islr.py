@@ -65,7 +65,7 @@ def islr_data(tmp_path_factory):
     for i in range(4):
         save_pose(make_pose(frames=5, seed=i), root / "poses" / f"c{i}.npz")
         records.append(SampleRecord(key=f"c{i}", split="train" if i < 2 else "test", source="t", label=i % 3))
-    pack(root / "poses", root / "packed", records=records, classes=CLASSES)
+    pack(root / "poses", root / "packed", labels=records, classes=CLASSES)
     torch.manual_seed(0)
     model = create_model("sigma-tiny", task="slt")
     run = root / "slt-run"

@@ -326,3 +326,32 @@ def test_a_killed_pack_leaves_a_hidden_temp_that_the_next_pack_removes(tmp_path,
     alive.mkdir()
     sd.pack(poses, tmp_path / "ds", labels=labels)
     assert not dead.exists() and alive.exists()
+
+
+def test_options_take_one_source_of_labels_of_a_checked_kind(tmp_path, labelled):
+    poses, labels, keys = labelled
+    with pytest.raises(DatasetError, match="labels are a labels file"):
+        sd.PackOptions(labels=42)
+    with pytest.raises(DatasetError, match="labels are a labels file"):
+        sd.PackOptions(labels=[{"key": "a", "split": "train"}])  # dicts, not SampleRecord
+    with pytest.raises(DatasetError, match="like 256MB"):
+        sd.PackOptions(shard_size="big")
+    with pytest.raises(DatasetError, match="at least 1"):
+        sd.PackOptions(samples_per_shard=0)
+    records = (sd.SampleRecord(key=k, split="train", source="t", gloss="A") for k in keys)  # a generator is read once
+    options = sd.PackOptions(labels=records, samples_per_shard=5)
+    a = sd.pack(poses, tmp_path / "a", options)
+    b = sd.pack(poses, tmp_path / "b", options, samples_per_shard=12)  # a field overrides the options
+    assert a.shards == {"train": 3} and b.shards == {"train": 1} and a.total == b.total == 12
+    with pytest.raises(TypeError):
+        sd.pack(poses, tmp_path / "c", dataset="msasl")  # the old separate inputs are gone: labels=Benchmark(...)
+
+
+def test_cli_refuses_two_sources_of_labels_and_a_root_without_dataset(tmp_path, labelled):
+    poses, labels, _ = labelled
+    runner = CliRunner()
+    result = runner.invoke(cli, ["pack", str(poses), "-o", str(tmp_path / "ds"), "--labels", str(labels),
+                                 "--dataset", "msasl", "--root", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 2 and "one source of labels" in result.output and not (tmp_path / "ds").exists()
+    result = runner.invoke(cli, ["pack", str(poses), "-o", str(tmp_path / "ds"), "--root", str(tmp_path)])
+    assert result.exit_code == 2 and "add --dataset" in result.output and not (tmp_path / "ds").exists()

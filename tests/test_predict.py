@@ -83,7 +83,7 @@ def test_islr_pose_files_give_top_k_classes_with_probabilities(islr_run, poses):
 
 def test_a_pose_file_and_the_same_pose_packed_get_the_same_answer(islr_run, poses, tmp_path):
     records = [SampleRecord(key=p.stem, split="test", source="t", label=i % len(CLASSES)) for i, p in enumerate(poses)]
-    pack(poses[0].parent, tmp_path / "packed", records=records, classes=CLASSES)
+    pack(poses[0].parent, tmp_path / "packed", labels=records, classes=CLASSES)
     from_files = {p.key: p.classes for p in predict(poses, islr_run)}
     from_data = {p.key: p.classes for p in predict(model=islr_run, data=tmp_path / "packed", split="test")}
     assert from_files.keys() == from_data.keys()

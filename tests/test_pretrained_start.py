@@ -42,7 +42,7 @@ def packed(tmp_path):
         save_pose(make_pose(frames=6, seed=i), tmp_path / "poses" / f"c{i}.npz")
         records.append(SampleRecord(key=f"c{i}", split="train" if i < 4 else "test", source="t", label=i % 2,
                                     gloss=["A", "B"][i % 2], text=["a", "b"][i % 2]))  # fmt: skip
-    pack(tmp_path / "poses", tmp_path / "packed", records=records, classes=["A", "B"])
+    pack(tmp_path / "poses", tmp_path / "packed", labels=records, classes=["A", "B"])
     return tmp_path / "packed"
 
 

@@ -52,7 +52,7 @@ def rtmw_model(tmp_path: Path) -> Path:
 
 def test_the_dataset_names_its_estimators(tmp_path, poses):
     records = [SampleRecord(key=p.stem, split="train", source="t", label=i % 2) for i, p in enumerate(poses)]
-    pack(poses[0].parent, tmp_path / "packed", records=records, classes=["a", "b"])
+    pack(poses[0].parent, tmp_path / "packed", labels=records, classes=["a", "b"])
     assert read_dataset_json(tmp_path / "packed").estimators == ["mediapipe-holistic"]
 
 
@@ -77,7 +77,7 @@ def test_finetune_records_the_estimators_of_its_data(tmp_path, poses):
     from signkit.train import TrainConfig, finetune
 
     records = [SampleRecord(key=p.stem, split="train", source="t", label=i % 2) for i, p in enumerate(poses)]
-    pack(poses[0].parent, tmp_path / "packed", records=records, classes=["a", "b"])
+    pack(poses[0].parent, tmp_path / "packed", labels=records, classes=["a", "b"])
     config = TrainConfig(model="sigma-tiny", data=str(tmp_path / "packed"), task="islr", batch_size=2, max_steps=1,
                          dev_split="", num_workers=0)  # fmt: skip
     finetune(config, tmp_path / "ft")

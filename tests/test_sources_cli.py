@@ -195,10 +195,10 @@ def test_lexicon_every_pose_loads():
 
 
 def test_pack_the_lexicon_via_dataset(tmp_path):
-    from signkit.datasets import pack
+    from signkit.datasets import Benchmark, pack
 
     root = lexicon_dir()
-    report = pack(root, tmp_path / "packed", dataset="fingerspelling-lexicon", root=root)
+    report = pack(root, tmp_path / "packed", labels=Benchmark("fingerspelling-lexicon", root))
     assert report.total == 600 and not report.refused
     meta = json.loads((tmp_path / "packed" / "dataset.json").read_text())
     assert meta["classes"] == get_source("fingerspelling-lexicon").classes(root)
@@ -212,11 +212,11 @@ def test_pack_the_lexicon_via_dataset(tmp_path):
 
 
 def test_pack_a_keypoint_release_via_dataset(tmp_path):
-    from signkit.datasets import pack
+    from signkit.datasets import Benchmark, pack
 
     root = release(tmp_path, "asl-signs")
     write_poses("asl-signs", root, tmp_path / "poses")
-    report = pack(tmp_path / "poses", tmp_path / "packed", dataset="asl-signs", root=root)
+    report = pack(tmp_path / "poses", tmp_path / "packed", labels=Benchmark("asl-signs", root))
     assert report.total == 3 and not report.refused
     meta = json.loads((tmp_path / "packed" / "dataset.json").read_text())
     assert meta["classes"] == ["TV", "blow", "wait"] and meta["layout"] == "mediapipe-holistic"

@@ -35,7 +35,7 @@ def packed(tmp_path_factory):
         save_pose(make_pose(frames=4 + i % 3, seed=i), poses / f"{key}.npz")
         records.append(SampleRecord(key=key, split=split, source="test", label=label, gloss=CLASSES[label],
                                     text=f"say {CLASSES[label].lower()}", language="ase"))  # fmt: skip
-    pack(poses, root / "packed", records=records, classes=CLASSES)
+    pack(poses, root / "packed", labels=records, classes=CLASSES)
     return root / "packed"
 
 

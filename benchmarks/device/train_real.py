@@ -55,10 +55,10 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def do_pack(root: Path, out: Path, workers: int) -> dict:
-    from signkit.datasets import pack
+    from signkit.datasets import Benchmark, pack
 
     t0 = time.perf_counter()
-    report = pack(root, out, dataset="fingerspelling-lexicon", root=root, workers=workers)
+    report = pack(root, out, labels=Benchmark("fingerspelling-lexicon", root), workers=workers)
     seconds = time.perf_counter() - t0
     nbytes = sum(p.stat().st_size for p in root.rglob("*.pose"))
     return {"samples": report.total, "seconds": seconds, "input_mb": nbytes / 1e6,

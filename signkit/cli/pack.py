@@ -69,17 +69,29 @@ def pack(poses_dir: Path | None, poses_opt: Path | None, out_dir: Path, labels, 
       signkit pack poses/ -o packed/mydata --labels labels.csv
       signkit pack --poses poses/ -o packed/wlasl100 --dataset wlasl --root raw/WLASL --subset WLASL100
     """
+    from ..datasets import Benchmark, PackOptions
     from ..datasets import pack as pack_dataset
 
     if (poses_dir is None) == (poses_opt is None):
         raise click.UsageError("give the pose folder once: as POSES_DIR or as --poses")
-    poses_dir = poses_dir or poses_opt
-
-    report = pack_dataset(
-        poses_dir, out_dir, labels=labels, dataset=dataset_name, root=root, subset=subset, split=split,
-        gloss_sequences=gloss_sequences, layout=layout, shard_size=shard_size, samples_per_shard=samples_per_shard,
-        fps=fps, strict=strict, overwrite=overwrite, workers=workers, progress=not as_json,
-    )  # fmt: skip
+    if labels is not None and dataset_name is not None:
+        raise click.UsageError("give one source of labels: --labels FILE or --dataset NAME --root FOLDER")
+    if dataset_name is None and (root is not None or subset is not None):
+        raise click.UsageError("--root and --subset name the release of --dataset; add --dataset NAME")
+    options = PackOptions(
+        labels=Benchmark(dataset_name, root, subset) if dataset_name is not None else labels,
+        split=split,
+        gloss_sequences=gloss_sequences,
+        layout=layout,
+        shard_size=shard_size,
+        samples_per_shard=samples_per_shard,
+        fps=fps,
+        strict=strict,
+        overwrite=overwrite,
+        workers=workers,
+        progress=not as_json,
+    )
+    report = pack_dataset(poses_dir or poses_opt, out_dir, options)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .labels import read_labels
 from .manifest import DatasetInfo, read_dataset_json, read_manifest
-from .pack import PackReport, pack
+from .pack import Benchmark, PackOptions, PackReport, pack
 from .schema import MANIFEST_COLUMNS, SPLITS, SampleRecord, canonical_split, check_key
 from .summary import dataset_summary
 from .transforms import Augment
@@ -39,7 +39,9 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "SPLITS",
     "Augment",
+    "Benchmark",
     "DatasetInfo",
+    "PackOptions",
     "PackReport",
     "SampleRecord",
     "SignDataset",

@@ -20,8 +20,8 @@ import re
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,148 +195,213 @@ def _map(fn, jobs: list[_Job], workers: int) -> Iterator:
         yield from pool.imap(fn, jobs, chunksize=8)
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """Labels from a benchmark's raw release, read by its parser (`signkit.datasets.sources`, e.g. ``"wlasl"``)."""
+
+    name: str
+    root: str | os.PathLike | None = None
+    subset: str | None = None
+
+
+Labels = str | os.PathLike | Benchmark | Sequence[SampleRecord] | None
+
+
+@dataclass(frozen=True)
+class PackOptions:
+    """How to pack. ``labels`` is the one source of labels: a labels file (CSV/JSONL), a `Benchmark`, the
+    `SampleRecord`s you built, or None (every pose goes to ``split``, unlabelled). See `pack`."""
+
+    labels: Labels = None
+    classes: Sequence[str] | None = None
+    split: str = "train"
+    gloss_sequences: bool | None = None
+    layout: str | None = None
+    shard_size: str | int = DEFAULT_SHARD_SIZE
+    samples_per_shard: int | None = None
+    fps: float | None = None
+    strict: bool = False
+    overwrite: bool = False
+    workers: int = 1
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        labels = self.labels
+        if labels is not None and not isinstance(labels, (str, os.PathLike, Benchmark)):
+            if not isinstance(labels, Iterable):
+                raise DatasetError(_LABELS_ARE)
+            labels = tuple(labels)  # a generator is read once, here
+            if not all(isinstance(r, SampleRecord) for r in labels):
+                raise DatasetError(_LABELS_ARE)
+            object.__setattr__(self, "labels", labels)
+        parse_size(self.shard_size)
+        if self.samples_per_shard is not None and self.samples_per_shard < 1:
+            raise DatasetError(f"samples per shard must be at least 1, got {self.samples_per_shard}")
+
+
+_LABELS_ARE = "labels are a labels file (CSV/JSONL), a Benchmark(name, root, subset) or a list of SampleRecord"
+
+
 def pack(
-    poses_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    labels: str | os.PathLike | None = None,
-    dataset: str | None = None,
-    root: str | os.PathLike | None = None,
-    subset: str | None = None,
-    records: Iterable[SampleRecord] | None = None,
-    classes: list[str] | None = None,
-    split: str = "train",
-    gloss_sequences: bool | None = None,
-    layout: str | None = None,
-    shard_size: str | int = DEFAULT_SHARD_SIZE,
-    samples_per_shard: int | None = None,
-    fps: float | None = None,
-    strict: bool = False,
-    overwrite: bool = False,
-    workers: int = 1,
-    progress: bool = False,
+    poses_dir: str | os.PathLike, out_dir: str | os.PathLike, options: PackOptions | None = None, **fields: Any
 ) -> PackReport:
-    """Pack the poses under ``poses_dir`` into ``out_dir``; labels come from ``labels`` (CSV/JSONL), a benchmark
-    parser (``dataset`` + ``root``), ``records`` you built, or nowhere (every pose goes to ``split`` unlabelled).
+    """Pack the poses under ``poses_dir`` into ``out_dir`` as ``options`` say; ``fields`` (`PackOptions` field
+    names, e.g. ``labels="labels.csv"``) override them.
 
     Poses that are not normalised yet (``.pose`` files, Uni-Sign pickles) are normalised as at extraction; poses
     in another layout than the first are an error unless ``layout`` names the one to convert all of them to.
     Glosses get their one spelling (`normalize_gloss`). A gloss is one class (ISLR), even of several words, unless
     ``gloss_sequences`` says they are sign sequences (CSLR: a vocabulary, no classes); a benchmark's own task
-    decides for ``dataset``. What could not be packed is in the report (``report.ok``) and ``refused.jsonl``.
+    decides for a `Benchmark`. What could not be packed is in the report (``report.ok``) and ``refused.jsonl``.
     """
+    opts = replace(options or PackOptions(), **fields)
     poses_dir, out_dir = Path(poses_dir), Path(out_dir)
-    if sum(x is not None for x in (labels, dataset, records)) > 1:
-        raise DatasetError("give one source of labels: a labels file, a benchmark (dataset + root) or records")
-    if out_dir.exists() and not overwrite:
+    if out_dir.exists() and not opts.overwrite:
         raise DatasetError(f"{out_dir} already exists; choose another folder or pass --overwrite to replace it")
-    target_size = parse_size(shard_size)
-    if samples_per_shard is not None and samples_per_shard < 1:
-        raise DatasetError(f"samples per shard must be at least 1, got {samples_per_shard}")
     found = find_pose_inputs(poses_dir)
+    plan = _plan(poses_dir, found, opts)
+    with _temp_folder(out_dir) as tmp:
+        report, shards, normalization, extractors = _write(tmp, plan, found, opts)
+        _check_written(report, opts.strict)
+        meta = _dataset_meta(plan, report, shards, normalization, extractors)
+        meta["manifest_sha256"] = sha256_file(tmp / MANIFEST)
+        atomic_write_text(tmp / DATASET_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+        _swap_into_place(tmp, out_dir, opts.overwrite)
+    report.out_dir = out_dir
+    return report
 
-    provenance: dict[str, Any] = {"poses_dir": str(poses_dir.resolve())}
-    outside: set[str] = set()
-    skipped_rows: list[str] = []
-    if labels is not None:
-        recs = read_labels(labels)
-        provenance["labels"] = str(Path(labels).resolve())
-    elif dataset is not None:
-        parsed, classes, sequences = _records_from_source(dataset, root, subset)
-        if gloss_sequences is not None and gloss_sequences != sequences:
-            what = "sign sequences (continuous)" if sequences else "whole signs (isolated)"
-            raise DatasetError(f"{dataset}'s glosses are {what} by the release's definition; drop --gloss-sequences")
-        recs, outside = parsed.records, set(parsed.outside_subset)
-        skipped_rows = [f"{r.where}: {r.reason}" for r in parsed.skipped]
-        provenance.update(dataset=dataset, root=str(Path(root).resolve()) if root else None, subset=subset)
-        provenance.update(_source_provenance(dataset, root, subset))
-    elif records is not None:
-        recs = list(records)
-        provenance["records"] = "given by the caller"
-    else:
-        split = canonical_split(split)
-        recs = [SampleRecord(key=k, split=split, source="poses") for k in found]
-        provenance["labels"] = None
+
+@dataclass
+class _Plan:
+    """What is to be packed, known before any pose is read: the records, their classes and what lies outside."""
+
+    recs: list[SampleRecord]
+    classes: list[str] | None
+    gloss_vocab: Any
+    provenance: dict[str, Any]
+    skipped_rows: list[str]
+    unlabelled: list[str]
+    missing: list[str]
+    outside_subset: int
+    layout: str
+    convert: bool
+
+
+def _plan(poses_dir: Path, found: dict[str, Path], opts: PackOptions) -> _Plan:
+    recs, classes, outside, skipped_rows, provenance = _label_records(poses_dir, found, opts)
     if not recs:
         raise DatasetError(f"nothing to pack: no pose files under {poses_dir} (.npz, .pose, .pkl) or no label rows")
     dup = sorted(k for k, n in Counter(r.key for r in recs).items() if n > 1)
     if dup:
         raise DatasetError(f"duplicate sample keys in the labels: {dup[:5]}")
     normalize_record_glosses(recs)  # one spelling for every label source
-    if classes is None:
-        classes = build_classes(recs, gloss_sequences=bool(gloss_sequences))
-    else:
-        classes = [normalize_gloss(str(c)) for c in classes]
-        bad = next((r for r in recs if r.label is not None and not 0 <= r.label < len(classes)), None)
-        if bad is not None:
-            raise DatasetError(f"sample {bad.key!r} has label {bad.label}, outside the {len(classes)} classes")
-    gloss_vocab = build_gloss_vocab(recs)
+    classes = _classes(recs, classes, opts.gloss_sequences)
     wanted = {r.key for r in recs}
     unlabelled = sorted(k for k in found if k not in wanted and k not in outside)
     missing = sorted(k for k in wanted if k not in found)
-    outside_subset = sum(1 for k in found if k in outside)
-    if strict and (unlabelled or missing or skipped_rows):
-        problems = [f"{len(unlabelled)} pose file(s) without a label row (e.g. {unlabelled[0]})" if unlabelled else "",
-                    f"{len(missing)} labelled sample(s) without a pose file (e.g. {missing[0]})" if missing else "",
-                    f"{len(skipped_rows)} release row(s) skipped ({skipped_rows[0]})" if skipped_rows else ""]
+    if opts.strict:
+        _check_strict(unlabelled, missing, skipped_rows)
+    if opts.fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
+        raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
+    if opts.layout is not None:
+        layout, convert = get_layout(opts.layout).name, True
+    else:
+        layout = _first_layout([found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found], opts.fps)
+        convert = False
+    return _Plan(recs, classes, build_gloss_vocab(recs), provenance, skipped_rows, unlabelled, missing,
+                 sum(1 for k in found if k in outside), layout, convert)  # fmt: skip
+
+
+def _classes(recs: list[SampleRecord], given: list[str] | None, gloss_sequences: bool | None) -> list[str] | None:
+    """The class list: the one given (checked against the records' labels) or one built from the glosses."""
+    if given is None:
+        return build_classes(recs, gloss_sequences=bool(gloss_sequences))
+    classes = [normalize_gloss(str(c)) for c in given]
+    bad = next((r for r in recs if r.label is not None and not 0 <= r.label < len(classes)), None)
+    if bad is not None:
+        raise DatasetError(f"sample {bad.key!r} has label {bad.label}, outside the {len(classes)} classes")
+    return classes
+
+
+def _check_strict(unlabelled: list[str], missing: list[str], skipped_rows: list[str]) -> None:
+    problems = [f"{len(unlabelled)} pose file(s) without a label row (e.g. {unlabelled[0]})" if unlabelled else "",
+                f"{len(missing)} labelled sample(s) without a pose file (e.g. {missing[0]})" if missing else "",
+                f"{len(skipped_rows)} release row(s) skipped ({skipped_rows[0]})" if skipped_rows else ""]  # fmt: skip
+    if any(problems):
         raise DatasetError(f"--strict: {'; '.join(p for p in problems if p)}; nothing written")
 
-    if fps is None and any(p.suffix.lower() in PICKLE_SUFFIXES for k, p in found.items() if k in wanted):
-        raise DatasetError("Uni-Sign pickles carry no frame rate; pass --fps (25 for CSL-Daily and Phoenix-2014T)")
-    if layout is not None:
-        target_layout, convert = get_layout(layout).name, True
-    else:
-        target_layout, convert = (
-            _first_layout([found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found], fps),
-            False,
-        )
 
+def _label_records(poses_dir: Path, found: dict[str, Path], opts: PackOptions):
+    """``(records, classes or None, keys outside the subset, skipped release rows, provenance)`` from the labels."""
+    provenance: dict[str, Any] = {"poses_dir": str(poses_dir.resolve())}
+    labels, classes = opts.labels, None if opts.classes is None else list(opts.classes)
+    if isinstance(labels, Benchmark):
+        name, root, subset = labels.name, labels.root, labels.subset
+        parsed, classes, sequences = _records_from_source(name, root, subset)
+        if opts.gloss_sequences is not None and opts.gloss_sequences != sequences:
+            what = "sign sequences (continuous)" if sequences else "whole signs (isolated)"
+            raise DatasetError(f"{name}'s glosses are {what} by the release's definition; drop --gloss-sequences")
+        provenance.update(dataset=name, root=str(Path(root).resolve()) if root else None, subset=subset)
+        provenance.update(_source_provenance(name, root, subset))
+        skipped = [f"{r.where}: {r.reason}" for r in parsed.skipped]
+        return parsed.records, classes, set(parsed.outside_subset), skipped, provenance
+    if isinstance(labels, (str, os.PathLike)):
+        provenance["labels"] = str(Path(labels).resolve())
+        return read_labels(labels), classes, set(), [], provenance
+    if labels is not None:
+        provenance["records"] = "given by the caller"
+        return list(labels), classes, set(), [], provenance
+    split = canonical_split(opts.split)
+    provenance["labels"] = None
+    return [SampleRecord(key=k, split=split, source="poses") for k in found], classes, set(), [], provenance
+
+
+def _check_written(report: PackReport, strict: bool) -> None:
+    if strict and report.refused:
+        shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
+        raise DatasetError(f"{len(report.refused)} sample(s) refused (--strict): {shown}; nothing written")
+    if report.total == 0:
+        shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
+        raise DatasetError(f"every sample was refused, nothing packed: {shown}")
+
+
+def _dataset_meta(plan: _Plan, report: PackReport, shards: list, normalization: dict, extractors: list) -> dict:
+    """``dataset.json`` (but its ``manifest_sha256``)."""
+    return {
+        "format": DATASET_FORMAT,
+        "version": DATASET_VERSION,
+        "layout": plan.layout,
+        "normalization": normalization,
+        "dtype": "float16",
+        "classes": plan.classes,
+        "gloss_vocab": plan.gloss_vocab,
+        "signkit_version": _version(),
+        "provenance": plan.provenance,
+        "extractors": extractors,  # what the samples' poses were extracted with, and how many each
+        "splits": {s: {"samples": report.samples[s], "shards": report.shards[s]} for s in report.samples},
+        "shards": shards,
+        "refused": len(report.refused),
+        "unlabelled": len(report.unlabelled),
+        "missing": len(report.missing),
+    }
+
+
+@contextlib.contextmanager
+def _temp_folder(out_dir: Path) -> Iterator[Path]:
+    """A hidden folder next to ``out_dir`` to build the dataset in; on failure it goes, with the parents it made."""
     created = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]  # removed on failure
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     (tmp / SHARDS_DIR).mkdir(parents=True)
     try:
-        report, shards, normalization, extractors = _write(
-            tmp, recs, found, target_layout, convert, fps, target_size, samples_per_shard, workers, progress,
-            unlabelled, missing,
-        )
-        report.outside_subset, report.skipped_rows = outside_subset, skipped_rows
-        report.classes = len(classes) if classes else None  # CSLR/SLT: none
-        if strict and report.refused:
-            shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
-            raise DatasetError(f"{len(report.refused)} sample(s) refused (--strict): {shown}; nothing written")
-        if report.total == 0:
-            shown = "; ".join(f"{k}: {why}" for k, why in report.refused[:3])
-            raise DatasetError(f"every sample was refused, nothing packed: {shown}")
-        meta = {
-            "format": DATASET_FORMAT,
-            "version": DATASET_VERSION,
-            "layout": target_layout,
-            "normalization": normalization,
-            "dtype": "float16",
-            "classes": classes,
-            "gloss_vocab": gloss_vocab,
-            "signkit_version": _version(),
-            "provenance": provenance,
-            "extractors": extractors,  # what the samples' poses were extracted with, and how many each
-            "splits": {s: {"samples": report.samples[s], "shards": report.shards[s]} for s in report.samples},
-            "shards": shards,
-            "refused": len(report.refused),
-            "unlabelled": len(report.unlabelled),
-            "missing": len(report.missing),
-            "manifest_sha256": sha256_file(tmp / MANIFEST),
-        }
-        atomic_write_text(tmp / DATASET_JSON, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        _swap_into_place(tmp, out_dir, overwrite)
+        yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in created:  # deepest first; only the empty folders this pack made
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-    report.out_dir = out_dir
-    return report
 
 
 def _remove_dead_temps(out_dir: Path) -> None:
@@ -386,102 +451,114 @@ def _swap_into_place(tmp: Path, out_dir: Path, overwrite: bool) -> None:
         os.close(fd)
 
 
-def _write(
-    tmp: Path,
-    recs: list[SampleRecord],
-    found: dict[str, Path],
-    layout: str,
-    convert: bool,
-    fps: float | None,
-    target_size: int,
-    samples_per_shard: int | None,
-    workers: int,
-    progress: bool,
-    unlabelled: list[str],
-    missing: list[str],
-) -> tuple[PackReport, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+class _Shards:
+    """Writes samples, in order, into the shards of their split: a shard closes at the size or sample limit or
+    where the split changes. Keeps the manifest rows, the shard list and the counts for dataset.json."""
+
+    def __init__(self, folder: Path, report: PackReport, target_size: int, samples_per_shard: int | None) -> None:
+        self.folder, self.report = folder, report
+        self.target_size, self.samples_per_shard = target_size, samples_per_shard
+        self.rows: list[dict[str, Any]] = []
+        self.shards: list[dict[str, Any]] = []
+        self.normalized = {"pack": 0, "input": 0}  # by whom: this pack or the input (extraction)
+        self.extractors: dict[str, int] = {}
+        self.writer: ShardWriter | None = None
+        self.split = ""
+
+    def add(self, rec: SampleRecord, members: dict[str, bytes], row: dict[str, Any]) -> None:
+        """One prepared sample: its tar members and manifest fields from `_prepare`."""
+        if self.writer is not None and self.split != rec.split:
+            self.close_shard()
+        if self.writer is None:
+            self.split = rec.split
+            self.writer = ShardWriter(self.folder / shard_name(rec.split, self.report.shards[rec.split]))
+            self.report.shards[rec.split] += 1
+        writer, key = self.writer, rec.key
+        index = writer.count
+        offsets = writer.write(members)
+        self.normalized[row.pop("normalized_by")] += 1
+        self.report.flagged += bool(row["flags"])
+        extractor = row.pop("extractor")
+        self.extractors[extractor] = self.extractors.get(extractor, 0) + 1
+        self.rows.append(
+            {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
+             "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index,
+             "pose_offset": offsets[f"{key}.pose.npy"], "conf_offset": offsets[f"{key}.conf.npy"]}
+        )  # fmt: skip
+        self.report.samples[rec.split] += 1
+        full = writer.size >= self.target_size
+        if full or (self.samples_per_shard is not None and writer.count >= self.samples_per_shard):
+            self.close_shard()
+
+    def close_shard(self) -> None:
+        writer = self.writer
+        if writer is None:
+            return
+        writer.close()
+        size = writer.path.stat().st_size
+        sha = sha256_file(writer.path)
+        entry = {"name": writer.path.name, "split": self.split, "samples": writer.count, "sha256": sha, "bytes": size}
+        self.shards.append(entry)
+        self.writer = None
+
+    def normalization(self) -> dict[str, Any]:
+        return {
+            "method": "shoulders",
+            "description": "per sample: centred on the median mid-shoulder point, divided by the median shoulder width",
+            "normalized_by_pack": self.normalized["pack"],
+            "normalized_at_extraction": self.normalized["input"],
+        }
+
+    def made_by(self) -> list[dict[str, Any]]:
+        return [{**(json.loads(k) or {"name": None}), "samples": n} for k, n in sorted(self.extractors.items())]
+
+
+def _jobs(plan: _Plan, found: dict[str, Path], order: list[str], fps: float | None) -> list[tuple[SampleRecord, _Job]]:
+    """One job per labelled sample with a pose file, split by split (in `SPLITS` order), sorted by key."""
     by_split: dict[str, list[SampleRecord]] = {}
-    for r in recs:
+    for r in plan.recs:
         by_split.setdefault(r.split, []).append(r)
-    order = [s for s in SPLITS if s in by_split]
-    report = PackReport(tmp, samples={s: 0 for s in order}, shards={s: 0 for s in order}, layout=layout,
-                        unlabelled=unlabelled, missing=missing)
-    rows: list[dict[str, Any]] = []
-    shards: list[dict[str, Any]] = []
-    counts = {"pack": 0, "input": 0}
-    extractors: dict[str, int] = {}
     jobs = []
     for s in order:
         for r in sorted(by_split[s], key=lambda r: r.key):
             path = found.get(r.key)
             if path is None:
-                continue  # missing: listed in refused.jsonl below
+                continue  # missing: listed in refused.jsonl
             meta = {f: getattr(r, f) for f in ("key", "label", "gloss", "text", "signer", "language", "source")}
-            jobs.append((r, _Job(r.key, str(path), meta, layout, convert, fps)))
-    results = _map(_prepare, [j for _, j in jobs], workers)
-    if progress:
+            jobs.append((r, _Job(r.key, str(path), meta, plan.layout, plan.convert, fps)))
+    return jobs
+
+
+def _write(
+    tmp: Path, plan: _Plan, found: dict[str, Path], opts: PackOptions
+) -> tuple[PackReport, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """Prepare every pose (in ``opts.workers`` processes) and write shards, manifest and refused.jsonl to ``tmp``."""
+    order = [s for s in SPLITS if any(r.split == s for r in plan.recs)]
+    report = PackReport(tmp, samples={s: 0 for s in order}, shards={s: 0 for s in order}, layout=plan.layout)
+    report.unlabelled, report.missing, report.skipped_rows = plan.unlabelled, plan.missing, plan.skipped_rows
+    report.outside_subset = plan.outside_subset
+    report.classes = len(plan.classes) if plan.classes else None  # CSLR/SLT: none
+    jobs = _jobs(plan, found, order, opts.fps)
+    results = _map(_prepare, [j for _, j in jobs], opts.workers)
+    if opts.progress:
         from .._progress import track  # a bar on a terminal, plain periodic lines in a log file
 
         results = track(results, total=len(jobs), desc="packing", unit="sample")
-    writer: ShardWriter | None = None
-    writer_split = ""
-
-    def close() -> None:
-        nonlocal writer
-        if writer is None:
-            return
-        writer.close()
-        shards.append(
-            {
-                "name": writer.path.name,
-                "split": writer_split,
-                "samples": writer.count,
-                "sha256": sha256_file(writer.path),
-                "bytes": writer.path.stat().st_size,
-            }
-        )
-        writer = None
-
+    out = _Shards(tmp / SHARDS_DIR, report, parse_size(opts.shard_size), opts.samples_per_shard)
     for (rec, _), (key, members, row) in zip(jobs, results, strict=True):
         if members is None:
             report.refused.append((key, str(row)))
-            continue
-        if writer is not None and writer_split != rec.split:
-            close()
-        if writer is None:
-            writer_split = rec.split
-            writer = ShardWriter(tmp / SHARDS_DIR / shard_name(rec.split, report.shards[rec.split]))
-            report.shards[rec.split] += 1
-        index = writer.count
-        offsets = writer.write(members)
-        counts[row.pop("normalized_by")] += 1
-        report.flagged += bool(row["flags"])
-        extractor = row.pop("extractor")
-        extractors[extractor] = extractors.get(extractor, 0) + 1
-        rows.append(
-            {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
-             "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index,
-             "pose_offset": offsets[f"{key}.pose.npy"], "conf_offset": offsets[f"{key}.conf.npy"]}
-        )  # fmt: skip
-        report.samples[rec.split] += 1
-        if writer.size >= target_size or (samples_per_shard is not None and writer.count >= samples_per_shard):
-            close()
-    close()
+        else:
+            out.add(rec, members, row)
+    out.close_shard()
     for s in list(report.samples):
         if report.samples[s] == 0:
             del report.samples[s], report.shards[s]
-    write_manifest(rows, tmp / MANIFEST)
+    write_manifest(out.rows, tmp / MANIFEST)
     listed = [{"key": k, "kind": "refused", "reason": why} for k, why in report.refused]
     listed += [{"key": k, "kind": "unlabelled", "reason": f"no label row names this pose ({found[k]})"}
                for k in report.unlabelled]  # fmt: skip
     listed += [{"key": k, "kind": "missing", "reason": "missing pose: no pose file with this key"}
                for k in report.missing]  # fmt: skip
     atomic_write_text(tmp / REFUSED, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in listed))
-    normalization = {
-        "method": "shoulders",
-        "description": "per sample: centred on the median mid-shoulder point, divided by the median shoulder width",
-        "normalized_by_pack": counts["pack"],
-        "normalized_at_extraction": counts["input"],
-    }
-    made_by = [{**(json.loads(k) or {"name": None}), "samples": n} for k, n in sorted(extractors.items())]
-    return report, shards, normalization, made_by
+    return report, out.shards, out.normalization(), out.made_by()

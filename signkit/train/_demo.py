@@ -25,7 +25,7 @@ DEMO_TRAIN: dict[str, Any] = dict(
 
 
 def pack_step(ctx) -> dict:
-    from ..datasets import pack
+    from ..datasets import Benchmark, pack
     from ..datasets.sources import get_source
 
     out = ctx.out_dir / "packed"
@@ -33,7 +33,7 @@ def pack_step(ctx) -> dict:
     if (out / "dataset.json").is_file():
         return {"dataset": str(out), "reused": True}
     root = get_source("fingerspelling-lexicon").default_root()
-    report = pack(root, out, dataset="fingerspelling-lexicon", root=root, workers=ctx.workers or 1)
+    report = pack(root, out, labels=Benchmark("fingerspelling-lexicon", root), workers=ctx.workers or 1)
     return {"dataset": str(out), "samples": report.total, "source": "fingerspelling-lexicon (spoken-to-signed)"}
 
 
