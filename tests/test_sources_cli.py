@@ -103,7 +103,11 @@ def test_cli_inspect_json(tmp_path):
     assert summary["subsets"]["WLASL100"] == 6
     assert {"key": "06307", "media": "videos/06307.mp4"} in summary["missing"]
     text = run("datasets", "inspect", "wlasl", "--root", str(root)).output
-    assert "media_missing: 5" in text and "missing: 06307 (videos/06307.mp4)" in text
+    assert "media_missing: 5" in text and "no media for 5 sample(s):\n" in text and "  06307  videos/06307.mp4" in text
+    lines = text.splitlines()
+    assert any(ln.split() == ["split", "samples"] for ln in lines) and any(ln.split() == ["dev", "1"] for ln in lines)
+    assert any(ln.split() == ["WLASL100", "6"] for ln in lines)  # the subsets table
+    assert "{" not in text and "[" not in text and "'" not in text  # no Python reprs
 
 
 def test_cli_inspect_frame_folders(tmp_path):
@@ -225,3 +229,17 @@ def test_pack_a_keypoint_release_via_dataset(tmp_path):
     rows = {m["key"]: m for m in pq.read_table(tmp_path / "packed" / "manifest.parquet").to_pylist()}
     assert (rows["28656/1000210073"]["label"], rows["28656/1000210073"]["gloss"]) == (0, "TV")
     assert rows["26734/1000035562"]["signer"] == "26734" and rows["26734/1000035562"]["num_frames"] == 3
+
+
+def test_cli_inspect_text_says_when_the_lists_are_cut(capsys):
+    from signkit.cli.datasets import _print_inspection
+
+    summary = {"dataset": "x", "root": "/r", "subset": None, "task": "ISLR", "samples": 30, "splits": {"train": 30},
+               "subsets": {}, "classes": 2, "languages": ["ase", "bfi"], "media_present": 0, "media_missing": 30,
+               "missing": [{"key": f"k{i}", "media": f"v/{i}.mp4"} for i in range(2)], "rows_skipped": 1,
+               "skipped": ["a.csv:3: no video id"]}  # fmt: skip
+    _print_inspection(summary)
+    text = capsys.readouterr().out
+    assert "languages: ase, bfi" in text and "subset: -" in text and "subsets" not in text
+    assert "no media for 30 sample(s), the first 2:\n  k0  v/0.mp4\n  k1  v/1.mp4\n" in text
+    assert "1 release row(s) skipped:\n  a.csv:3: no video id\n" in text

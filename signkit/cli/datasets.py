@@ -76,15 +76,34 @@ def inspect_cmd(name: str, root: Path | None, subset: str | None, as_json: bool,
     summary = inspect_source(name, root, subset=subset, strict=strict)
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-        return
+    else:
+        _print_inspection(summary)
+
+
+def _print_inspection(summary: dict) -> None:
+    """The counts one a line, splits and subsets as tables, then the samples without media and the rows skipped."""
+    from .._words import words
+    from ._table import print_table
+
+    lists = {"splits", "subsets", "missing", "skipped"}
+    width = max(len(k) for k in summary if k not in lists)
     for key, value in summary.items():
-        if key == "missing":
-            for item in value:
-                click.echo(f"{'missing':>16}: {item['key']} ({item['media']})")
-            if summary["media_missing"] > len(value):
-                click.echo(f"{'':>16}  ... and {summary['media_missing'] - len(value)} more")
-            continue
-        click.echo(f"{key:>16}: {value}")
+        if key not in lists:
+            click.echo(f"{key:>{width}}: {words(value)}")
+    for key in ("splits", "subsets"):
+        if summary.get(key):
+            click.echo()
+            print_table(key, {name: {"samples": n} for name, n in summary[key].items()})
+    missing = [f"{item['key']}  {item['media']}" for item in summary.get("missing") or []]
+    _listed(f"no media for {summary['media_missing']} sample(s)", missing, summary["media_missing"])
+    _listed(f"{summary['rows_skipped']} release row(s) skipped", summary.get("skipped") or [], summary["rows_skipped"])
+
+
+def _listed(title: str, items: list[str], total: int) -> None:
+    if items:
+        click.echo(f"\n{title}{f', the first {len(items)}' if total > len(items) else ''}:")
+        for item in items:
+            click.echo(f"  {item}")
 
 
 @datasets.command("clips")

@@ -21,6 +21,7 @@ def info(path: str, as_json: bool) -> None:
     """
     from .._words import words
     from ..datasets.location import is_url
+    from ._table import is_table, print_table
 
     if is_url(path) or Path(path).is_dir():
         from ..datasets import dataset_summary
@@ -33,28 +34,11 @@ def info(path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
-    tables = {k: v for k, v in summary.items() if _is_table(v)}
+    tables = {k: v for k, v in summary.items() if is_table(v)}
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         if key not in tables:
             click.echo(f"{key:>{width}}: {words(value)}")
     for key, rows in tables.items():  # e.g. splits: one row per split
-        _print_table(key, rows)
+        print_table(key, rows)
 
-
-def _is_table(value) -> bool:
-    return isinstance(value, dict) and bool(value) and all(isinstance(v, dict) for v in value.values())
-
-
-def _print_table(title: str, rows: dict[str, dict]) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    from .._words import words
-
-    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
-    table = Table(title.rstrip("s"), *columns, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name, row in rows.items():
-        table.add_row(name, *[words(row.get(c)) for c in columns])
-    Console().print(table)
