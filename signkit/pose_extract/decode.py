@@ -1,8 +1,8 @@
 """Frames of a clip, decoded with PyAV (video files) or Pillow (frame folders), with their timestamps.
 
-PyAV was chosen over OpenCV: both decode a 512x512 H.264 clip at 300-600 frames/s on one core (PyAV with one
-reused swscale context), < 3 % of MediaPipe Holistic's time per frame, and PyAV gives per-frame timestamps
-(variable frame rate), display rotation, exact seeking and clear errors. Decoding runs in a background thread
+PyAV was chosen over OpenCV: both decode far faster than pose estimation runs, a few percent of extraction's time
+(measured in docs/benchmarks.md, "Decoding"), and PyAV gives per-frame timestamps (variable frame rate), display
+rotation, exact seeking and clear errors. Decoding runs in a background thread
 (`prefetch`) so it overlaps inference.
 """
 
