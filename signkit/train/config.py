@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .._toml import toml_reader
 from ..errors import ConfigError
 
 TASKS = ("islr", "cslr", "slt", "pretrain")
@@ -120,13 +121,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} not found")
     try:
         if path.suffix == ".toml":
-            import tomllib
-
-            return tomllib.loads(path.read_text())
+            return toml_reader().loads(path.read_text())
         return json.loads(path.read_text())
-    except ImportError:
-        raise ConfigError("TOML configs need Python >= 3.11; use a .json config") from None
-    except ValueError as e:
+    except ValueError as e:  # tomllib's TOMLDecodeError and json's JSONDecodeError are ValueErrors
         raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {e}") from None
 
 

@@ -39,13 +39,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser, published as tomli
-    import tomli as tomllib
-
+from .._toml import toml_reader
 from ..errors import ZooError
 from .cache import mirror_entries_dir, registries_dir
+
+tomllib = toml_reader()  # Python 3.10: tomli
 
 BUILTIN_REGISTRY = Path(__file__).with_name("registry.toml")
 REGISTRY_ENV = "SIGNKIT_ZOO_REGISTRY"
@@ -454,41 +452,23 @@ def _is_relative_path(url: str) -> bool:
     return "://" not in url and not Path(url).expanduser().is_absolute()
 
 
-# ---- a small TOML writer for the registry's own shape (tomllib reads TOML; the stdlib has no writer) ----------
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
 def dumps_registry(data: dict[str, Any]) -> str:
     """Write ``{"schema": 1, "model": [entry, ...], "tokenizer": [...]}`` (entries as in ``ZooEntry.to_dict``) as
-    TOML."""
-    lines = [f"schema = {data.get('schema', SCHEMA_VERSION)}", ""]
+    TOML (``tomli-w``); fields that are None are left out, TOML has no null."""
+    import tomli_w
+
+    def table(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in item.items() if v is not None}
+
+    models = []
     for model in data.get("model", []):
-        lines.append("[[model]]")
-        for key, value in model.items():
-            if key not in ("files", "metrics") and value is not None:
-                lines.append(f"{key} = {_toml_value(value)}")
-        for table in ("files", "metrics"):
-            for item in model.get(table, []):
-                lines.append("")
-                lines.append(f"[[model.{table}]]")
-                lines += [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
-        lines.append("")
+        entry = {k: v for k, v in table(model).items() if k not in ("files", "metrics")}
+        entry.update({t: [table(i) for i in model[t]] for t in ("files", "metrics") if model.get(t)})
+        models.append(entry)
+    tokenizers = []
     for tokenizer in data.get("tokenizer", []):
-        lines += ["[[tokenizer]]", f"name = {_toml_value(tokenizer['name'])}"]
-        for item in tokenizer.get("files", []):
-            lines += ["", "[[tokenizer.files]]"] + [f"{k} = {_toml_value(v)}" for k, v in item.items() if v is not None]
-        lines.append("")
-    return "\n".join(lines)
+        files = [table(i) for i in tokenizer.get("files", [])]
+        tokenizers.append({"name": tokenizer["name"], **({"files": files} if files else {})})
+    out: dict[str, Any] = {"schema": data.get("schema", SCHEMA_VERSION)}
+    out.update({k: v for k, v in (("model", models), ("tokenizer", tokenizers)) if v})
+    return tomli_w.dumps(out)

@@ -1,0 +1,39 @@
+"""TOML: training configs read on every supported Python (tomli on 3.10), registries written with tomli-w."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+
+import pytest
+
+import signkit._toml as toml
+from signkit.errors import ConfigError
+from signkit.train import resolve_config
+from signkit.zoo.registry import dumps_registry
+
+
+@pytest.mark.parametrize("has_tomllib", [True, False])
+def test_a_toml_training_config_is_read_on_python_3_10_too(tmp_path, monkeypatch, has_tomllib):
+    """It was refused on 3.10 ("TOML configs need Python >= 3.11") although tomli is a dependency there."""
+    monkeypatch.setattr(toml, "HAS_TOMLLIB", has_tomllib)
+    monkeypatch.setitem(sys.modules, "tomli", tomllib)  # tomllib is tomli, vendored; this venv runs 3.11+
+    if not has_tomllib:
+        monkeypatch.setitem(sys.modules, "tomllib", None)  # importing it now fails, as on 3.10
+    (tmp_path / "c.toml").write_text('task = "cslr"\nlr = 0.001\nmax_steps = 5\nbetas = [0.9, 0.95]\n')
+    cfg = resolve_config(tmp_path / "c.toml")
+    assert (cfg.task, cfg.lr, cfg.max_steps, cfg.betas) == ("cslr", 0.001, 5, (0.9, 0.95))
+    (tmp_path / "bad.toml").write_text("lr = = 1\n")
+    with pytest.raises(ConfigError, match="is not valid toml"):
+        resolve_config(tmp_path / "bad.toml")
+
+
+def test_registry_toml_round_trips_without_the_none_fields():
+    model = {"name": "lab.x", "arch": "sigma-tiny", "description": 'say "hi" \\ 日本', "card": None,
+             "labels": ["a", "b"], "files": [{"name": "model.safetensors", "url": "w.safetensors", "sha256": "0" * 64,
+                                              "size": None}], "metrics": []}  # fmt: skip
+    tokenizer = {"name": "byt5", "files": [{"name": "t.json", "url": "t.json", "sha256": "1" * 64}]}
+    data = tomllib.loads(dumps_registry({"schema": 1, "model": [model], "tokenizer": [tokenizer]}))
+    assert data == {"schema": 1, "tokenizer": [tokenizer], "model": [
+        {"name": "lab.x", "arch": "sigma-tiny", "description": 'say "hi" \\ 日本', "labels": ["a", "b"],
+         "files": [{"name": "model.safetensors", "url": "w.safetensors", "sha256": "0" * 64}]}]}  # fmt: skip
