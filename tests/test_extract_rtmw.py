@@ -227,7 +227,7 @@ def test_extracts_without_mediapipe(tmp_path, models):
 
 
 def test_packed_dataset_lists_the_estimator_its_samples_came_from(tmp_path, options, models):
-    from signkit.datasets.pack import pack
+    from signkit.datasets import pack
 
     extract([ASSETS / "astronaut.mp4", ASSETS / "grace_hopper.mp4"], tmp_path / "poses", options, workers=1)
     labels = tmp_path / "labels.csv"

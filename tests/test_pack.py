@@ -19,7 +19,7 @@ from conftest import lexicon_dir, make_pose
 
 import signkit.datasets as sd
 from signkit.cli.main import cli
-from signkit.datasets.pack import parse_size
+from signkit.datasets.packing import parse_size
 from signkit.errors import DatasetError, PoseError
 from signkit.pose import save_pose
 

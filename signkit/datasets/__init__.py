@@ -1,8 +1,7 @@
 """Datasets: the sample schema, benchmark parsers (``sources``), ``pack`` into WebDataset shards, and the reader.
 
 Torch is imported only by the reader (``open``, ``SignDataset``), which is loaded on first use, so ``signkit info``
-and ``signkit pack`` stay light. ``pack`` and ``verify`` are imported eagerly: they share their modules' names, and
-a lazily imported submodule would shadow the function of the same name.
+and ``signkit pack`` stay light. ``pack`` and ``verify`` live in ``packing`` and ``verifying``.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from .labels import read_labels
 from .manifest import DatasetInfo, read_dataset_json, read_manifest
-from .pack import Benchmark, PackOptions, PackReport, pack
+from .packing import Benchmark, PackOptions, PackReport, pack
 from .schema import MANIFEST_COLUMNS, SPLITS, SampleRecord, canonical_split, check_key
 from .summary import dataset_summary
 from .transforms import Augment
-from .verify import VerifyReport, verify
+from .verifying import VerifyReport, verify
 
 _LAZY = {
     "open": "reader",
