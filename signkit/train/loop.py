@@ -103,7 +103,7 @@ def warmup_cosine(warmup: int, total: int, min_ratio: float = 0.0) -> Callable[[
     return factor
 
 
-class RunLog:
+class MetricsLog:
     """``metrics.jsonl`` (and TensorBoard when asked), written by rank 0 only."""
 
     def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool = False, resume_step: int = 0):
@@ -268,7 +268,7 @@ class _Fit:
         self.state, self.pending_rng = self._restore(resume)
         self.net = self._wrap(model)
         self.per_rank = getattr(train, "per_rank", False)  # the source already yields this rank's share of each batch
-        self.log = RunLog(run_dir, self.info.is_main, config.tensorboard, self.state.step)
+        self.log = MetricsLog(run_dir, self.info.is_main, config.tensorboard, self.state.step)
         self.bar = _progress(config.max_steps, self.state.step, self.info.is_main and config.progress)
         self.result = FitResult(self.state, run_dir)
         self.window = _Window()
