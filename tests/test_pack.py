@@ -350,8 +350,8 @@ def test_options_take_one_source_of_labels_of_a_checked_kind(tmp_path, labelled)
 def test_cli_refuses_two_sources_of_labels_and_a_root_without_dataset(tmp_path, labelled):
     poses, labels, _ = labelled
     runner = CliRunner()
-    result = runner.invoke(cli, ["pack", str(poses), "-o", str(tmp_path / "ds"), "--labels", str(labels),
-                                 "--dataset", "msasl", "--root", str(tmp_path)])  # fmt: skip
+    both = ["--labels", str(labels), "--dataset", "msasl", "--root", str(tmp_path)]
+    result = runner.invoke(cli, ["pack", str(poses), "-o", str(tmp_path / "ds"), *both])
     assert result.exit_code == 2 and "one source of labels" in result.output and not (tmp_path / "ds").exists()
     result = runner.invoke(cli, ["pack", str(poses), "-o", str(tmp_path / "ds"), "--root", str(tmp_path)])
     assert result.exit_code == 2 and "add --dataset" in result.output and not (tmp_path / "ds").exists()

@@ -234,10 +234,10 @@ def test_pack_a_keypoint_release_via_dataset(tmp_path):
 def test_cli_inspect_text_says_when_the_lists_are_cut(capsys):
     from signkit.cli.datasets import _print_inspection
 
-    summary = {"dataset": "x", "root": "/r", "subset": None, "task": "ISLR", "samples": 30, "splits": {"train": 30},
-               "subsets": {}, "classes": 2, "languages": ["ase", "bfi"], "media_present": 0, "media_missing": 30,
-               "missing": [{"key": f"k{i}", "media": f"v/{i}.mp4"} for i in range(2)], "rows_skipped": 1,
-               "skipped": ["a.csv:3: no video id"]}  # fmt: skip
+    summary = {"dataset": "x", "root": "/r", "subset": None, "task": "ISLR", "samples": 30, "splits": {"train": 30}}
+    summary.update(subsets={}, classes=2, languages=["ase", "bfi"], media_present=0, media_missing=30)
+    summary.update(missing=[{"key": f"k{i}", "media": f"v/{i}.mp4"} for i in range(2)], rows_skipped=1)
+    summary.update(skipped=["a.csv:3: no video id"])
     _print_inspection(summary)
     text = capsys.readouterr().out
     assert "languages: ase, bfi" in text and "subset: -" in text and "subsets" not in text

@@ -32,11 +32,11 @@ def test_a_toml_training_config_is_read_on_python_3_10_too(tmp_path, monkeypatch
 
 
 def test_registry_toml_round_trips_without_the_none_fields():
-    model = {"name": "lab.x", "arch": "sigma-tiny", "description": 'say "hi" \\ 日本', "card": None,
-             "labels": ["a", "b"], "files": [{"name": "model.safetensors", "url": "w.safetensors", "sha256": "0" * 64,
-                                              "size": None}], "metrics": []}  # fmt: skip
+    weights = {"name": "model.safetensors", "url": "w.safetensors", "sha256": "0" * 64}
+    text = 'say "hi" \\ 日本'
+    model = {"name": "lab.x", "arch": "sigma-tiny", "description": text, "card": None, "labels": ["a", "b"]}
+    model.update(files=[{**weights, "size": None}], metrics=[])
     tokenizer = {"name": "byt5", "files": [{"name": "t.json", "url": "t.json", "sha256": "1" * 64}]}
     data = READER.loads(dumps_registry({"schema": 1, "model": [model], "tokenizer": [tokenizer]}))
-    assert data == {"schema": 1, "tokenizer": [tokenizer], "model": [
-        {"name": "lab.x", "arch": "sigma-tiny", "description": 'say "hi" \\ 日本', "labels": ["a", "b"],
-         "files": [{"name": "model.safetensors", "url": "w.safetensors", "sha256": "0" * 64}]}]}  # fmt: skip
+    written = {"name": "lab.x", "arch": "sigma-tiny", "description": text, "labels": ["a", "b"], "files": [weights]}
+    assert data == {"schema": 1, "model": [written], "tokenizer": [tokenizer]}

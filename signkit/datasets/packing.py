@@ -308,8 +308,9 @@ def _plan(poses_dir: Path, found: dict[str, Path], opts: PackOptions) -> _Plan:
     else:
         layout = _first_layout([found[r.key] for r in sorted(recs, key=lambda r: r.key) if r.key in found], opts.fps)
         convert = False
-    return _Plan(recs, classes, build_gloss_vocab(recs), provenance, skipped_rows, unlabelled, missing,
-                 sum(1 for k in found if k in outside), layout, convert)  # fmt: skip
+    outside_subset = sum(1 for k in found if k in outside)
+    vocab = build_gloss_vocab(recs)
+    return _Plan(recs, classes, vocab, provenance, skipped_rows, unlabelled, missing, outside_subset, layout, convert)
 
 
 def _classes(recs: list[SampleRecord], given: list[str] | None, gloss_sequences: bool | None) -> list[str] | None:
@@ -324,11 +325,15 @@ def _classes(recs: list[SampleRecord], given: list[str] | None, gloss_sequences:
 
 
 def _check_strict(unlabelled: list[str], missing: list[str], skipped_rows: list[str]) -> None:
-    problems = [f"{len(unlabelled)} pose file(s) without a label row (e.g. {unlabelled[0]})" if unlabelled else "",
-                f"{len(missing)} labelled sample(s) without a pose file (e.g. {missing[0]})" if missing else "",
-                f"{len(skipped_rows)} release row(s) skipped ({skipped_rows[0]})" if skipped_rows else ""]  # fmt: skip
-    if any(problems):
-        raise DatasetError(f"--strict: {'; '.join(p for p in problems if p)}; nothing written")
+    problems = []
+    if unlabelled:
+        problems.append(f"{len(unlabelled)} pose file(s) without a label row (e.g. {unlabelled[0]})")
+    if missing:
+        problems.append(f"{len(missing)} labelled sample(s) without a pose file (e.g. {missing[0]})")
+    if skipped_rows:
+        problems.append(f"{len(skipped_rows)} release row(s) skipped ({skipped_rows[0]})")
+    if problems:
+        raise DatasetError(f"--strict: {'; '.join(problems)}; nothing written")
 
 
 def _label_records(poses_dir: Path, found: dict[str, Path], opts: PackOptions):
