@@ -15,6 +15,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from .manifest import (
     SHARDS_DIR,
     SUM_COLUMNS,
     DatasetInfo,
+    ShardInfo,
     consistency_problems,
     read_dataset_json,
     read_manifest,
@@ -51,81 +53,113 @@ class VerifyReport:
 def verify(root: str | os.PathLike) -> VerifyReport:
     """Check a packed dataset (a folder or a URL); returns a report whose ``problems`` name each mismatch (empty
     when all is well)."""
-    import pyarrow.compute as pc
-
     info = read_dataset_json(root)
     where = info.location
     report = VerifyReport(info.root)
-    problems = report.problems
     want_manifest = info.raw.get("manifest_sha256")
     if want_manifest and where.is_file(MANIFEST) and where.sha256(MANIFEST) != want_manifest:
-        problems.append(f"{MANIFEST}: sha256 differs from dataset.json (the manifest was changed or damaged)")
+        report.problems.append(f"{MANIFEST}: sha256 differs from dataset.json (the manifest was changed or damaged)")
     try:
         table = read_manifest(where)
     except DatasetError as e:
-        problems.append(str(e))
+        report.problems.append(str(e))
         return report
-    problems.extend(consistency_problems(info, table))
+    report.problems.extend(consistency_problems(info, table))
     if not all(c in table.column_names for c in SUM_COLUMNS):
         report.sample_checksums = False
         report.notes.append(
             "the dataset lacks sample checksums (packed by an older signkit): shards are checked whole (sha256) "
             "here, but the loader cannot tell a damaged sample; re-pack it to check every sample on every read"
         )
-    keys, shards = table["key"].to_pylist(), table["shard"].to_pylist()
-    rows: dict[str, list[tuple[int, str]]] = {}
-    for key, shard, index in zip(keys, shards, table["index"].to_pylist(), strict=True):
-        rows.setdefault(shard, []).append((index, key))
-    offsets: dict[str, dict[str, int | None]] = {}  # shard -> member -> where the manifest says its data starts
-    if all(c in table.column_names for c in OFFSET_COLUMNS):
-        for column, suffix in zip(OFFSET_COLUMNS, ("pose.npy", "conf.npy"), strict=True):
-            for key, shard, at in zip(keys, shards, table[column].to_pylist(), strict=True):
-                offsets.setdefault(shard, {})[f"{key}.{suffix}"] = at
+    index = _ManifestIndex.of(table)
+    _check_listing(info, index, report)
     normalized_by: Counter = Counter()
+    for shard in info.shards:
+        _check_shard(info, shard, index, normalized_by, report)
+    if sum(normalized_by.values()) == table.num_rows:  # every sample's JSON was read
+        _check_normalization(info, normalized_by, report.problems)
+    return report
+
+
+@dataclass
+class _ManifestIndex:
+    """What the manifest says each shard holds: its keys in stored order and where each member's data starts."""
+
+    table: Any
+    rows: dict[str, list[tuple[int, str]]]  # shard -> (index, key)
+    offsets: dict[str, dict[str, int | None]]  # shard -> member -> offset (empty for datasets packed before them)
+
+    @classmethod
+    def of(cls, table) -> _ManifestIndex:
+        keys, shards = table["key"].to_pylist(), table["shard"].to_pylist()
+        rows: dict[str, list[tuple[int, str]]] = {}
+        for key, shard, index in zip(keys, shards, table["index"].to_pylist(), strict=True):
+            rows.setdefault(shard, []).append((index, key))
+        offsets: dict[str, dict[str, int | None]] = {}
+        if all(c in table.column_names for c in OFFSET_COLUMNS):
+            for column, suffix in zip(OFFSET_COLUMNS, ("pose.npy", "conf.npy"), strict=True):
+                for key, shard, at in zip(keys, shards, table[column].to_pylist(), strict=True):
+                    offsets.setdefault(shard, {})[f"{key}.{suffix}"] = at
+        return cls(table, rows, offsets)
+
+    def keys(self, shard: str) -> list[str]:
+        return [k for _, k in sorted(self.rows.get(shard, []))]
+
+    def rows_of(self, shard: str):
+        import pyarrow.compute as pc
+
+        return self.table.filter(pc.equal(self.table["shard"], shard))
+
+
+def _check_listing(info: DatasetInfo, index: _ManifestIndex, report: VerifyReport) -> None:
+    """Shards the manifest or the store has that dataset.json does not list."""
     listed = {s.name for s in info.shards}
-    for shard in sorted(set(rows) - listed):
-        problems.append(f"manifest names shard {shard}, which dataset.json does not list")
-    on_disk = where.list_names(SHARDS_DIR, suffix=".tar")
+    for shard in sorted(set(index.rows) - listed):
+        report.problems.append(f"manifest names shard {shard}, which dataset.json does not list")
+    on_disk = info.location.list_names(SHARDS_DIR, suffix=".tar")
     if on_disk is None:
+        where = info.location
         report.notes.append(f"{where} cannot be listed, so shards that dataset.json does not list were not looked for")
     for name in sorted(set(on_disk or ()) - listed):
-        problems.append(f"{SHARDS_DIR}/{name}: not listed in dataset.json")
-    for shard in info.shards:
-        path = info.shard_path(shard)
-        if not where.is_file(SHARDS_DIR, shard.name):
-            problems.append(f"{SHARDS_DIR}/{shard.name}: missing")
-            continue
-        report.shards_checked += 1
-        size = where.size(SHARDS_DIR, shard.name)
-        if size != shard.bytes:
-            problems.append(f"{SHARDS_DIR}/{shard.name}: {size} bytes, dataset.json says {shard.bytes}")
-        if where.sha256(SHARDS_DIR, shard.name) != shard.sha256:
-            problems.append(f"{SHARDS_DIR}/{shard.name}: sha256 mismatch (the shard is corrupt or was changed)")
-        try:
-            keys, found = scan_shard(path)
-        except DatasetError as e:
-            problems.append(str(e))
-            continue
-        report.samples_checked += len(keys)
-        if len(keys) != shard.samples:
-            problems.append(f"{SHARDS_DIR}/{shard.name}: holds {len(keys)} samples, dataset.json says {shard.samples}")
-        expected = [k for _, k in sorted(rows.get(shard.name, []))]
-        if expected != keys:
-            extra = sorted(set(keys) - set(expected))[:3]
-            lost = sorted(set(expected) - set(keys))[:3]
-            detail = f"in the shard only: {extra}; in the manifest only: {lost}" if extra or lost else "order differs"
-            problems.append(f"{SHARDS_DIR}/{shard.name}: manifest disagrees with the shard ({detail})")
-        wrong = [m for m, at in offsets.get(shard.name, {}).items() if found.get(m) != at]
-        if wrong:
-            problems.append(
-                f"{SHARDS_DIR}/{shard.name}: manifest offsets disagree with the shard for {len(wrong)} members "
-                f"(first: {sorted(wrong)[0]}); re-pack the dataset"
-            )
-        per_sample = table.filter(pc.equal(table["shard"], shard.name))
-        problems.extend(_check_samples(info, path, shard.name, per_sample, normalized_by))
-    if sum(normalized_by.values()) == table.num_rows:  # every sample's JSON was read
-        _check_normalization(info, normalized_by, problems)
-    return report
+        report.problems.append(f"{SHARDS_DIR}/{name}: not listed in dataset.json")
+
+
+def _check_shard(
+    info: DatasetInfo, shard: ShardInfo, index: _ManifestIndex, normalized_by: Counter, report: VerifyReport
+) -> None:
+    """One shard: present, its size and sha256, its keys, order and offsets against the manifest, then every sample."""
+    where, problems, name = info.location, report.problems, f"{SHARDS_DIR}/{shard.name}"
+    if not where.is_file(SHARDS_DIR, shard.name):
+        problems.append(f"{name}: missing")
+        return
+    report.shards_checked += 1
+    size = where.size(SHARDS_DIR, shard.name)
+    if size != shard.bytes:
+        problems.append(f"{name}: {size} bytes, dataset.json says {shard.bytes}")
+    if where.sha256(SHARDS_DIR, shard.name) != shard.sha256:
+        problems.append(f"{name}: sha256 mismatch (the shard is corrupt or was changed)")
+    path = info.shard_path(shard)
+    try:
+        keys, found = scan_shard(path)
+    except DatasetError as e:
+        problems.append(str(e))
+        return
+    report.samples_checked += len(keys)
+    if len(keys) != shard.samples:
+        problems.append(f"{name}: holds {len(keys)} samples, dataset.json says {shard.samples}")
+    expected = index.keys(shard.name)
+    if expected != keys:
+        extra = sorted(set(keys) - set(expected))[:3]
+        lost = sorted(set(expected) - set(keys))[:3]
+        detail = f"in the shard only: {extra}; in the manifest only: {lost}" if extra or lost else "order differs"
+        problems.append(f"{name}: manifest disagrees with the shard ({detail})")
+    wrong = [m for m, at in index.offsets.get(shard.name, {}).items() if found.get(m) != at]
+    if wrong:
+        problems.append(
+            f"{name}: manifest offsets disagree with the shard for {len(wrong)} members "
+            f"(first: {sorted(wrong)[0]}); re-pack the dataset"
+        )
+    problems.extend(_check_samples(info, path, shard.name, index.rows_of(shard.name), normalized_by))
 
 
 def _check_samples(info: DatasetInfo, path, shard: str, rows, normalized_by: Counter) -> list[str]:
