@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._media import VIDEO_SUFFIXES
 from .datasets.inputs import INPUT_SUFFIXES as POSE_SUFFIXES  # .npz, .pose and Uni-Sign-style .pkl, as pack reads
 from .errors import LayoutError, PoseError, SignkitError
-from .pose_extract.inputs import VIDEO_SUFFIXES
 
 NO_EVIDENCE_FLAGS = ("no_person", "no_shoulders")
 PICKLE_FPS = 25.0

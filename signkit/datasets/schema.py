@@ -7,16 +7,15 @@ to pose files by ``key`` and writes them to the manifest (one row per sample).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .. import _keys
 from ..errors import DatasetError
 
 SPLITS = ("train", "dev", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
                   "validation": "dev", "test": "test", "testing": "test"}  # fmt: skip
-_KEY_OK = re.compile(r"^[^.\s][^.]*$")
 
 # Manifest columns, in order (DESIGN.md, "Files and shards").
 MANIFEST_COLUMNS = (
@@ -44,9 +43,7 @@ def canonical_split(name: str) -> str:
 
 def check_key(key: str) -> str:
     """Keys name tar members and files: no dots (WebDataset splits member names at the first dot), no blanks."""
-    if not key or not _KEY_OK.match(key) or key.startswith("/") or ".." in key.split("/"):
-        raise DatasetError(f"invalid sample key {key!r}: keys may not be empty, contain dots, or start with '/'")
-    return key
+    return _keys.check_key(key, DatasetError)
 
 
 @dataclass

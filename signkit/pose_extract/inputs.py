@@ -1,24 +1,20 @@
 """What to extract: video files, folders (searched recursively), frame folders, and clip lists (CSV).
 
 Every input becomes a `Clip` with a unique output key; keys are relative paths without suffix (``/`` allowed,
-dots replaced by ``_``) and a collision is an error before any work starts. The clip-list CSV is the contract
-shared with the dataset parsers: columns ``path`` (required), ``key``, ``start``, ``end``, ``unit``
-(``seconds`` or ``frames``; frames are 0-based and ``end`` is exclusive).
+dots replaced by ``_``: `signkit._keys`) and a collision is an error before any work starts. The clip-list CSV is
+the contract shared with the dataset parsers; its format has one owner, `signkit._clip_list`.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import _clip_list, _keys
+from .._media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import ExtractError
-
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".wmv", ".mpg", ".mpeg", ".ts")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-UNITS = ("seconds", "frames")
 
 
 @dataclass(frozen=True)
@@ -53,17 +49,11 @@ def frame_files(folder: Path) -> list[Path]:
 
 def make_key(relative: str | os.PathLike) -> str:
     """Output key of a relative path: suffix dropped, ``/`` separators, no dots."""
-    rel = Path(relative)
-    if rel.suffix.lower() in VIDEO_SUFFIXES:
-        rel = rel.with_suffix("")
-    return clean_key(rel.as_posix())
+    return _keys.key_of_path(relative, ExtractError)
 
 
 def clean_key(key: str) -> str:
-    parts = [p for p in key.replace("\\", "/").split("/") if p not in ("", ".")]
-    if not parts or ".." in parts:
-        raise ExtractError(f"invalid output key {key!r}: use a relative path such as 'signer1/clip01'")
-    return "/".join(p.replace(".", "_") for p in parts)
+    return _keys.clean_key(key, ExtractError)
 
 
 def _walk(folder: Path, visited: set[tuple[int, int]] | None = None) -> Iterable[Path]:
@@ -96,50 +86,9 @@ def _dir_id(path: Path) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
-def _parse_bound(value: str, field: str, where: str) -> float | None:
-    value = (value or "").strip()
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise ExtractError(f"{where}: {field} {value!r} is not a number (seconds or frames)") from None
-    if number < 0:
-        raise ExtractError(f"{where}: {field} must be >= 0, got {value}")
-    return number
-
-
 def read_clip_list(csv_path: str | os.PathLike) -> list[Clip]:
     """Clips of a CSV clip list; relative paths are relative to the CSV's folder."""
-    csv_path = Path(csv_path)
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ExtractError(f"{csv_path}: cannot read clip list ({e})") from None
-    reader = csv.DictReader(text.splitlines())
-    if reader.fieldnames is None or "path" not in [f.strip() for f in reader.fieldnames]:
-        raise ExtractError(
-            f"{csv_path}: a clip list needs a header with a 'path' column (and optional key,start,end,unit)"
-        )
-    clips = []
-    for line_no, raw in enumerate(reader, start=2):
-        row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
-        where = f"{csv_path}:{line_no}"
-        if not row.get("path"):
-            raise ExtractError(f"{where}: empty path")
-        path = Path(row["path"])
-        path = path if path.is_absolute() else csv_path.parent / path
-        unit = row.get("unit") or "seconds"
-        if unit not in UNITS:
-            raise ExtractError(f"{where}: unit must be one of {', '.join(UNITS)}, got {unit!r}")
-        start, end = _parse_bound(row.get("start", ""), "start", where), _parse_bound(row.get("end", ""), "end", where)
-        if start is not None and end is not None and end <= start:
-            raise ExtractError(f"{where}: end ({end}) must be after start ({start})")
-        if unit == "frames" and any(b is not None and b != int(b) for b in (start, end)):
-            raise ExtractError(f"{where}: frame bounds must be whole numbers")
-        key = clean_key(row["key"]) if row.get("key") else make_key(Path(row["path"]))
-        clips.append(Clip(path, key, start, end, unit))
-    return clips
+    return [Clip(path, key, row.start, row.end, row.unit) for path, key, row in _clip_list.read_clip_list(csv_path)]
 
 
 def discover(inputs: Iterable[str | os.PathLike]) -> list[Clip]:
@@ -172,16 +121,12 @@ def discover(inputs: Iterable[str | os.PathLike]) -> list[Clip]:
         raise ExtractError(
             f"no videos found in {shown}; give video files, folders of videos or frames, or a .csv clip list"
         )
-    check_unique_keys(clips)
+    _keys.check_unique_keys(clips, _same_key)
     return clips
 
 
-def check_unique_keys(clips: list[Clip]) -> None:
-    seen: dict[str, Clip] = {}
-    for clip in clips:
-        if clip.key in seen:
-            raise ExtractError(
-                f"two clips would write the same output key {clip.key!r} ({seen[clip.key].path} and {clip.path}); "
-                "give each a distinct 'key' in a clip list"
-            )
-        seen[clip.key] = clip
+def _same_key(first: Clip, second: Clip) -> ExtractError:
+    return ExtractError(
+        f"two clips would write the same output key {second.key!r} ({first.path} and {second.path}); "
+        "give each a distinct 'key' in a clip list"
+    )

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..._keys import check_unique_keys as _check_unique_keys
+from ..._keys import safe_key as safe_key  # the parsers' id -> key rule is the one of `signkit._keys`
+from ..._media import VIDEO_SUFFIXES
 from ...errors import DatasetError
 from ..labels import normalize_gloss as normalize_gloss  # the parsers' gloss rule is the labels' one
 from ..schema import SampleRecord
@@ -314,12 +317,6 @@ def signer_or_none(value: Any) -> str | None:
     return text
 
 
-def safe_key(text: str) -> str:
-    """A sample key from an id that may hold dots, colons or blanks (keys name files and tar members)."""
-    out = "".join(c if (c.isalnum() or c in "-_/") else "_" for c in text)
-    return out.strip("/")
-
-
 def hash_split(key: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> str:
     """A deterministic train/dev/test split from the key alone (same on every run, machine and Python)."""
     value = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
@@ -329,11 +326,9 @@ def hash_split(key: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
 
 
 def check_unique_keys(records: Iterable[SampleRecord], source: str) -> None:
-    seen: set[str] = set()
-    for r in records:
-        if r.key in seen:
-            raise DatasetError(f"{source}: two samples share the key {r.key!r}; the release lists it twice")
-        seen.add(r.key)
+    """A release that lists one key twice is an error naming ``source`` (the rule: `signkit._keys`)."""
+    _check_unique_keys(records, lambda _, r: DatasetError(
+        f"{source}: two samples share the key {r.key!r}; the release lists it twice"))
 
 
 @dataclass
@@ -345,7 +340,7 @@ class MediaIndex:
     files: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, root: Path, suffixes: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")) -> MediaIndex:
+    def build(cls, root: Path, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> MediaIndex:
         index = cls(root)
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()
@@ -368,7 +363,7 @@ class MediaIndex:
         return hits[0]
 
     def find_stem(self, stem: str, prefer: Sequence[str] = ()) -> str | None:
-        for suffix in (".mp4", ".avi", ".mov", ".mkv", ".webm"):
+        for suffix in VIDEO_SUFFIXES:
             hit = self.find(stem + suffix, prefer)
             if hit is not None:
                 return hit
