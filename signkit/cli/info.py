@@ -19,8 +19,8 @@ def info(path: str, as_json: bool) -> None:
     Example:
       signkit info poses/clip01.npz --json
     """
+    from .._urls import is_url
     from .._words import words
-    from ..datasets.location import is_url
     from ._table import is_table, print_table
 
     if is_url(path) or Path(path).is_dir():

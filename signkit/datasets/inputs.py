@@ -17,36 +17,13 @@ import numpy as np
 from .._atomic import PARTIAL_SUFFIX
 from ..errors import DatasetError, PoseError
 from ..pose import Pose, load_pose
+from ._unpickle import NUMPY_ARRAYS, restricted_load
 from .schema import check_key
 
 POSE_FILE_SUFFIXES = (".npz", ".pose")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 INPUT_SUFFIXES = POSE_FILE_SUFFIXES + PICKLE_SUFFIXES
 UNISIGN_LAYOUT = "coco-wholebody-133"
-
-# What a pickle of numpy arrays needs, and nothing that can run code.
-_PICKLE_ALLOWED = {
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-    ("collections", "OrderedDict"),
-}
-
-
-class _ArrayUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _PICKLE_ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refusing to load {module}.{name}: only numpy arrays are allowed in a pose pickle"
-        )
-
 
 def find_pose_inputs(poses_dir: str | os.PathLike) -> dict[str, Path]:
     """key -> file for every pose input under ``poses_dir`` (key = relative path without suffix, '/'-separated).
@@ -84,7 +61,7 @@ def load_unisign_pickle(path: str | os.PathLike, fps: float | None) -> Pose:
         raise DatasetError(f"{path}: Uni-Sign pickles carry no frame rate; pass fps (--fps 25 for CSL-Daily/Phoenix)")
     try:
         with open(path, "rb") as f:
-            obj = _ArrayUnpickler(f).load()
+            obj = restricted_load(f, NUMPY_ARRAYS, ": only numpy arrays are allowed in a pose pickle")
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as e:
         raise PoseError(f"{path}: not a readable pose pickle ({type(e).__name__}: {e})") from None
     if not isinstance(obj, dict) or "keypoints" not in obj or "scores" not in obj:

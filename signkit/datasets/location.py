@@ -1,27 +1,21 @@
 """Where a packed dataset lives: a local folder, or a URL that fsspec opens (``s3://``, ``gs://``, ``https://``...).
 
 Local folders keep the fast path (shards are memory-mapped); a URL's index files are fetched whole and its shards
-streamed. ``file://`` URLs are local folders. Credentials come from each store's usual environment (fsspec's
-``s3fs`` / ``gcsfs`` read ``AWS_*`` / ``GOOGLE_APPLICATION_CREDENTIALS``).
+streamed. ``file://`` URLs are local folders (`signkit._urls` says what is a URL and which URLs name a local path).
+Credentials come from each store's usual environment (fsspec's ``s3fs`` / ``gcsfs`` read ``AWS_*`` /
+``GOOGLE_APPLICATION_CREDENTIALS``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Any
 
+from .._hashing import sha256_stream
+from .._urls import is_url as is_url  # the one meaning: `scheme://` text, file:// included
+from .._urls import local_path
 from ..errors import DatasetError
-
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
-
-
-def is_url(path: str | os.PathLike) -> bool:
-    """True for a remote URL; ``file://`` and plain paths are local."""
-    text = str(path) if not isinstance(path, Path) else ""
-    return bool(_URL.match(text)) and not text.startswith("file://")
 
 
 def url_to_fs(url: str) -> tuple[Any, str]:
@@ -38,13 +32,13 @@ class Location:
     """A dataset root: ``child`` names a file in it, and the other methods read it, locally or through fsspec."""
 
     def __init__(self, root: str | os.PathLike):
-        text = str(root)
-        self.url = is_url(root)
-        if self.url:
-            self.root: str | Path = text.rstrip("/")
+        local = local_path(root)
+        self.url = local is None
+        if local is None:
+            self.root: str | Path = str(root).rstrip("/")
             self.fs, self._path = url_to_fs(self.root)
         else:
-            self.root = Path(text[len("file://") :] if text.startswith("file://") else root)
+            self.root = local
             self.fs, self._path = None, str(self.root)
 
     def __str__(self) -> str:
@@ -92,13 +86,10 @@ class Location:
             return self.child(*parts).stat().st_size
         return int(self.fs.size(self._fs_path(*parts)))
 
-    def sha256(self, *parts: str, chunk: int = 1 << 22) -> str:
-        h = hashlib.sha256()
+    def sha256(self, *parts: str) -> str:
         opener = open(self.child(*parts), "rb") if not self.url else self.fs.open(self._fs_path(*parts), "rb")
         with opener as f:
-            while block := f.read(chunk):
-                h.update(block)
-        return h.hexdigest()
+            return sha256_stream(f)
 
     def list_names(self, *parts: str, suffix: str = "") -> list[str] | None:
         """File names in a folder, or None where the store cannot list (a plain web server may not)."""

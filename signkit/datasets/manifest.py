@@ -7,13 +7,13 @@ only here, so the reader, ``info`` and ``verify`` agree on what a valid dataset 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._hashing import sha256_file as sha256_file  # pack's shard and manifest hashes (owner: signkit._hashing)
 from ..errors import DatasetError
 from .checksums import CHECKSUM_COLUMNS
 from .location import Location
@@ -38,14 +38,6 @@ SUM_COLUMNS = tuple(CHECKSUM_COLUMNS.values())
 # The source frame [W, H] of a sample stored in pixels; null when it is stored in image-normalised units (x/W, y/H,
 # as Uni-Sign pickles are). Model input transforms that work in x/W, y/H units (uni-sign) need it. Older packs lack it.
 FRAME_COLUMNS = ("frame_width", "frame_height")
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest_schema():

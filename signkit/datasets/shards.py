@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from .._urls import is_url
 from ..errors import DatasetError
 from .checksums import CHECKSUM_COLUMNS, checksum
-from .location import is_url, url_to_fs
+from .location import url_to_fs
 
 STORE_DTYPE = np.float16
 SUFFIXES = ("conf.npy", "json", "pose.npy")  # the members of one sample, in the (sorted) order they are written

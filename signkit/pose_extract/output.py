@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 from .._atomic import PARTIAL_SUFFIX, remove_stale_partials
+from .._urls import is_url
 from ..errors import ExtractError
 from ..pose import Pose, load_pose, save_pose
 from ..pose.io import pose_from_npz_bytes, pose_to_npz_bytes
@@ -27,10 +28,6 @@ LOG_NAME = "extract-log.jsonl"
 OUTPUT_SUFFIX = ".npz"
 # fsspec protocols whose single put makes an object appear whole (multipart uploads too, on completion).
 ONE_PUT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "r2", "memory"})
-
-
-def is_url(out: str | os.PathLike) -> bool:
-    return isinstance(out, str) and "://" in out
 
 
 class LocalOutput:
@@ -246,5 +243,5 @@ Output = LocalOutput | FsspecOutput
 
 
 def open_output(out: str | os.PathLike) -> Output:
-    """A folder path, or an fsspec URL (``scheme://...``)."""
+    """A folder path, or an fsspec URL (``scheme://...``; ``file://`` too, through fsspec's local filesystem)."""
     return FsspecOutput(out) if is_url(out) else LocalOutput(out)

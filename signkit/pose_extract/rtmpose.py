@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._hashing import sha256_file
 from ..errors import ExtractError, MissingDependencyError, SignkitError
 
 _OMM = "https://download.openmmlab.com/mmpose/v1/projects"
@@ -239,11 +240,7 @@ def _unpacked(archive: Path) -> Path:
 
 @cache
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def _sha256(path: Path) -> str:

@@ -14,7 +14,6 @@ Layout under ``$SIGNKIT_HOME`` (default ``~/.cache/signkit``)::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import uuid
@@ -23,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .._atomic import atomic_write_text
+from .._hashing import sha256_file as sha256_file  # the zoo checks files by it (owner: signkit._hashing)
 from .._offline import OFFLINE_ENV, is_offline  # noqa: F401 - re-exported: the zoo's callers import them here
 from ..errors import ZooError
 
@@ -79,14 +79,6 @@ def ensure_writable(directory: Path) -> Path:
             f"set {HOME_ENV} to a folder you can write to"
         ) from None
     return directory
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---- verified markers: a cached file is re-hashed whenever it changed since it was last verified ----------------

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from .._urls import local_path
 from ..errors import ZooError
 from .cache import (
     MIRROR_ENV,
@@ -133,7 +134,7 @@ def source_for(entry: ZooEntry, spec: FileSpec) -> Source:
     base = mirror()
     if base is None:
         return parse_source(spec.url, entry.base_dir)
-    if "://" in base and not base.startswith("file://"):
+    if local_path(base) is None:  # a URL, not a folder or file:// URL
         return Source("http", f"{base.rstrip('/')}/{entry.name}/{spec.name}")
     return Source("local", str(Path(parse_source(base).location) / entry.name / spec.name))
 

@@ -14,26 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DatasetError
+from .._unpickle import NUMPY_SCALARS, restricted_load
 from ..schema import SampleRecord
 from ._base import Source, SourceInfo, normalize_gloss, read_dict_rows, record_at, rel, row_error, signer_or_none
 
 SPLIT_FILE = "split_1.txt"
 LABELS = "csl2020ct_v2.pkl"
 FRAMES = Path("sentence") / "frames_512x512"
-_ALLOWED = {("numpy", "dtype"), ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
-
-
-class _DataUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
 def load_label_pickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            data = _DataUnpickler(f).load()
+            data = restricted_load(f, NUMPY_SCALARS)
     except (pickle.UnpicklingError, EOFError, ValueError) as e:
         raise DatasetError(f"{path}: not the CSL-Daily label pickle ({e}); re-download it from the release") from None
     if not isinstance(data, dict) or not isinstance(data.get("info"), list):
