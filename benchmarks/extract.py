@@ -44,14 +44,15 @@ from pathlib import Path
 
 import numpy as np
 
-from signkit.pose_extract.synthetic import jitter_frames, load_photo
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test clips' renderer
+from synthetic_clips import jitter_frames, load_photo  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BIN = Path(sys.executable).parent
 
 
 def render_clips(root: Path, n: int, seconds: float, size: int = 512, fps: int = 25) -> list[Path]:
-    from signkit.draw import write_video
+    from signkit.pose_extract.encode import write_video
 
     photos = {name: load_photo(name) for name in ("astronaut", "grace_hopper")}
     paths = []

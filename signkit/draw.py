@@ -3,8 +3,8 @@
 Parts get distinct colours, points with confidence 0 are not drawn, and an edge is drawn only when both its ends
 were detected. Over the source video, the stored normalisation maps the pose back to pixels; without a video a
 pose is drawn in its source frame's pixels (a canvas of the frame's size), or fitted to a square canvas when
-``size`` is given or the frame size is unknown. Frames are Pillow images; ``.mp4`` is written with PyAV, ``.gif`` and
-``.png`` with Pillow.
+``size`` is given or the frame size is unknown. Frames are Pillow images; ``.mp4`` is encoded by
+`signkit.pose_extract.encode` (PyAV), ``.gif`` and ``.png`` written with Pillow.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -118,32 +117,6 @@ def render_frames(
         yield img
 
 
-def write_video(frames, path: str | os.PathLike, fps: float = 25.0, crf: int = 23) -> Path:
-    """Write RGB frames (arrays or Pillow images) to an H.264 mp4 with PyAV; odd sizes are padded to even."""
-    import av
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="mp4") as container:
-        stream = None
-        for frame in frames:
-            arr = np.asarray(frame)
-            h, w = arr.shape[:2]
-            if h % 2 or w % 2:
-                arr = np.pad(arr, ((0, h % 2), (0, w % 2), (0, 0)))
-            if stream is None:
-                stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-                stream.width, stream.height, stream.pix_fmt = arr.shape[1], arr.shape[0], "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")):
-                container.mux(packet)
-        if stream is None:
-            raise PoseError("nothing to write: the pose has no frames")
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def _gif_frame(img: Image.Image) -> Image.Image:
     if max(img.size) > GIF_MAX_SIDE:
         img = img.copy()
@@ -228,6 +201,7 @@ def render(
     if video is not None and not pose.meta.get("frame_size"):
         raise PoseError("the pose has no frame_size in its meta, so it cannot be drawn over a video; drop --video")
     from ._atomic import atomic_path
+    from .pose_extract.encode import write_video  # encoding lives beside decoding, in pose_extract
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".png":

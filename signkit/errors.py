@@ -32,6 +32,11 @@ class DatasetError(SignkitError):
     """A dataset release, packed dataset, shard or manifest that is missing, malformed or inconsistent."""
 
 
+class ModelError(SignkitError):
+    """A model that cannot be built or run as asked: its text model or tokenizer missing from the local cache, or a
+    batch it cannot take (samples without the text its task trains on)."""
+
+
 class ZooError(SignkitError):
     """A model name, registry entry, download or checkpoint that cannot be used."""
 

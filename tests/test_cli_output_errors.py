@@ -49,7 +49,7 @@ def work(tmp_path_factory):
     raw.mkdir()
     (raw / "001_001_001.mp4").write_bytes(b"")
     (root / "blocker").write_text("a file, not a folder")
-    from signkit.draw import write_video
+    from signkit.pose_extract.encode import write_video
 
     write_video([np.zeros((48, 64, 3), np.uint8)] * 2, root / "v.mp4")
     return root

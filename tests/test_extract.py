@@ -8,14 +8,14 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from synthetic_clips import jitter_frames, load_photo, render_clip
 
 from signkit import denormalize, load_pose, save_pose
 from signkit.cli.main import cli
-from signkit.draw import write_video
 from signkit.errors import ExtractError
 from signkit.pose_extract import ExtractOptions, HolisticConfig, extract, extract_clip
+from signkit.pose_extract.encode import write_video
 from signkit.pose_extract.mediapipe_backend import HolisticEstimator, ensure_models, model_files
-from signkit.pose_extract.synthetic import jitter_frames, load_photo, render_clip
 
 pytest.importorskip("mediapipe")
 

@@ -8,11 +8,11 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic_clips import jitter_frames, load_photo
 
 from signkit.errors import ExtractError, VideoError
 from signkit.pose_extract import Clip, discover, read_clip_list
 from signkit.pose_extract.decode import ClipReader, timing
-from signkit.pose_extract.synthetic import jitter_frames, load_photo
 
 
 def _frames(n: int, size=(64, 48)) -> list[np.ndarray]:
@@ -36,7 +36,7 @@ def write_vfr(path, frames, times_s):
 
 @pytest.fixture(scope="module")
 def clip10(tmp_path_factory):
-    from signkit.draw import write_video
+    from signkit.pose_extract.encode import write_video
 
     path = tmp_path_factory.mktemp("v") / "ten.mp4"
     return write_video(_frames(10), path, fps=10)

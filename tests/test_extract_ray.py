@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from synthetic_clips import render_clip
 
 from signkit import load_pose
 from signkit.cli.main import cli
 from signkit.errors import ExtractError
 from signkit.pose_extract import extract
 from signkit.pose_extract.output import FsspecOutput
-from signkit.pose_extract.synthetic import render_clip
 
 pytest.importorskip("mediapipe")
 ray = pytest.importorskip("ray")

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from synthetic_clips import render_clip
 
 from signkit import load_pose
-from signkit.pose_extract.synthetic import render_clip
 
 pytest.importorskip("mediapipe")
 pytestmark = pytest.mark.slow

@@ -195,9 +195,9 @@ def test_a_video_through_rtmw_for_a_coco_model(tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     import rtmw_models
+    from synthetic_clips import render_clip
 
     from signkit.pose_extract.rtmpose import RTMWConfig
-    from signkit.pose_extract.synthetic import render_clip
 
     files = rtmw_models.write_models(tmp_path / "models")
     person = render_clip(tmp_path / "astronaut.mp4", "astronaut", frames=2)
@@ -216,8 +216,9 @@ def test_videos_are_extracted_on_the_fly_and_a_coco_model_is_warned(tmp_path, mo
     from signkit.pose_extract.estimators import ESTIMATORS
 
     monkeypatch.setattr(type(ESTIMATORS["rtmw"]), "installed", lambda self: self.name != "rtmw")
-    from signkit.draw import write_video
-    from signkit.pose_extract.synthetic import render_clip
+    from synthetic_clips import render_clip
+
+    from signkit.pose_extract.encode import write_video
 
     person = render_clip(tmp_path / "astronaut.mp4", "astronaut", frames=3)
     nobody = write_video([np.zeros((256, 256, 3), np.uint8)] * 3, tmp_path / "nobody.mp4", 25.0)

@@ -11,8 +11,9 @@ from PIL import Image
 
 from signkit import Pose, get_layout, load_pose, normalize, save_pose
 from signkit.cli.main import cli
-from signkit.draw import PART_COLORS, render, write_video
+from signkit.draw import PART_COLORS, render
 from signkit.errors import PoseError
+from signkit.pose_extract.encode import write_video
 
 W, H = 160, 120
 

@@ -168,9 +168,10 @@ def test_the_face_table_is_what_mediapipe_sees_in_a_flipped_photo():
     photo's face is the mirror of the photo's through the table, within 3% of the face's width (1.0% mean here;
     40% without the table)."""
     pytest.importorskip("mediapipe")
+    from synthetic_clips import load_photo
+
     from signkit.pose_extract import HolisticConfig
     from signkit.pose_extract.mediapipe_backend import HolisticEstimator
-    from signkit.pose_extract.synthetic import load_photo
 
     photo = np.asarray(load_photo("astronaut"))
     config = HolisticConfig(refine_face=True)

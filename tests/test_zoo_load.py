@@ -318,13 +318,13 @@ def test_unisign_mapping_covers_full_size_sigma_base():
 
 def shipped_entries() -> list[str]:
     """Built-in released entries whose files all live inside the installed package (usable offline)."""
-    from signkit.zoo.download import parse_source
+    from signkit.zoo.download import parse_origin
     from signkit.zoo.registry import BUILTIN_REGISTRY, read_registry_file
 
     package = BUILTIN_REGISTRY.parent.resolve()
     names = []
     for e in read_registry_file(BUILTIN_REGISTRY).values():
-        sources = [parse_source(f.url, e.base_dir) for f in e.files]
+        sources = [parse_origin(f.url, e.base_dir) for f in e.files]
         inside = all(s.kind == "local" and Path(s.location).resolve().is_relative_to(package) for s in sources)
         if e.released and inside:
             names.append(e.name)

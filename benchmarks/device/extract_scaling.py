@@ -29,7 +29,8 @@ from pathlib import Path
 def render_frame_folders(root: Path, clips: int, seconds: float, size: int = 512, fps: int = 25) -> int:
     from PIL import Image
 
-    from signkit.pose_extract.synthetic import jitter_frames, load_photo
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))  # the test clips' renderer
+    from synthetic_clips import jitter_frames, load_photo
 
     photos = {name: load_photo(name) for name in ("astronaut", "grace_hopper")}
     total = 0

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, DatasetError
+from ..errors import ConfigError, ModelError
 from .alignment import HAL, masked_mean
 from .config import SigmaConfig, get_config
 from .fusion import SignEF
@@ -71,7 +71,7 @@ class SigmaModel(nn.Module):
         missing = [i for i, t in enumerate(texts) if t is None]
         if missing:
             names = [keys[i] for i in missing] if keys else missing
-            raise DatasetError(f"samples without text cannot train this task: {names[:5]}; give them text or drop them")
+            raise ModelError(f"samples without text cannot train this task: {names[:5]}; give them text or drop them")
         enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.config.max_text_tokens,
                              return_tensors="pt")  # fmt: skip
         device = self.device

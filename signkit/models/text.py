@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..errors import ConfigError, ZooError
+from ..errors import ConfigError, ModelError
 
 
 def t5_config(spec: dict[str, Any] | str):
@@ -22,7 +22,7 @@ def t5_config(spec: dict[str, Any] | str):
         try:
             return AutoConfig.from_pretrained(spec, local_files_only=True)
         except OSError as e:
-            raise ZooError(
+            raise ModelError(
                 f"text model config {spec!r} is not in the Hugging Face cache; write the T5 config out in the Sigma "
                 f"config's text_model (as sigma-base does) or download it once with huggingface_hub ({e})"
             ) from None
@@ -85,7 +85,7 @@ def load_tokenizer(name: str):
     try:
         return AutoTokenizer.from_pretrained(name, local_files_only=True)
     except OSError:
-        raise ZooError(
+        raise ModelError(
             f"tokenizer {name!r} is not in the Hugging Face cache; fetch it once when online with "
             f"`huggingface_hub.snapshot_download({name!r})` (or set HF_HOME to a cache that has it)"
         ) from None

@@ -171,10 +171,10 @@ def model_paths(config: RTMWConfig) -> dict[str, Path]:
     from .._offline import is_offline
 
     if is_offline():  # name every file that is missing, not only the first
-        from ..zoo.download import source_for
+        from ..zoo.download import origin_for
 
         missing = [s for s in config.sources.values()
-                   if "://" in s and not _cached(s).is_file() and source_for(*_spec(s)).remote]  # a mirror folder is ok
+                   if "://" in s and not _cached(s).is_file() and origin_for(*_spec(s)).remote]  # a mirror folder is ok
         if missing:
             names = ", ".join(_cached(s).name for s in missing)
             raise ExtractError(

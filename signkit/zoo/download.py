@@ -87,11 +87,13 @@ class DownloadResult:
         return self.paths[self.entry.weights_file.name]
 
 
-# ---- source resolution -------------------------------------------------------------------------------------
+# ---- origin resolution -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Source:
+class Origin:
+    """Where one zoo file is fetched from (a benchmark parser is a `datasets.sources.Source`, a different thing)."""
+
     kind: str  # "http", "hf", "local"
     location: str  # URL, hf:// reference, or filesystem path
 
@@ -100,21 +102,21 @@ class Source:
         return self.kind in ("http", "hf")
 
 
-def parse_source(url: str, base_dir: Path | None = None) -> Source:
+def parse_origin(url: str, base_dir: Path | None = None) -> Origin:
     """Classify a registry URL. Relative paths are resolved against ``base_dir`` (the registry's folder)."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in ("http", "https"):
-        return Source("http", url)
+        return Origin("http", url)
     if parsed.scheme == "hf":
-        return Source("hf", url)
+        return Origin("hf", url)
     if parsed.scheme == "file":
-        return Source("local", urllib.request.url2pathname(parsed.path))
+        return Origin("local", urllib.request.url2pathname(parsed.path))
     if parsed.scheme and len(parsed.scheme) > 1:
         raise ZooError(f"unsupported URL scheme {parsed.scheme!r} in {url}; use https://, hf://, file:// or a path")
     path = Path(url).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    return Source("local", str(path))
+    return Origin("local", str(path))
 
 
 def parse_hf(url: str) -> tuple[str, str, str | None]:
@@ -129,14 +131,14 @@ def parse_hf(url: str) -> tuple[str, str, str | None]:
     return "/".join(parts[:2]), "/".join(parts[2:]), revision or None
 
 
-def source_for(entry: ZooEntry, spec: FileSpec) -> Source:
+def origin_for(entry: ZooEntry, spec: FileSpec) -> Origin:
     """Where to fetch ``spec`` from: the mirror when one is set, else the registry URL."""
     base = mirror()
     if base is None:
-        return parse_source(spec.url, entry.base_dir)
+        return parse_origin(spec.url, entry.base_dir)
     if local_path(base) is None:  # a URL, not a folder or file:// URL
-        return Source("http", f"{base.rstrip('/')}/{entry.name}/{spec.name}")
-    return Source("local", str(Path(parse_source(base).location) / entry.name / spec.name))
+        return Origin("http", f"{base.rstrip('/')}/{entry.name}/{spec.name}")
+    return Origin("local", str(Path(parse_origin(base).location) / entry.name / spec.name))
 
 
 # ---- fetchers: each writes/extends ``partial`` and returns; they raise ZooError for what retrying cannot fix ---
@@ -390,10 +392,10 @@ def _incomplete(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.incomplete")
 
 
-def _offline_error(entry: ZooEntry, spec: FileSpec, source: Source, dest: Path) -> ZooError:
+def _offline_error(entry: ZooEntry, spec: FileSpec, origin: Origin, dest: Path) -> ZooError:
     return ZooError(
         f"{entry.name}: {spec.name} is not in the cache ({dest}) and offline mode ({OFFLINE_ENV}/HF_HUB_OFFLINE) "
-        f"forbids fetching {source.location}; run `signkit zoo download {entry.name}` where there is network and "
+        f"forbids fetching {origin.location}; run `signkit zoo download {entry.name}` where there is network and "
         f"copy {dest.parent} here, or set {MIRROR_ENV} to a folder that holds {entry.name}/{spec.name}"
     )
 
@@ -408,9 +410,9 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
         return dest
     if _cached_intact(dest, spec):
         return dest
-    source = source_for(entry, spec)
-    if source.remote and is_offline():
-        raise _offline_error(entry, spec, source, dest)
+    origin = origin_for(entry, spec)
+    if origin.remote and is_offline():
+        raise _offline_error(entry, spec, origin, dest)
     ensure_writable(dest.parent)
     with file_lock(f"{entry.name}/{spec.name}", timeout=opts.lock_timeout, what=f"{entry.name}/{spec.name}"):
         if _cached_intact(dest, spec):  # another process finished it while we waited
@@ -418,16 +420,16 @@ def fetch_file(entry: ZooEntry, spec: FileSpec, options: DownloadOptions | None 
         partial = _incomplete(dest)
         desc = f"{entry.name}/{spec.name}"
         resolved, listed_sha = "", ""
-        if source.kind == "hf" and spec.pattern:
+        if origin.kind == "hf" and spec.pattern:
             resolved, listed_sha = resolve_pattern(entry, spec)
-            source = Source("hf", resolved)
-        if source.kind == "http":
-            fetch_http(source.location, partial, spec.size, opts, desc)
-        elif source.kind == "hf":
-            fetch_hf(source.location, partial, opts)
+            origin = Origin("hf", resolved)
+        if origin.kind == "http":
+            fetch_http(origin.location, partial, spec.size, opts, desc)
+        elif origin.kind == "hf":
+            fetch_hf(origin.location, partial, opts)
         else:
-            fetch_local(source.location, partial, desc)
-        _verify_and_commit(entry, spec, source, partial, dest, listed_sha, resolved)
+            fetch_local(origin.location, partial, desc)
+        _verify_and_commit(entry, spec, origin, partial, dest, listed_sha, resolved)
     return dest
 
 
@@ -449,7 +451,7 @@ def _cached_intact(dest: Path, spec: FileSpec) -> bool:
     return True
 
 
-def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial: Path, dest: Path,
+def _verify_and_commit(entry: ZooEntry, spec: FileSpec, origin: Origin, partial: Path, dest: Path,
                        listed_sha: str = "", resolved: str = "") -> None:  # fmt: skip
     """Size, sha256 (the registry's, else the pinned one, else the one the Hub listed), then the atomic rename;
     a file without a known checksum is pinned (with the file a pattern resolved to)."""
@@ -457,12 +459,12 @@ def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial:
         head = f.read(512)
     if _is_html(head):
         partial.unlink()
-        raise _html_error(source.location)
+        raise _html_error(origin.location)
     size = partial.stat().st_size
     if spec.size is not None and size != spec.size:
         partial.unlink()
         raise ZooError(
-            f"{entry.name}/{spec.name} from {source.location} has {size} bytes, the registry says {spec.size}; "
+            f"{entry.name}/{spec.name} from {origin.location} has {size} bytes, the registry says {spec.size}; "
             "the file was discarded. The source changed or the registry entry is wrong"
         )
     got = sha256_file(partial)
@@ -473,7 +475,7 @@ def _verify_and_commit(entry: ZooEntry, spec: FileSpec, source: Source, partial:
         why = ("" if spec.sha256 else " (pinned on first download; `signkit zoo remove --unpin` to re-pin)" if pinned
                else " (as the Hugging Face Hub lists it)")  # fmt: skip
         raise ZooError(
-            f"checksum mismatch for {entry.name}/{spec.name} from {source.location}: expected sha256 {expected}"
+            f"checksum mismatch for {entry.name}/{spec.name} from {origin.location}: expected sha256 {expected}"
             f"{why}, got {got}; the file was discarded. Rerun to download again, or report a changed upload"
         )
     if not spec.sha256 and not pinned:
@@ -521,21 +523,21 @@ def _entry_from_mirror(name: str) -> ZooEntry | None:
         return None
     spec = FileSpec(name="entry.toml", url="", sha256="0" * 64)
     stub = ZooEntry(name=name, arch="-", files=(spec,))
-    source = source_for(stub, spec)
-    if source.remote and is_offline():
+    origin = origin_for(stub, spec)
+    if origin.remote and is_offline():
         return None
     # a fresh, private copy: never resume an old one (the mirror's entry may have changed), and never share the name
     # with another process reading the same entry (all ranks of a node ask at once)
     target = ensure_writable(zoo_dir() / "mirror-entries") / f".{name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.toml"
     try:
         try:
-            if source.kind == "http":
+            if origin.kind == "http":
                 opts = DownloadOptions(retries=1, backoff=0.2, progress=False)
-                fetch_http(source.location, target, None, opts, name)
-            elif not Path(source.location).is_file():
+                fetch_http(origin.location, target, None, opts, name)
+            elif not Path(origin.location).is_file():
                 return None
             else:
-                shutil.copyfile(source.location, target)
+                shutil.copyfile(origin.location, target)
         except _NotFound:
             return None
         except ZooError as e:

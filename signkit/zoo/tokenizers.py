@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ZooError
 from .cache import MIRROR_ENV, OFFLINE_ENV, is_offline, models_dir
-from .download import DownloadOptions, cached_path, fetch_file, source_for
+from .download import DownloadOptions, cached_path, fetch_file, origin_for
 from .registry import TokenizerEntry, load_tokenizer_entries
 
 BYTE_LEVEL = "byt5"
@@ -36,11 +36,11 @@ def fetch_tokenizer(name: str, options: DownloadOptions | None = None) -> Path |
     zoo_entry = entry.as_entry()
     for spec in entry.files:
         dest = cached_path(zoo_entry, spec)
-        source = source_for(zoo_entry, spec)
-        if not dest.is_file() and source.remote and is_offline():
+        origin = origin_for(zoo_entry, spec)
+        if not dest.is_file() and origin.remote and is_offline():
             raise ZooError(
                 f"tokenizer {name}: {spec.name} is not in the cache ({dest}) and offline mode ({OFFLINE_ENV}/"
-                f"HF_HUB_OFFLINE) forbids fetching {source.location}; run `signkit zoo download MODEL` (it fetches "
+                f"HF_HUB_OFFLINE) forbids fetching {origin.location}; run `signkit zoo download MODEL` (it fetches "
                 f"the model's tokenizer too) where there is network and copy {dest.parent} into "
                 f"{models_dir()}, or set {MIRROR_ENV} to a folder that holds {entry.cache_name}/{spec.name}"
             )

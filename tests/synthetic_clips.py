@@ -2,7 +2,9 @@
 
 The photos ship in PyPI packages: NASA's astronaut portrait in scikit-image (public domain) and Grace Hopper's
 portrait in matplotlib's sample data. Each frame is the photo under a small random affine jitter (shift, rotation,
-scale), so trackers see motion, and the clip is written with PyAV (H.264, yuv420p, `signkit.draw.write_video`).
+scale), so trackers see motion, and the clip is written with PyAV (H.264, yuv420p,
+`signkit.pose_extract.encode.write_video`). A helper of the tests and benchmarks (which put this folder on their
+path), not of the package: it needs scikit-image and matplotlib, which only the ``test`` extra installs.
 """
 
 from __future__ import annotations
@@ -68,6 +70,6 @@ def render_clip(
     seed: int = 0,
 ) -> Path:
     """Render a jittered clip of a real photo to ``path`` (mp4)."""
-    from ..draw import write_video
+    from signkit.pose_extract.encode import write_video
 
     return write_video(jitter_frames(load_photo(photo), frames, size, jitter, seed), path, fps)
