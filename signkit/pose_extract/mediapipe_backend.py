@@ -26,6 +26,7 @@ from typing import ClassVar, TypeVar
 
 import numpy as np
 
+from .._hashing import sha256_file
 from .._offline import is_offline
 from ..errors import ExtractError, MissingDependencyError
 
@@ -134,7 +135,7 @@ def model_sha256(config: HolisticConfig) -> str:
     h = hashlib.sha256()
     for path in model_files(config):
         h.update(path.name.encode())
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+        h.update(bytes.fromhex(sha256_file(path)))
     return h.hexdigest()
 
 
