@@ -33,7 +33,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "signkit"
     ("a\\b\\c.avi", "a/b/c"),
     ("./x//y.ts", "x/y"),
     ("frames.d", "frames_d"),  # not a video suffix: kept, its dot made safe
-])  # fmt: skip
+])
 def test_a_path_gives_the_key_extract_writes_and_pack_accepts(relative, key):
     from signkit.pose_extract.inputs import make_key
 
@@ -100,10 +100,10 @@ def test_a_clip_list_reads_back_what_was_written(tmp_path):
     assert path.read_text().splitlines()[:2] == [",".join(_clip_list.CLIP_COLUMNS), "videos/a.b.mp4,,,,"]
     got = _clip_list.read_clip_list(path)
     assert [p for p, _, _ in got] == [path.parent / "videos/a.b.mp4", path.parent / "videos/long.mp4",
-                                      Path("/abs/frames"), path.parent / "videos/tail.mp4"]  # fmt: skip
+                                      Path("/abs/frames"), path.parent / "videos/tail.mp4"]
     assert [k for _, k, _ in got] == ["videos/a_b", "s1/part", "s1/frames", "tail"]
     assert [(r.start, r.end, r.unit) for _, _, r in got] == [(None, None, "seconds"), (1.5, 4.25, "seconds"),
-                                                             (0, 10, "frames"), (None, 3, "frames")]  # fmt: skip
+                                                             (0, 10, "frames"), (None, 3, "frames")]
 
 
 def test_the_parsers_clip_list_is_the_one_extract_reads(tmp_path):
@@ -129,7 +129,7 @@ def test_the_parsers_clip_list_is_the_one_extract_reads(tmp_path):
     ("rel/ds", False, Path("rel/ds")),
     ("odd/name://x", False, Path("odd/name://x")),
     (Path("s3://bucket"), False, Path("s3://bucket")),  # a Path is never a URL
-])  # fmt: skip
+])
 def test_one_meaning_of_url_and_of_file_urls(text, url, local):
     assert is_url(text) is url
     assert local_path(text) == local
@@ -156,8 +156,8 @@ def test_info_reads_a_dataset_given_as_a_file_url(tmp_path):
     from signkit.pose import save_pose
 
     save_pose(make_pose(frames=5), tmp_path / "poses" / "a.npz")
-    pack(tmp_path / "poses", tmp_path / "ds", records=[SampleRecord(key="a", split="train", source="t", label=0)],
-         classes=["x"])  # fmt: skip
+    pack(tmp_path / "poses", tmp_path / "ds", labels=[SampleRecord(key="a", split="train", source="t", label=0)],
+         classes=["x"])
     out = CliRunner().invoke(cli, ["info", f"file://{tmp_path / 'ds'}", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["samples"] == 1
@@ -218,10 +218,10 @@ def _imports(package: str) -> set[tuple[str, str]]:
     ("datasets", ("signkit.pose_extract", "signkit.draw", "signkit.models")),
     ("models", ("signkit.datasets", "signkit.pose_extract", "signkit.zoo", "signkit.errors.DatasetError",
                 "signkit.errors.ZooError")),
-])  # fmt: skip
+])
 def test_layers_import_only_what_lies_below(package, forbidden):
     bad = sorted(f"{Path(f).relative_to(PACKAGE)} imports {m}" for f, m in _imports(package)
-                 if any(m == x or m.startswith(x + ".") for x in forbidden))  # fmt: skip
+                 if any(m == x or m.startswith(x + ".") for x in forbidden))
     assert not bad, bad
 
 
