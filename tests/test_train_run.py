@@ -282,3 +282,24 @@ def test_finetune_starts_from_the_pretrained_release_unless_from_scratch(packed)
     assert not all(torch.equal(scratch[k], released[k]) for k in backbone)
     with pytest.raises(ConfigError, match="from-scratch"):
         build_model("sigma-tiny.fs-lexicon", task, from_scratch=True)
+
+
+def test_an_interrupted_save_is_no_checkpoint_for_resume_load_or_evaluate(packed, tmp_path):
+    """Issue 16: zoo.load called a checkpoint complete on its weights where resume required state.json."""
+    from signkit import zoo
+    from signkit.errors import ZooError
+
+    run = tmp_path / "run"
+    finetune(small(packed, max_steps=1, dev_split=None), run)
+    step = latest_checkpoint(run)
+    (step / "state.json").unlink()  # the weights were written, the save was cut before its state
+    assert latest_checkpoint(run) is None
+    with pytest.raises(ZooError, match="no complete checkpoint"):
+        zoo.load(run)
+    with pytest.raises(ZooError, match="incomplete checkpoint"):
+        zoo.load(step)
+    with pytest.raises(ZooError, match="no complete checkpoint"):
+        evaluate(run, packed, split="test")
+    res = finetune(small(packed, max_steps=1, dev_split=None), run, resume=True)  # nothing to resume: starts again
+    assert res.state.step == 1 and latest_checkpoint(run) == step
+    assert zoo.load(run).task == "islr"

@@ -1,13 +1,7 @@
 """Checkpoints that a ``kill -9`` at any moment cannot corrupt, and that resume a run exactly.
 
-A run directory::
-
-    RUN_DIR/config.json                 the resolved TrainConfig
-    RUN_DIR/model.json                  how to rebuild the model: model config, task, classes / gloss vocabulary
-    RUN_DIR/metrics.jsonl               one JSON line per log / eval event (rank 0)
-    RUN_DIR/checkpoints/step-000200/    model.safetensors, trainer.pt (optimiser + scheduler), rng.pt, state.json
-    RUN_DIR/checkpoints/latest          the name of the newest complete checkpoint (a one-line text file)
-    RUN_DIR/checkpoints/best            the name of the best checkpoint on the dev split
+The run folder's layout (names, what a complete checkpoint is, which one a reader takes) is owned by
+`signkit._run_folder`; this module is its writer.
 
 A checkpoint is written into a hidden temporary folder and renamed into place when complete; the ``latest`` and
 ``best`` pointers are replaced atomically after that. A folder without its pointer is never read, so a half-written
@@ -30,24 +24,12 @@ import numpy as np
 import torch
 from safetensors.torch import save_model
 
+from .. import _run_folder as run_folder
 from .._atomic import atomic_write_text
+from .._run_folder import RNG, STATE, TRAINER, WEIGHTS, checkpoint_dir, step_name
 from ..errors import ConfigError, SignkitError
 from . import distributed as D
 from .state import TrainState
-
-WEIGHTS = "model.safetensors"
-TRAINER = "trainer.pt"
-RNG = "rng.pt"
-STATE = "state.json"
-
-
-def checkpoint_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / "checkpoints"
-
-
-def step_name(step: int) -> str:
-    return f"step-{step:07d}"
-
 
 # ------------------------------------------------------------------------------------------------------------- RNG
 
@@ -83,17 +65,9 @@ def seed_everything(seed: int) -> None:
 # ---------------------------------------------------------------------------------------------------- write / read
 
 
-def _pointer(run_dir: Path, name: str) -> Path | None:
-    ptr = checkpoint_dir(run_dir) / name
-    if not ptr.is_file():
-        return None
-    target = checkpoint_dir(run_dir) / ptr.read_text().strip()
-    return target if (target / STATE).is_file() else None
-
-
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint of a run, or None."""
-    return _pointer(Path(run_dir), "latest")
+    return run_folder.pointed(run_dir, run_folder.LATEST)
 
 
 def agreed_checkpoint(run_dir: str | Path) -> Path | None:
@@ -108,7 +82,7 @@ def agreed_checkpoint(run_dir: str | Path) -> Path | None:
     if name is None:
         return None
     path = checkpoint_dir(run_dir) / name
-    views = D.gather_objects((socket.gethostname(), (path / STATE).is_file()))
+    views = D.gather_objects((socket.gethostname(), run_folder.is_complete(path)))
     blind = [f"rank {rank} on {host}" for rank, (host, ok) in enumerate(views) if not ok]
     if blind:
         raise SignkitError(
@@ -120,7 +94,7 @@ def agreed_checkpoint(run_dir: str | Path) -> Path | None:
 
 def best_checkpoint(run_dir: str | Path) -> Path | None:
     """The checkpoint that scored best on the dev split, or None (no dev split, or no evaluation yet)."""
-    return _pointer(Path(run_dir), "best")
+    return run_folder.pointed(run_dir, run_folder.BEST)
 
 
 def save_checkpoint(
@@ -130,7 +104,7 @@ def save_checkpoint(
     trainer: dict[str, Any] | None,
     rng: list[dict[str, Any]] | None,
     name: str | None = None,
-    pointers: tuple[str, ...] = ("latest",),
+    pointers: tuple[str, ...] = (run_folder.LATEST,),
     keep_last: int = 2,
 ) -> Path:
     """Write a checkpoint folder atomically and point ``pointers`` (``latest``, ``best``) at it.
@@ -169,10 +143,10 @@ def save_checkpoint(
 
 def _prune(root: Path, keep_last: int) -> None:
     keep = set()
-    for ptr in ("latest", "best"):
+    for ptr in run_folder.POINTERS:
         if (root / ptr).is_file():
             keep.add((root / ptr).read_text().strip())
-    steps = sorted(p.name for p in root.glob("step-*") if p.is_dir())
+    steps = sorted(p.name for p in root.glob(f"{run_folder.STEP_PREFIX}*") if p.is_dir())
     keep.update(steps[-max(keep_last, 1) :])
     for name in steps:
         if name not in keep:

@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import _run_folder as run_folder
 from .._atomic import atomic_path
 from ..errors import ConfigError
 from .checkpoint import write_json
 from .data import DatasetSource, has_split, split_labels
 from .loop import pick_device, predict_source
 from .metrics import majority_baseline
-from .run import CONFIG_JSON, MODEL_JSON, label_space
+from .run import label_space
 from .tasks import LabelSpace, decoding, make_task
 
 GENERATIVE_ISLR = "islr-generative"
@@ -36,10 +37,8 @@ class EvalResult:
 
 def _run_file(model_path: Path, name: str) -> dict[str, Any] | None:
     """A run's ``model.json``/``config.json``, given the run folder or one of its checkpoint folders."""
-    for candidate in (model_path / name, model_path.parent.parent / name):
-        if candidate.is_file():
-            return json.loads(candidate.read_text())
-    return None
+    found = run_folder.run_file(model_path, name)
+    return json.loads(found.read_text()) if found is not None else None
 
 
 def evaluate(
@@ -62,8 +61,8 @@ def evaluate(
     from .. import zoo
 
     path = Path(model).expanduser()
-    meta = _run_file(path, MODEL_JSON) if path.exists() else None
-    run_config = _run_file(path, CONFIG_JSON) if meta is not None else None
+    meta = _run_file(path, run_folder.MODEL_JSON) if path.exists() else None
+    run_config = _run_file(path, run_folder.CONFIG_JSON) if meta is not None else None
     if max_frames is None and run_config:
         max_frames = run_config.get("max_frames")  # evaluate clips as the run saw them (centre crop)
     net = zoo.load(model, task=task) if task and task != GENERATIVE_ISLR else zoo.load(model)

@@ -1,6 +1,6 @@
 """`finetune` and `pretrain`: a packed dataset + a model name -> a run directory, via the one training loop.
 
-What a run directory holds is described in `signkit.train.checkpoint`. ``model.json`` (model config, task,
+What a run directory holds is described in `signkit._run_folder` (its one owner). ``model.json`` (model config, task,
 number of classes, class names / gloss vocabulary) makes the run loadable by ``signkit.zoo.load(RUN_DIR)``,
 ``signkit evaluate RUN_DIR`` and ``signkit zoo export``.
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .._run_folder import CONFIG_JSON, MODEL_JSON
 from ..errors import ConfigError
 from . import distributed as D
 from .checkpoint import latest_checkpoint, seed_everything, write_json
@@ -23,9 +24,6 @@ from .loop import FitResult, fit, pick_device
 from .tasks import LabelSpace, Task, make_task
 
 log = logging.getLogger("signkit.train")
-
-MODEL_JSON = "model.json"
-CONFIG_JSON = "config.json"
 
 
 def label_space(data: str | Path) -> LabelSpace:

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from .. import _run_folder as run_folder
 from .._atomic import atomic_path, atomic_write_text
 from ..errors import ZooError
 from .cache import sha256_file
 from .load import ModelSource, load_state_dict_strict, read_checkpoint, resolve_source
 from .registry import _NAME_RE, ZooEntry, dumps_registry, read_registry_file
 
-WEIGHTS = "model.safetensors"
+WEIGHTS = run_folder.WEIGHTS
 CONFIG = "config.json"
 LABELS = "labels.json"
 METADATA_KEY = "signkit"
@@ -56,9 +57,7 @@ def _unisign_source(checkpoint: Path, arch: str) -> ModelSource:
 
 def default_name(arch: str, checkpoint: Path) -> str:
     """``<arch>.<run folder>`` (lowercased, other characters made '-'), e.g. ``sigma-tiny.pre`` for runs/pre."""
-    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    if folder.parent.name == "checkpoints":  # runs/pre/checkpoints/step-0000100 -> pre
-        folder = folder.parent.parent
+    folder = run_folder.run_of(checkpoint) or (checkpoint if checkpoint.is_dir() else checkpoint.parent)
     tag = re.sub(r"[^a-z0-9_-]+", "-", folder.resolve().name.lower()).strip("-_") or "export"
     return f"{arch}.{tag}"
 

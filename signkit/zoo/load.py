@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _run_folder as run_folder
 from ..errors import ConfigError, ZooError
 from .download import DownloadOptions, download
 from .registry import ZooEntry, read_registry_file
@@ -312,14 +313,13 @@ def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
             if missing:
                 raise ZooError(f"{folder} lacks {', '.join(missing)} named in its entry.toml")
             return _source_from_entry(entry, paths)
-    if path.is_dir() and (path / "checkpoints").is_dir():  # a training run: its best, else latest, checkpoint
-        for pointer in ("best", "latest"):
-            ptr = path / "checkpoints" / pointer
-            if ptr.is_file() and (path / "checkpoints" / ptr.read_text().strip() / "model.safetensors").is_file():
-                path = folder = path / "checkpoints" / ptr.read_text().strip()
-                break
-        else:
+    if run_folder.is_run(path):  # a training run: its best, else latest, checkpoint
+        checkpoint = run_folder.checkpoint_to_read(path)
+        if checkpoint is None:
             raise ZooError(f"the run {path} has no complete checkpoint yet (checkpoints/best or checkpoints/latest)")
+        path = folder = checkpoint
+    elif run_folder.run_of(path) is not None and not run_folder.is_complete(folder):
+        raise ZooError(f"{folder} is an incomplete checkpoint (an interrupted save); load its run folder instead")
     weights = path
     if path.is_dir():
         candidates = [folder / "model.safetensors", *sorted(folder.glob("*.safetensors")), *folder.glob("*.pth")]
@@ -336,8 +336,8 @@ def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
         info = json.loads(meta["signkit"])
         config_data, task, num_classes = info.get("config"), info.get("task"), info.get("num_classes")
     else:
-        for candidate in (folder / "config.json", folder / "model.json", folder.parent.parent / "model.json"):
-            if candidate.is_file():
+        for candidate in (folder / "config.json", run_folder.run_file(path, run_folder.MODEL_JSON)):
+            if candidate is not None and candidate.is_file():
                 data = json.loads(candidate.read_text(encoding="utf-8"))
                 if "sign_encoder" in data:
                     config_data = data
