@@ -89,7 +89,7 @@ def _video_options(net: Any, estimator: Any) -> Any:
 
     if estimator is None:
         name, _ = estimator_for(net.config.layout)
-        if name == "rtmw" and net.config.sign_encoder.input_transform == "uni-sign":
+        if name == "rtmw" and net.config.input_transform == "uni-sign":
             from .pose_extract.rtmpose import RTMWConfig
 
             estimator = RTMWConfig.preset("unisign")

@@ -18,7 +18,7 @@ from ._train_options import run_training, train_options
     "--from-scratch",
     is_flag=True,
     default=None,
-    help="Random weights: --model names a config (sigma-tiny, sigma-base).",
+    help="Random weights: --model names a config (sigma-tiny, sigma-base; stgcn-tiny: ISLR only).",
 )
 @click.option(
     "--task", type=click.Choice(["islr", "cslr", "slt"]), help="Task (default: from --train-config, else islr)."

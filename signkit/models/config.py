@@ -2,8 +2,8 @@
 
 A `SigmaConfig` says everything a model needs to be built without downloading anything: the keypoint layout,
 the sign-encoder sizes, the text model (a transformers T5 config dict written out in full, or a hub name whose
-config sits in the local HF cache), the SignEF layers and the loss weights. `get_config` returns a fresh copy
-of a named config; `list_configs` lists them.
+config sits in the local HF cache), the SignEF layers and the loss weights. `SIGMA_CONFIGS` are its named configs;
+`signkit.models.get_config` / `list_configs` look names up across every model family (`signkit.models.families`).
 """
 
 from __future__ import annotations
@@ -60,8 +60,29 @@ class SignEncoderConfig:
         return self.spatial_channels[-1]
 
 
+class ModelConfigBase:
+    """What every family's config has (``name``, ``layout``, ``estimators``, ``input_transform``) and the rules on it
+    that the zoo, training and inference apply to any model."""
+
+    name: str
+    layout: str
+    estimators: list[str]
+
+    def estimator_mismatch(self, data_estimators: list[str] | set[str], data: str) -> str | None:
+        """One line when ``data`` came from other estimators than this model's training data (None when they
+        agree or either is not recorded): keypoints of another estimator are another input distribution."""
+        ours, theirs = set(self.estimators), set(data_estimators)
+        if not ours or not theirs or theirs <= ours:
+            return None
+        return (
+            f"{data} was extracted with {', '.join(sorted(theirs))}, but {self.name} was trained on poses from "
+            f"{', '.join(sorted(ours))}: expect lower accuracy (re-extract with `signkit extract --estimator "
+            f"{sorted(ours)[0]}`, or fine-tune on this data)"
+        )
+
+
 @dataclass
-class SigmaConfig:
+class SigmaConfig(ModelConfigBase):
     """Everything that defines a Sigma model (architecture, not weights)."""
 
     name: str = "sigma-tiny"
@@ -111,17 +132,9 @@ class SigmaConfig:
                 raise ConfigError(f"signef_layers {bad} outside the text encoder's {n} layers")
         return self
 
-    def estimator_mismatch(self, data_estimators: list[str] | set[str], data: str) -> str | None:
-        """One line when ``data`` came from other estimators than this model's training data (None when they
-        agree or either is not recorded): keypoints of another estimator are another input distribution."""
-        ours, theirs = set(self.estimators), set(data_estimators)
-        if not ours or not theirs or theirs <= ours:
-            return None
-        return (
-            f"{data} was extracted with {', '.join(sorted(theirs))}, but {self.name} was trained on poses from "
-            f"{', '.join(sorted(ours))}: expect lower accuracy (re-extract with `signkit extract --estimator "
-            f"{sorted(ours)[0]}`, or fine-tune on this data)"
-        )
+    @property
+    def input_transform(self) -> str:
+        return self.sign_encoder.input_transform
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -222,16 +235,4 @@ def _sigma_base() -> SigmaConfig:
     )
 
 
-_CONFIGS = {"sigma-tiny": _sigma_tiny, "sigma-base": _sigma_base}
-
-
-def list_configs() -> list[str]:
-    return sorted(_CONFIGS)
-
-
-def get_config(name: str) -> SigmaConfig:
-    """A fresh copy of the named config; an unknown name lists the known ones."""
-    try:
-        return _CONFIGS[name]().validate()
-    except KeyError:
-        raise ConfigError(f"unknown Sigma config {name!r}; known configs: {', '.join(list_configs())}") from None
+SIGMA_CONFIGS = {"sigma-tiny": _sigma_tiny, "sigma-base": _sigma_base}

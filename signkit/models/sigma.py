@@ -14,16 +14,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, ModelError
+from ..errors import ModelError
 from .alignment import HAL, masked_mean
-from .config import SigmaConfig, get_config
+from .config import SigmaConfig
 from .fusion import SignEF
 from .heads import CSLRHead, ISLRHead, ctc_beam_decode, ctc_greedy_decode
 from .sgt import lm_loss, mine_hard_negatives, same_text_matrix
 from .sign_encoder import SignEncoder
 from .text import build_text_model, load_tokenizer
 
-TASKS = (None, "islr", "cslr", "slt")
+TASKS = (None, "islr", "cslr", "slt")  # None: pre-training
 
 
 @dataclass
@@ -267,19 +267,6 @@ class SigmaModel(nn.Module):
             num_beams=num_beams or cfg.num_beams, max_new_tokens=max_new_tokens or cfg.max_new_tokens,
             length_penalty=cfg.length_penalty if length_penalty is None else length_penalty,
         )  # fmt: skip
-
-
-def create_model(config: str | SigmaConfig, task: str | None = None, num_classes: int | None = None) -> SigmaModel:
-    """Build a Sigma model (random weights, no download). ``task``: None (pre-training), islr, cslr or slt."""
-    cfg = get_config(config) if isinstance(config, str) else config
-    if task not in TASKS:
-        raise ConfigError(f"unknown task {task!r}; use one of islr, cslr, slt (or None for pre-training)")
-    if task in ("islr", "cslr") and (num_classes is None or num_classes < (2 if task == "cslr" else 1)):
-        hint = "the number of classes" if task == "islr" else "gloss vocabulary size + 1 (CTC blank = 0)"
-        raise ConfigError(f"task {task} needs num_classes = {hint}, got {num_classes}")
-    if task not in ("islr", "cslr") and num_classes is not None:
-        raise ConfigError(f"task {task} takes no num_classes")
-    return SigmaModel(cfg, task, num_classes)
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:

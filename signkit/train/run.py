@@ -55,8 +55,10 @@ def build_model(name: str, task: Task, from_scratch: bool = False) -> torch.nn.M
 
 
 def _model_meta(model: torch.nn.Module, task: Task, dataset: str | Path, layout: str) -> dict[str, Any]:
+    from ..models import config_to_dict
+
     return {
-        "config": model.config.to_dict(),
+        "config": config_to_dict(model.config),
         "task": task.name,
         "num_classes": task.num_classes if task.name in ("islr", "cslr") else None,
         **task.labels.to_dict(),

@@ -584,7 +584,7 @@ def tokenizer_name(entry: ZooEntry, paths: dict[str, Path]) -> str:
         return UNISIGN_TOKENIZER
     from ..models import get_config, list_configs
 
-    return get_config(entry.arch).tokenizer if entry.arch in list_configs() else "byt5"
+    return getattr(get_config(entry.arch), "tokenizer", "byt5") if entry.arch in list_configs() else "byt5"
 
 
 def is_cached(entry: ZooEntry) -> bool:

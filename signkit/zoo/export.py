@@ -3,7 +3,7 @@
 ``export(checkpoint, name)`` writes ``OUT/<name>/``::
 
     model.safetensors   the weights (tied tensors stored once; reproducible bytes), config and task in its metadata
-    config.json         the SigmaConfig the weights belong to
+    config.json         the model config the weights belong to (with its family, `signkit.models.config_to_dict`)
     labels.json         class names / gloss vocabulary / language, when the checkpoint's run recorded them
     README.md           the model card: what it is, how it was made (command, data, seed), files and checksums
     entry.toml          a one-entry registry: `signkit zoo add OUT/<name>/entry.toml` makes `load("<name>")` work
@@ -85,7 +85,7 @@ def export(
     ``command`` is the exact command that produced the weights; it goes into the model card for provenance.
     An existing export of the same name in ``out_dir`` is replaced only with ``overwrite``.
     """
-    from ..models import create_model, parameter_counts
+    from ..models import config_to_dict, create_model, parameter_counts
 
     checkpoint = Path(checkpoint).expanduser()
     if not checkpoint.exists():
@@ -110,10 +110,10 @@ def export(
     folder.mkdir(parents=True, exist_ok=True)
 
     with atomic_path(folder / WEIGHTS) as tmp:
-        write_weights(model, tmp, {"name": name, "config": config.to_dict(), "task": source.task,
+        write_weights(model, tmp, {"name": name, "config": config_to_dict(config), "task": source.task,
                                    "num_classes": source.num_classes, "version": __version__})  # fmt: skip
         tmp.chmod(0o644)  # a release is meant to be read by others (the temporary file is private)
-    atomic_write_text(folder / CONFIG, json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    atomic_write_text(folder / CONFIG, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
     if source.labels:
         atomic_write_text(folder / LABELS, json.dumps(source.labels, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -1,4 +1,4 @@
-"""Load published or local weights into a Sigma model, strictly.
+"""Load published or local weights into a model of any family (`signkit.models.families`), strictly.
 
 ``load(name_or_path, task=..., num_classes=...)`` builds the model from the config that travels with the weights,
 loads the backbone strictly and leaves a new task head initialised. The only keys allowed to be missing are the new
@@ -201,7 +201,7 @@ class ModelSource:
 
     label: str
     state_dict: dict[str, torch.Tensor]
-    config: Any  # SigmaConfig
+    config: Any  # a model family's config (`signkit.models.families`)
     task: str | None
     num_classes: int | None
     allow_new: tuple[str, ...] = ()
@@ -214,8 +214,8 @@ class ModelSource:
 
 
 def entry_config(entry: ZooEntry, paths: dict[str, Path] | None = None):
-    """The SigmaConfig of a registry entry: its config file if it ships one, else ``arch`` with its overrides."""
-    from ..models import SigmaConfig, get_config, list_configs
+    """The model config of a registry entry: its config file if it ships one, else ``arch`` with its overrides."""
+    from ..models import config_from_dict, config_with_overrides, get_config, list_configs
 
     where = f"registry entry {entry.name} ({entry.registry or 'no file'})"
     try:
@@ -224,21 +224,13 @@ def entry_config(entry: ZooEntry, paths: dict[str, Path] | None = None):
                 raise ZooError(f"{where}: its config file {entry.config_file} was not downloaded")
             data = json.loads(paths[entry.config_file].read_text(encoding="utf-8"))
             data.update(entry.config_overrides)
-            return SigmaConfig.from_dict(data)
+            return config_from_dict(data)
         if entry.arch not in list_configs():
             raise ZooError(
                 f"{where} names arch {entry.arch!r}, which is not a signkit config (known: {', '.join(list_configs())})"
                 "; fix the entry or ship a config_file"
             )
-        if not entry.config_overrides:
-            return get_config(entry.arch)
-        data = get_config(entry.arch).to_dict()
-        for key, value in entry.config_overrides.items():
-            if isinstance(value, dict) and isinstance(data.get(key), dict):
-                data[key] = {**data[key], **value}
-            else:
-                data[key] = value
-        return SigmaConfig.from_dict(data)
+        return config_with_overrides(get_config(entry.arch), entry.config_overrides)
     except (ConfigError, TypeError, ValueError) as e:
         raise ZooError(f"{where} has a wrong config: {e}; fix the entry (or its config file)") from None
 
@@ -264,25 +256,17 @@ def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
     return source
 
 
-def _with_overrides(config, overrides: dict[str, Any]):
-    from ..models import SigmaConfig
-
-    data = config.to_dict()
-    for key, value in overrides.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
-    return SigmaConfig.from_dict(data)
-
-
 def unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: str | None,
                     overrides: dict[str, Any] | None = None) -> ModelSource:  # fmt: skip
     """A Uni-Sign-family checkpoint (Uni-Sign, Geo-Sign): converted, with the config it implies (`unisign_config`)."""
+    from ..models import config_with_overrides
     from .convert_unisign import convert_unisign, unisign_config
 
     converted = convert_unisign(state_dict)
     config = unisign_config(converted, tokenizer)
     if overrides:
         try:
-            config = _with_overrides(config, overrides)
+            config = config_with_overrides(config, overrides)
         except (ConfigError, TypeError, ValueError) as e:
             raise ZooError(f"{label}: wrong config overrides for a Uni-Sign checkpoint: {e}") from None
         if config.sign_encoder.input_transform != "uni-sign" or config.layout != "coco-wholebody-133":
@@ -300,7 +284,7 @@ def unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: s
 def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
     """A local export folder (entry.toml or config.json + model.safetensors), a weights file with a config, or a
     checkpoint of a family signkit knows by its keys (Uni-Sign, Geo-Sign: ``.pth`` as their authors save it)."""
-    from ..models import SigmaConfig
+    from ..models import config_from_dict
 
     folder = path if path.is_dir() else path.parent
     entry_file = folder / "entry.toml"
@@ -339,10 +323,11 @@ def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
         for candidate in (folder / "config.json", run_folder.run_file(path, run_folder.MODEL_JSON)):
             if candidate is not None and candidate.is_file():
                 data = json.loads(candidate.read_text(encoding="utf-8"))
-                if "sign_encoder" in data:
+                run_config = data.get("config") or data.get("model_config") or data.get("model")
+                if not isinstance(run_config, dict):  # a model config (config.json)
                     config_data = data
                 else:  # a training run's model.json: {"config": ..., "task": ..., "num_classes": ...}
-                    config_data = data.get("config") or data.get("model_config") or data.get("model")
+                    config_data = run_config
                     task, num_classes = data.get("task"), data.get("num_classes")
                     labels = {k: data[k] for k in ("classes", "gloss_vocab", "language") if data.get(k)}
                 break
@@ -353,7 +338,7 @@ def _source_from_path(path: Path, tokenizer: str | None = None) -> ModelSource:
             "mt5_model.*)"
         )
     try:
-        config = SigmaConfig.from_dict(config_data)
+        config = config_from_dict(config_data)
     except (ConfigError, TypeError) as e:
         raise ZooError(f"the config next to {weights} is wrong: {e}") from None
     task = None if task in (None, PRETRAIN) else task
@@ -371,9 +356,14 @@ def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = N
                    tokenizer: str | None = None) -> ModelSource:  # fmt: skip
     """Where the weights come from: a path (explicit, or a bare name that only exists as a file or folder here), or a
     zoo entry. A bare name that is both is refused; ``zoo:NAME`` always means the entry."""
+    from ..models import config_with_overrides
+
     source = _resolve(name_or_path, options, tokenizer)
-    if tokenizer is not None and source.config.tokenizer != tokenizer:
-        source.config = _with_overrides(source.config, {"tokenizer": tokenizer})
+    if tokenizer is not None and getattr(source.config, "tokenizer", None) != tokenizer:
+        if not hasattr(source.config, "tokenizer"):
+            raise ZooError(f"{source.label} is a {source.config.name} model, which has no text model or tokenizer; "
+                           "drop the tokenizer option")  # fmt: skip
+        source.config = config_with_overrides(source.config, {"tokenizer": tokenizer})
     return source
 
 
@@ -416,7 +406,8 @@ def load(
     options: DownloadOptions | None = None,
     tokenizer: str | None = None,
 ):
-    """A Sigma model with published or local weights, ready to fine-tune or run.
+    """A model (Sigma, or any family of `signkit.models.FAMILIES`) with published or local weights, ready to
+    fine-tune or run.
 
     ``task=None`` gives the model as published (its own task and head); ``task="pretrain"`` the pre-training
     model; ``task="islr"|"cslr"|"slt"`` with ``num_classes`` builds that task, loading the backbone strictly and

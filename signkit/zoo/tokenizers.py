@@ -74,9 +74,9 @@ def load_tokenizer(name: str, options: DownloadOptions | None = None) -> Any:
 
 
 def attach_tokenizer(model: Any, options: DownloadOptions | None = None) -> None:
-    """Give a loaded Sigma model its tokenizer now, through the zoo (the model would otherwise look for it in the
-    Hugging Face cache on first use)."""
-    name = model.config.tokenizer
-    if name == BYTE_LEVEL or getattr(model, "_tokenizer", None) is not None:
+    """Give a loaded model with a text side (Sigma) its tokenizer now, through the zoo (the model would otherwise look
+    for it in the Hugging Face cache on first use). A family without a tokenizer needs none."""
+    name = getattr(model.config, "tokenizer", None)
+    if name is None or name == BYTE_LEVEL or getattr(model, "_tokenizer", None) is not None:
         return
     model._tokenizer = load_tokenizer(name, options)  # the attribute SigmaModel.tokenizer fills lazily
