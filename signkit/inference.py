@@ -213,7 +213,7 @@ class _Runner:
         labels = getattr(model, "labels", None) or {}
         self.classes = list(labels.get("classes") or classes)
         self.gloss_vocab = list(labels.get("gloss_vocab") or [])
-        self.decode = decoding(model.config, beams, max_new_tokens)
+        self.decode = decoding(model.config, beams, max_new_tokens) if self.task == "slt" else {}  # text models only
         self.ctc_beams = beams  # CTC decodes greedily unless a beam is asked for
 
     def __call__(self, batch: dict[str, Any]) -> list[dict[str, Any]]:

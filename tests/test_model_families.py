@@ -109,6 +109,10 @@ def test_stgcn_classifier_trains_reloads_evaluates_and_exports_to_identical_logi
     with torch.no_grad():
         probs = torch.cat([loaded(b).logits.float().softmax(-1) for b in source.batches(0)])
     assert [p["scores"][0] for p in preds] == pytest.approx(probs.max(-1).values.tolist(), abs=1e-6)
+    from signkit import predict
+
+    answers = predict(model=latest_checkpoint(run), data=packed, split="test", top_k=2)
+    assert [a.classes[0]["probability"] for a in answers] == pytest.approx(probs.max(-1).values.tolist(), abs=1e-6)
 
     # a finetune of the ST-GCN run for another task is refused in one line, by the CLI too
     with pytest.raises(ZooError, match="does islr only, not task slt"):
