@@ -138,7 +138,7 @@ def server(models):
 
 
 def test_model_files_download_once_pinned_and_cached(server, models, tmp_path, monkeypatch):
-    from signkit.zoo.download import ZooPinWarning
+    from signkit.zoo.downloading import ZooPinWarning
 
     monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home"))
     config = RTMWConfig(det=f"{server.url}/det.zip", pose=f"{server.url}/pose.zip")
@@ -163,7 +163,7 @@ def test_model_files_download_once_pinned_and_cached(server, models, tmp_path, m
 
 
 def test_model_files_offline_and_mirror(server, tmp_path, monkeypatch):
-    from signkit.zoo.download import ZooPinWarning
+    from signkit.zoo.downloading import ZooPinWarning
 
     monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

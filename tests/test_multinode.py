@@ -8,7 +8,6 @@ pieces (`main_first`, `agreed_checkpoint`, the zoo's per-call temporary names) i
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
 import socket
@@ -23,9 +22,9 @@ from test_train_run import packed  # noqa: F401 (a module-scoped fixture: 14 tin
 from test_zoo_download import ZooServer
 
 from signkit.errors import ZooError
+from signkit.zoo import cache as zoo_cache
+from signkit.zoo import downloading as dl
 
-dl = importlib.import_module("signkit.zoo.download")  # the module (signkit.zoo.download is also the function)
-zoo_cache = importlib.import_module("signkit.zoo.cache")
 ENTRY = "sigma-tiny.fs-lexicon"  # what `--model sigma-tiny` resolves to
 WEIGHTS = Path(__file__).parents[1] / "signkit" / "zoo" / "weights" / ENTRY
 BUILTIN = Path(__file__).parents[1] / "signkit" / "zoo" / "registry.toml"

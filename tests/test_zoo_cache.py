@@ -14,7 +14,7 @@ from signkit.cli.main import cli
 from signkit.errors import ZooError
 from signkit.zoo import download
 from signkit.zoo.cache import marker_path
-from signkit.zoo.download import DownloadOptions
+from signkit.zoo.downloading import DownloadOptions
 
 
 def test_a_byte_flipped_in_a_cached_file_is_caught_at_the_next_load(monkeypatch, tmp_path):

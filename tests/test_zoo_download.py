@@ -12,7 +12,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.server
-import importlib
 import json
 import os
 import socket
@@ -26,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from signkit.errors import ZooError
-from signkit.zoo.download import DownloadOptions, ZooPinWarning, download, remove, verify
+from signkit.zoo import downloading as dl
+from signkit.zoo.downloading import DownloadOptions, ZooPinWarning, download, remove, verify
 from signkit.zoo.registry import dumps_registry, list_models, read_registry_file, resolve_name
 
-dl = importlib.import_module("signkit.zoo.download")  # the module (signkit.zoo.download is also the function)
 FAST = DownloadOptions(retries=3, backoff=0.01, timeout=10, progress=False)
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes
 
@@ -389,7 +388,7 @@ def test_two_processes_download_once_and_both_succeed(server, monkeypatch, tmp_p
     server.modes["/big.bin"] = "slow"  # ~2.5 s, so the two processes overlap
     registry = use_registry(monkeypatch, tmp_path, entry("lab.ddp", server.url + "/big.bin", data=data))
     code = (
-        "import signkit.zoo as z; from signkit.zoo.download import DownloadOptions as O; "
+        "import signkit.zoo as z; from signkit.zoo.downloading import DownloadOptions as O; "
         "print(z.download('lab.ddp', O(progress=False)).weights)"
     )
     env = {**os.environ, "SIGNKIT_ZOO_REGISTRY": str(registry)}
@@ -706,7 +705,7 @@ def test_a_models_tokenizer_is_fetched_verified_cached_and_named_when_offline(se
 
 
 def test_builtin_registry_fetches_the_mt5_tokenizer_for_unisign_family_models():
-    from signkit.zoo.download import tokenizer_name
+    from signkit.zoo.downloading import tokenizer_name
     from signkit.zoo.registry import load_tokenizer_entries
 
     mt5 = load_tokenizer_entries()["google/mt5-base"]

@@ -318,7 +318,7 @@ def test_unisign_mapping_covers_full_size_sigma_base():
 
 def shipped_entries() -> list[str]:
     """Built-in released entries whose files all live inside the installed package (usable offline)."""
-    from signkit.zoo.download import parse_origin
+    from signkit.zoo.downloading import parse_origin
     from signkit.zoo.registry import BUILTIN_REGISTRY, read_registry_file
 
     package = BUILTIN_REGISTRY.parent.resolve()

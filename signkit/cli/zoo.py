@@ -184,7 +184,7 @@ def path(name: str, as_json: bool) -> None:
     if not zoo.is_cached(entry):
         folder = zoo.model_dir(entry.name)
         raise ZooError(f"{entry.name} is not in the cache ({folder}); run `signkit zoo download {name}`")
-    from ..zoo.download import cached_path
+    from ..zoo.downloading import cached_path
 
     weights = cached_path(entry, entry.weights_file)
     click.echo(json.dumps({"name": entry.name, "path": str(weights)}) if as_json else str(weights))

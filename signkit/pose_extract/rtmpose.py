@@ -171,7 +171,7 @@ def model_paths(config: RTMWConfig) -> dict[str, Path]:
     from .._offline import is_offline
 
     if is_offline():  # name every file that is missing, not only the first
-        from ..zoo.download import origin_for
+        from ..zoo.downloading import origin_for
 
         missing = [s for s in config.sources.values()
                    if "://" in s and not _cached(s).is_file() and origin_for(*_spec(s)).remote]  # a mirror folder is ok
@@ -195,7 +195,7 @@ def _spec(source: str):
 
 
 def _cached(source: str) -> Path:
-    from ..zoo.download import cached_path
+    from ..zoo.downloading import cached_path
 
     return cached_path(*_spec(source))
 
@@ -206,7 +206,7 @@ def _model_file(source: str) -> Path:
         if not path.is_file():
             raise ExtractError(f"RTMW model {path} does not exist; give an .onnx file or a URL")
         return path
-    from ..zoo.download import fetch_file
+    from ..zoo.downloading import fetch_file
 
     entry, spec = _spec(source)
     name = spec.name

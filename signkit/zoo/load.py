@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _run_folder as run_folder
 from ..errors import ConfigError, ZooError
-from .download import DownloadOptions, download
+from .downloading import DownloadOptions, download
 from .registry import ZooEntry, read_registry_file
 from .tokenizers import attach_tokenizer
 

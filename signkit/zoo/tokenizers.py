@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ZooError
 from .cache import MIRROR_ENV, OFFLINE_ENV, is_offline, models_dir
-from .download import DownloadOptions, cached_path, fetch_file, origin_for
+from .downloading import DownloadOptions, cached_path, fetch_file, origin_for
 from .registry import TokenizerEntry, load_tokenizer_entries
 
 BYTE_LEVEL = "byt5"
