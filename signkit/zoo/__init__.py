@@ -17,7 +17,7 @@ from .cache import is_offline, model_dir, signkit_home
 from .convert_unisign import ConvertedCheckpoint, convert_unisign
 from .downloading import DownloadOptions, DownloadResult, ZooPinWarning, download, is_cached, remove, verify
 from .export import ExportResult, export
-from .load import LoadReport, load, load_state_dict_strict, read_checkpoint
+from .loading import LoadReport, load, load_state_dict_strict, read_checkpoint
 from .registry import FileSpec, Metric, ZooEntry, add_registry, list_models, load_registry, resolve_name
 
 __all__ = [

@@ -25,7 +25,7 @@ from .. import _run_folder as run_folder
 from .._atomic import atomic_path, atomic_write_text
 from ..errors import ZooError
 from .cache import sha256_file
-from .load import ModelSource, load_state_dict_strict, read_checkpoint, resolve_source
+from .loading import ModelSource, load_state_dict_strict, read_checkpoint, resolve_source
 from .registry import _NAME_RE, ZooEntry, dumps_registry, read_registry_file
 
 WEIGHTS = run_folder.WEIGHTS
@@ -49,7 +49,7 @@ class ExportResult:
 
 def _unisign_source(checkpoint: Path, arch: str) -> ModelSource:
     """A Uni-Sign .pth with the config it implies (its input transform, prompt, sizes; ``arch`` is not used)."""
-    from .load import unisign_source
+    from .loading import unisign_source
 
     state_dict, _ = read_checkpoint(checkpoint)
     return unisign_source(str(checkpoint), state_dict, None)
@@ -155,7 +155,7 @@ def write_weights(model, path: Path, info: dict) -> None:
     """
     from safetensors.torch import save_file
 
-    from .load import _alias_groups
+    from .loading import _alias_groups
 
     state = model.state_dict()
     for group in _alias_groups(model):
