@@ -84,7 +84,7 @@ def test_export_add_download_load_round_trip_gives_identical_outputs(trained_isl
 def test_equal_weights_export_to_equal_bytes_in_any_process(tmp_path):
     """safetensors orders metadata keys per process; the exporter writes one key and stores tied tensors once."""
     code = (
-        "import sys, torch; from signkit.zoo.export import write_weights; torch.manual_seed(0); "
+        "import sys, torch; from signkit.zoo.exporting import write_weights; torch.manual_seed(0); "
         "m = torch.nn.Module(); m.a = torch.nn.Linear(4, 4); m.b = m.a; m.c = torch.nn.Linear(4, 2); "
         "write_weights(m, __import__('pathlib').Path(sys.argv[1]), {'k': 1, 'z': [1, 2], 'a': 'x'})"
     )

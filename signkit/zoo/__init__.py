@@ -11,12 +11,11 @@ Importing this package imports no torch; ``load``/``export``/``convert_unisign``
 
 from __future__ import annotations
 
-# load/export/convert_unisign import torch only inside their functions, so importing them here stays cheap.
-# Importing the functions (not the modules) keeps `signkit.zoo.load` and `signkit.zoo.export` the functions.
+# loading/exporting/convert_unisign import torch only inside their functions, so importing them here stays cheap.
 from .cache import is_offline, model_dir, signkit_home
 from .convert_unisign import ConvertedCheckpoint, convert_unisign
 from .downloading import DownloadOptions, DownloadResult, ZooPinWarning, download, is_cached, remove, verify
-from .export import ExportResult, export
+from .exporting import ExportResult, export
 from .loading import LoadReport, load, load_state_dict_strict, read_checkpoint
 from .registry import FileSpec, Metric, ZooEntry, add_registry, list_models, load_registry, resolve_name
 
