@@ -213,7 +213,7 @@ def _graph_config(config: HolisticConfig, threads: int | None) -> bytes:
     return graph.SerializeToString()
 
 
-class _Run:
+class _GraphRun:
     """One run of a Holistic graph: frames in at 33333 us steps, landmark lists out by timestamp.
 
     Output streams are observed with their timestamp bounds, so a frame is known to be finished (each stream either
@@ -299,10 +299,10 @@ class HolisticEstimator:
             graph.observe_output_stream(name, lambda stream, packet: self._run.on_packet(stream, packet), True)
         return graph
 
-    def _start(self) -> _Run:
+    def _start(self) -> _GraphRun:
         from mediapipe.python import packet_creator
 
-        self._run = _Run(self._graph)
+        self._run = _GraphRun(self._graph)
         self._graph.start_run({
             "model_complexity": packet_creator.create_int(self.config.model_complexity),
             "smooth_landmarks": packet_creator.create_bool(True),
