@@ -92,6 +92,8 @@ def test_stgcn_classifier_trains_reloads_evaluates_and_exports_to_identical_logi
     loaded = zoo.load(latest_checkpoint(run)).eval()
     assert isinstance(loaded, STGCNClassifier) and loaded.labels["classes"] == ["HELLO", "THANKS", "YES"]
     assert not loaded.load_report.new_keys and not loaded.load_report.discarded_keys
+    relabelled = zoo.load(run, task="islr", num_classes=5).load_report  # another class list: a new head only
+    assert relabelled.new_keys == ["head.fc.bias", "head.fc.weight", "head.norm.bias", "head.norm.weight"]
     exported = zoo.export(latest_checkpoint(run), None, tmp_path / "export")
     assert exported.entry.name == "stgcn-tiny.run" and exported.entry.arch == "stgcn-tiny"
     again = zoo.load(exported.folder).eval()
