@@ -49,3 +49,10 @@ def test_model_json_and_run_name_for_a_run_its_checkpoints_their_weights_and_a_l
     assert rf.run_of(loose) is None and rf.run_file(loose / rf.WEIGHTS, rf.MODEL_JSON) is None
     (loose / rf.MODEL_JSON).write_text("{}")
     assert rf.run_file(loose, rf.MODEL_JSON) == rf.run_file(loose / rf.WEIGHTS, rf.MODEL_JSON) == loose / rf.MODEL_JSON
+
+
+def test_the_zoo_reads_the_run_folder_without_importing_train():
+    from test_shared_rules import _imports
+
+    bad = sorted(f"{f} imports {m}" for f, m in _imports("zoo") if m.split(".")[:2] == ["signkit", "train"])
+    assert not bad, bad
