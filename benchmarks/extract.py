@@ -22,11 +22,12 @@ docs/benchmarks.md.
 ``--estimator rtmw [--mode M]`` instead compares estimators on the same clips: ``signkit extract --estimator rtmw``
 against ``signkit extract`` (MediaPipe), frames/s and the peak RSS of each command's process tree (the RTMW model
 files must be in the cache or reachable: one command for a user who has them). ``--memory`` prints the peak RSS of
-``signkit extract`` and of pose-format's ``videos_to_poses`` at the same workers (issue 13's goal: ours <= theirs).
+``signkit extract`` and of pose-format's ``videos_to_poses`` at the same workers, per process (issue 13's goal:
+ours <= theirs); ``--baseline DIR`` adds ``signkit extract`` run from another checkout.
 
     python benchmarks/extract.py --write
     python benchmarks/extract.py --estimator rtmw --mode lightweight
-    python benchmarks/extract.py --memory
+    python benchmarks/extract.py --memory --baseline /work/main
 """
 
 from __future__ import annotations
@@ -193,11 +194,12 @@ def prepare_clips(folder: Path, args: argparse.Namespace) -> tuple[list[Path], i
     return clips, frames
 
 
-def peak_rss_mib(cmd: list[str]) -> tuple[float, float, list[int]]:
-    """Run ``cmd``; (seconds, peak summed RSS in MiB of its process tree, the RSS of each process then, MiB),
-    sampled every 50 ms from /proc (Linux)."""
+def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, float, list[tuple[str, int]]]:
+    """Run ``cmd``; (seconds, peak summed RSS in MiB of its process tree, ``(role, MiB)`` of each process at that
+    peak), sampled every 50 ms from /proc (Linux). Roles: ``parent`` (the command), ``tracker`` (multiprocessing's
+    resource tracker), ``worker`` (any other process of the tree: spawned or forked workers)."""
 
-    def tree(pid: int) -> dict[int, int]:
+    def tree(pid: int) -> dict[int, tuple[str, int]]:
         children: dict[int, list[int]] = {}
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
@@ -209,26 +211,34 @@ def peak_rss_mib(cmd: list[str]) -> tuple[float, float, list[int]]:
         while todo:
             p = todo.pop()
             try:
-                for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                    if line.startswith("VmRSS"):
-                        rss[p] = int(line.split()[1])
-            except OSError:
-                pass
+                kib = next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                           if line.startswith("VmRSS"))
+                cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
+            except (OSError, StopIteration):
+                continue
+            role = "parent" if p == pid else "tracker" if b"resource_tracker" in cmdline else "worker"
+            rss[p] = (role, kib)
             todo += children.get(p, [])
         return rss
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    best: dict[int, int] = {}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    best: dict[int, tuple[str, int]] = {}
     while proc.poll() is None:
         now = tree(proc.pid)
-        if sum(now.values()) > sum(best.values()):
+        if sum(k for _, k in now.values()) > sum(k for _, k in best.values()):
             best = now
         time.sleep(0.05)
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read()[-2000:]}")
-    return seconds, sum(best.values()) / 1024, sorted(v // 1024 for v in best.values())
+    order = {"parent": 0, "tracker": 1, "worker": 2}
+    each = sorted(((role, kib // 1024) for role, kib in best.values()), key=lambda x: (order[x[0]], x[1]))
+    return seconds, sum(k for _, k in best.values()) / 1024, each
+
+
+def _roles(each: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{role} {mib}" for role, mib in each)
 
 
 def compare_estimators(args: argparse.Namespace) -> None:
@@ -240,20 +250,42 @@ def compare_estimators(args: argparse.Namespace) -> None:
         for r in range(args.rounds):
             for name, extra in (("mediapipe-holistic", []), ("rtmw", rtmw)):
                 s, rss, each = peak_rss_mib([*base, "-o", str(tmp / f"{name}{r}"), *extra])
-                print(f"round {r + 1}: {name}: {frames / s:.1f} frames/s, peak RSS {rss:.0f} MiB {each}", flush=True)
+                print(f"round {r + 1}: {name}: {frames / s:.1f} frames/s, peak RSS {rss:.0f} MiB ({_roles(each)})",
+                      flush=True)
 
 
 def compare_memory(args: argparse.Namespace) -> None:
+    """Peak RSS of ``signkit extract`` (this checkout; and ``--baseline`` another one) and of pose-format's
+    ``videos_to_poses`` at the same workers on the same clips, ``--rounds`` times interleaved; each path's highest
+    round counts."""
+    here = str(Path(__file__).resolve().parents[1])
+    paths = {"signkit extract": here} | ({f"signkit extract ({args.baseline})": str(args.baseline)}
+                                         if args.baseline else {})
+    peaks: dict[str, tuple[float, list]] = {}
     with tempfile.TemporaryDirectory(prefix="signkit-bench-memory-") as tmp:
         tmp = Path(tmp)
         prepare_clips(tmp / "videos", args)
-        shutil.copytree(tmp / "videos", tmp / "peer")
-        ours = peak_rss_mib([str(BIN / "signkit"), "extract", str(tmp / "videos"), "-o", str(tmp / "ours"),
-                             "--workers", str(args.workers), "-q"])
-        peer = peak_rss_mib([str(BIN / "videos_to_poses"), "--format", "mediapipe", "--directory", str(tmp / "peer"),
-                             "--num-workers", str(args.workers), "--additional-config", "model_complexity=1"])
-        print(f"peak RSS, workers={args.workers}: signkit extract {ours[1]:.0f} MiB {ours[2]}, "
-              f"pose-format videos_to_poses {peer[1]:.0f} MiB {peer[2]} (ours / theirs = {ours[1] / peer[1]:.2f})")
+        for r in range(args.rounds):
+            for i, (name, pythonpath) in enumerate(paths.items()):
+                env = {**os.environ, "PYTHONPATH": pythonpath}
+                _, rss, each = peak_rss_mib([str(BIN / "signkit"), "extract", str(tmp / "videos"), "-o",
+                                             str(tmp / f"ours{r}-{i}"), "--workers", str(args.workers),
+                                             "-q"], env=env)
+                print(f"round {r + 1}: {name}: {rss:.0f} MiB ({_roles(each)})", flush=True)
+                if rss > peaks.get(name, (0.0, []))[0]:
+                    peaks[name] = (rss, each)
+            peer_dir = tmp / f"peer{r}"  # pose-format skips videos whose .pose exists: a fresh copy per round
+            shutil.copytree(tmp / "videos", peer_dir)
+            _, rss, each = peak_rss_mib([str(BIN / "videos_to_poses"), "--format", "mediapipe", "--directory",
+                                         str(peer_dir), "--num-workers", str(args.workers), "--additional-config",
+                                         "model_complexity=1"])
+            print(f"round {r + 1}: pose-format videos_to_poses: {rss:.0f} MiB ({_roles(each)})", flush=True)
+            if rss > peaks.get("peer", (0.0, []))[0]:
+                peaks["peer"] = (rss, each)
+    peer = peaks.pop("peer")
+    print(f"peak RSS, workers={args.workers}, highest of {args.rounds} rounds:")
+    for name, (rss, each) in [*peaks.items(), ("pose-format videos_to_poses", peer)]:
+        print(f"  {name}: {rss:.0f} MiB ({_roles(each)}); / pose-format = {rss / peer[0]:.2f}")
 
 
 def main() -> None:
@@ -262,6 +294,8 @@ def main() -> None:
     ap.add_argument("--estimator", default=None, help="rtmw: compare it with MediaPipe Holistic on the same clips")
     ap.add_argument("--mode", default=None, help="with --estimator rtmw: lightweight, balanced or performance")
     ap.add_argument("--memory", action="store_true", help="peak RSS of signkit extract vs pose-format")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="with --memory: also measure signkit extract from this checkout (e.g. /work/main)")
     args = ap.parse_args()
     if args.estimator:
         return compare_estimators(args)

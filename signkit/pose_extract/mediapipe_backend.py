@@ -15,6 +15,8 @@ detected; undetected points have conf 0 and coords 0.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import sys
 import threading
 import warnings
 from collections import deque
@@ -66,19 +68,85 @@ class HolisticConfig:
         return HolisticEstimator(self)
 
 
+# The protos that `import mediapipe` registers (through the modules of ``mediapipe.python.solutions``). The graph
+# config reaches MediaPipe's C++ side as a Python proto, which carries only the calculator options whose proto is
+# registered in Python (mediapipe's own comment: "python pb2 silently discards unknown fields"): registering exactly
+# this set without the rest of the package runs the graph with the very options `mp.solutions.holistic` runs it with
+# (three calculators' options are dropped there too; tests/test_extract_lean.py checks both ways).
+_OPTION_PROTOS = (
+    "calculators.core.constant_side_packet_calculator_pb2",
+    "calculators.core.gate_calculator_pb2",
+    "calculators.core.split_vector_calculator_pb2",
+    "calculators.image.image_transformation_calculator_pb2",
+    "calculators.image.warp_affine_calculator_pb2",
+    "calculators.tensor.image_to_tensor_calculator_pb2",
+    "calculators.tensor.inference_calculator_pb2",
+    "calculators.tensor.tensors_to_classification_calculator_pb2",
+    "calculators.tensor.tensors_to_detections_calculator_pb2",
+    "calculators.tensor.tensors_to_floats_calculator_pb2",
+    "calculators.tensor.tensors_to_landmarks_calculator_pb2",
+    "calculators.tensor.tensors_to_segmentation_calculator_pb2",
+    "calculators.tflite.ssd_anchors_calculator_pb2",
+    "calculators.util.association_calculator_pb2",
+    "calculators.util.collection_has_min_size_calculator_pb2",
+    "calculators.util.detection_label_id_to_text_calculator_pb2",
+    "calculators.util.detections_to_rects_calculator_pb2",
+    "calculators.util.landmark_projection_calculator_pb2",
+    "calculators.util.landmarks_refinement_calculator_pb2",
+    "calculators.util.landmarks_smoothing_calculator_pb2",
+    "calculators.util.local_file_contents_calculator_pb2",
+    "calculators.util.logic_calculator_pb2",
+    "calculators.util.non_max_suppression_calculator_pb2",
+    "calculators.util.rect_transformation_calculator_pb2",
+    "calculators.util.thresholding_calculator_pb2",
+    "calculators.util.visibility_smoothing_calculator_pb2",
+    "framework.calculator_pb2",
+    "framework.formats.body_rig_pb2",
+    "framework.formats.classification_pb2",
+    "framework.formats.detection_pb2",
+    "framework.formats.landmark_pb2",
+    "framework.formats.location_data_pb2",
+    "framework.formats.rect_pb2",
+    "framework.tool.switch_container_pb2",
+    "modules.face_detection.face_detection_pb2",
+    "modules.holistic_landmark.calculators.roi_tracking_calculator_pb2",
+    "modules.objectron.calculators.annotation_data_pb2",
+    "modules.objectron.calculators.frame_annotation_to_rect_calculator_pb2",
+    "modules.objectron.calculators.lift_2d_frame_annotation_to_3d_calculator_pb2",
+)
+
+
 def require_mediapipe():
+    """The ``mediapipe`` package, registered without running its ``__init__`` when nothing imported it yet.
+
+    ``import mediapipe`` imports the solutions and tasks APIs, and with them matplotlib, cv2 and sounddevice
+    (~70 MiB per worker process); the estimator needs only the graph bindings and a few protos, which import as
+    submodules of a package whose ``__init__`` has not run. The first attribute asked of the package beyond those
+    submodules (``mediapipe.solutions``, ``mediapipe.__version__``) runs its ``__init__`` then, so code in the
+    same process that uses the full package still gets it.
+    """
     # mediapipe 0.10.14 calls a protobuf API that warns on every graph; nothing a user can act on
     warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-    try:
-        import mediapipe
-    except ImportError:
-        raise MissingDependencyError("mediapipe", "mediapipe") from None
-    return mediapipe
+    if "mediapipe" in sys.modules:
+        return sys.modules["mediapipe"]
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or spec.loader is None:
+        raise MissingDependencyError("mediapipe", "mediapipe")
+    package = importlib.util.module_from_spec(spec)
+
+    def complete_import(name: str):
+        del package.__dict__["__getattr__"]
+        spec.loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = complete_import
+    sys.modules["mediapipe"] = package
+    for name in _OPTION_PROTOS:
+        importlib.import_module(f"mediapipe.{name}")
+    return package
 
 
 def _modules_dir() -> Path:
-    import importlib.util
-
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError("mediapipe", "mediapipe")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import ExtractError, SignkitError
+from ._heap import release_freed_memory
 from .clip import ExtractOptions, extract_clip
 from .estimators import Estimator
 from .inputs import Clip, discover
@@ -232,6 +233,7 @@ def run_clip(
             estimator = None
     result.seconds = round(time.monotonic() - t0, 3)
     result.frames = result.frames or frames
+    release_freed_memory()  # the clip's buffers and the previous graph: a worker stays one clip's size
     return result, estimator
 
 
