@@ -130,3 +130,21 @@ def test_every_clip_gives_its_memory_back(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "release_freed_memory", lambda: calls.append(1))
     result, _ = runner.run_clip(Clip(tmp_path / "missing.mp4", "missing"), LocalOutput(tmp_path), ExtractOptions())
     assert result.status == "failed" and calls == [1]  # after a failed clip too
+
+
+def test_a_new_graph_starts_on_the_memory_the_old_one_freed(monkeypatch):
+    """`reset` closes the used graph and returns its pages before the next one is built (a worker's peak: one
+    graph's worth, not two)."""
+    from signkit.pose_extract import mediapipe_backend as mb
+    from signkit.pose_extract.synthetic import jitter_frames, load_photo
+
+    events = []
+    monkeypatch.setattr(mb, "release_freed_memory", lambda: events.append("released"))
+    with mb.HolisticEstimator(mb.HolisticConfig()) as estimator:
+        estimator.reset()  # an unused graph is kept: nothing freed
+        estimator.process(jitter_frames(load_photo("astronaut"), 1, (128, 128))[0])
+        old = estimator._graph
+        monkeypatch.setattr(mb.HolisticEstimator, "_new_graph",
+                            lambda self, new=mb.HolisticEstimator._new_graph: events.append("built") or new(self))
+        estimator.reset()
+        assert estimator._graph is not old and events == ["released", "built"]

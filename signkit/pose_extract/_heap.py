@@ -1,9 +1,11 @@
 """Give the heap pages freed by a finished clip back to the OS, so a worker's memory stays one clip's worth.
 
 A MediaPipe graph per clip (tracking must not leak between clips) allocates its model arenas and frame buffers
-on several threads; glibc keeps what they free in per-thread arenas, and a worker's RSS climbed from ~440 to
-~670 MiB over 16 clips of 512x512 video (`benchmarks/extract.py --memory`). ``malloc_trim(0)`` after each clip
-returns it: 290-330 MiB over the same clips. Elsewhere (musl, macOS, Windows) there is nothing to call.
+on several threads; glibc keeps what a closed graph freed, and a worker's peak RSS climbed from ~300 to ~480 MiB
+over 6 clips of 512x512 video (up to ~770 MiB in `benchmarks/extract.py --memory`). ``malloc_trim(0)`` between
+closing a graph and building the next (`HolisticEstimator.reset`) keeps every clip's peak at 300-330 MiB, what one
+graph reused for every clip reaches; the runner also calls it after each clip. Elsewhere (musl, macOS, Windows)
+there is nothing to call.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import numpy as np
 from .._hashing import sha256_file
 from .._offline import is_offline
 from ..errors import ExtractError, MissingDependencyError
+from ._heap import release_freed_memory
 
 T = TypeVar("T")
 
@@ -389,6 +390,7 @@ class HolisticEstimator:
         if self._run.next_ts == FRAME_STEP_US:
             return
         self._graph.close()
+        release_freed_memory()  # before the new graph allocates: else the old one's pages stay (+150 MiB peak)
         self._graph = self._new_graph()
         self._start()
 
