@@ -111,26 +111,56 @@ def _worker_main(wid: int, tasks, results, out: Output, options: ExtractOptions,
 
 
 def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
-    ctx = mp.get_context("spawn")  # mediapipe graphs, onnxruntime sessions and threads do not survive fork
+    """Run ``todo`` on ``n`` workers until every clip has its result; on any exception stop the workers, log
+    what they finished meanwhile, and raise it."""
+    pool = _Pool(todo, run)
     try:
-        tasks, messages = ctx.Queue(), ctx.Queue()  # starts multiprocessing's resource tracker: a process too
-    except OSError as e:
-        raise ExtractError(f"cannot start helper processes ({e.strerror or e}); check that {sys.executable} runs "
-                           "for this user") from None
-    for clip in todo:
-        tasks.put(clip)
-    by_key = {c.key: c for c in todo}
-    procs: dict[int, mp.process.BaseProcess] = {}
-    current: dict[int, str | None] = {}
-    ready: set[int] = set()
-    startup_deaths = 0
-    next_wid = 0
+        pool.start(n)
+        pool.serve()
+    except BaseException:
+        _stop_workers(pool.procs)
+        pool.drain(timeout=0.2)  # log the clips that workers finished while the run was stopping
+        raise
+    finally:
+        pool.close()
 
-    def start_worker() -> None:
-        nonlocal next_wid
-        wid, next_wid = next_wid, next_wid + 1
-        p = ctx.Process(
-            target=_worker_main, args=(wid, tasks, messages, run.out, run.options, run.extractor, os.getpid()),
+
+class _Pool:
+    """The parent's side of the local engine: the task and message queues, the workers, and the clip each holds.
+
+    ``tasks`` holds every clip, then one ``None`` per worker (its signal to exit); workers send ``("ready" |
+    "start" | "frames" | "done", wid, payload)`` on ``messages``.
+    """
+
+    def __init__(self, todo: list[Clip], run: Run):
+        self.ctx = mp.get_context("spawn")  # mediapipe graphs, onnxruntime sessions and threads do not survive fork
+        try:
+            self.tasks, self.messages = self.ctx.Queue(), self.ctx.Queue()  # starts the resource tracker: a process
+        except OSError as e:
+            raise ExtractError(f"cannot start helper processes ({e.strerror or e}); check that {sys.executable} "
+                               "runs for this user") from None
+        self.run = run
+        self.by_key = {c.key: c for c in todo}
+        self.procs: dict[int, mp.process.BaseProcess] = {}
+        self.current: dict[int, str | None] = {}  # the clip each worker is extracting
+        self.ready: set[int] = set()  # workers that reported ready (got past their imports)
+        self.startup_deaths = 0  # workers in a row that died before they were ready
+        self.next_wid = 0
+        for clip in todo:
+            self.tasks.put(clip)
+
+    def start(self, n: int) -> None:
+        for _ in range(n):
+            self.start_worker()
+        for _ in range(n):
+            self.tasks.put(None)
+
+    def start_worker(self) -> None:
+        wid, self.next_wid = self.next_wid, self.next_wid + 1
+        run = self.run
+        p = self.ctx.Process(
+            target=_worker_main, args=(wid, self.tasks, self.messages, run.out, run.options, run.extractor,
+                                       os.getpid()),
             daemon=True,
         )
         try:
@@ -138,83 +168,81 @@ def _run_pool(todo: list[Clip], run: Run, n: int) -> None:
         except OSError as e:  # the interpreter cannot be executed at all
             raise ExtractError(f"cannot start a worker process ({e.strerror or e}: {sys.executable}); check that "
                                "this user can run it") from None
-        procs[wid], current[wid] = p, None
+        self.procs[wid], self.current[wid] = p, None
 
-    for _ in range(n):
-        start_worker()
-    for _ in range(n):
-        tasks.put(None)
-
-    def handle(kind: str, wid: int, payload) -> None:
-        nonlocal startup_deaths
-        if kind == "ready":
-            ready.add(wid)
-            startup_deaths = 0
-        elif kind == "start":
-            current[wid] = payload
-        elif kind == "frames":
-            run.emit("frames", {"frames": payload})
-        elif kind == "done":
-            current[wid] = None
-            run.finish(payload)
-
-    def reap() -> None:
-        """Fail the clip of a worker that died (crash, OOM kill) and start a replacement; stop the run after
-        `STARTUP_DEATHS` workers in a row died before they were ready."""
-        nonlocal startup_deaths
-        dead = [wid for wid, p in procs.items() if not p.is_alive()]
-        if not dead:
-            return
-        with contextlib.suppress(queue.Empty):
-            while True:  # what the dead sent before dying is already in the pipe
-                handle(*messages.get(timeout=0.1))
-        for wid in dead:
-            p = procs.pop(wid)
-            p.join()
-            key = current.pop(wid, None)
-            if p.exitcode == 0:  # read its sentinel: every message it sent has been handled
-                continue
-            if wid not in ready:
-                startup_deaths += 1
-                if startup_deaths >= STARTUP_DEATHS:
-                    tail = _log_tail(worker_log_path(os.getpid(), wid))
-                    raise ExtractError(
-                        f"{startup_deaths} worker processes in a row died while starting (exit code {p.exitcode}"
-                        f"{': ' + tail if tail else ''}); check that {sys.executable} runs and imports signkit "
-                        "for this user, or try --workers 1 to see its error"
-                    )
-            if key is not None and key in run.pending:
-                tail = _log_tail(worker_log_path(os.getpid(), wid))
-                error = f"the worker process died (exit code {p.exitcode}) on this clip" + (f": {tail}" if tail else "")
-                run.finish(run.failed(by_key[key], error))
-            if run.pending:
-                start_worker()  # takes the sentinel the dead worker never read
-        if not procs:  # only if a worker died before it could say which clip it held
-            for key in sorted(run.pending):
-                error = "a worker process died before reporting this clip; rerun to retry it"
-                run.finish(run.failed(by_key[key], error))
-
-    last_reap = time.monotonic()
-    try:
-        while run.pending:
+    def serve(self) -> None:
+        """Handle messages until every clip has its result, looking for dead workers about once a second."""
+        last_reap = time.monotonic()
+        while self.run.pending:
             if time.monotonic() - last_reap > 1.0:
-                reap()
+                self.reap()
                 last_reap = time.monotonic()
             try:
-                handle(*messages.get(timeout=0.5))
+                self.handle(*self.messages.get(timeout=0.5))
             except queue.Empty:
                 continue
-    except BaseException:
-        _stop_workers(procs)
-        with contextlib.suppress(queue.Empty):  # log the clips that workers finished while the run was stopping
+
+    def handle(self, kind: str, wid: int, payload) -> None:
+        if kind == "ready":
+            self.ready.add(wid)
+            self.startup_deaths = 0
+        elif kind == "start":
+            self.current[wid] = payload
+        elif kind == "frames":
+            self.run.emit("frames", {"frames": payload})
+        elif kind == "done":
+            self.current[wid] = None
+            self.run.finish(payload)
+
+    def drain(self, timeout: float) -> None:
+        """Handle every message already sent (until none comes within ``timeout`` seconds)."""
+        with contextlib.suppress(queue.Empty):
             while True:
-                handle(*messages.get(timeout=0.2))
-        raise
-    finally:
-        for p in procs.values():
+                self.handle(*self.messages.get(timeout=timeout))
+
+    def reap(self) -> None:
+        """Fail the clip of each worker that died (crash, OOM kill) and start a replacement."""
+        dead = [wid for wid, p in self.procs.items() if not p.is_alive()]
+        if not dead:
+            return
+        self.drain(timeout=0.1)  # what the dead sent before dying is already in the pipe
+        for wid in dead:
+            self.retire(wid)
+        if not self.procs:  # only if a worker died before it could say which clip it held
+            for key in sorted(self.run.pending):
+                error = "a worker process died before reporting this clip; rerun to retry it"
+                self.run.finish(self.run.failed(self.by_key[key], error))
+
+    def retire(self, wid: int) -> None:
+        """Account for dead worker ``wid``: nothing if it exited cleanly; else fail its clip and replace it, or
+        stop the run after `STARTUP_DEATHS` workers in a row died before they were ready."""
+        p = self.procs.pop(wid)
+        p.join()
+        key = self.current.pop(wid, None)
+        if p.exitcode == 0:  # read its sentinel: every message it sent has been handled
+            return
+        if wid not in self.ready:
+            self.startup_deaths += 1
+            if self.startup_deaths >= STARTUP_DEATHS:
+                tail = _log_tail(worker_log_path(os.getpid(), wid))
+                raise ExtractError(
+                    f"{self.startup_deaths} worker processes in a row died while starting (exit code {p.exitcode}"
+                    f"{': ' + tail if tail else ''}); check that {sys.executable} runs and imports signkit "
+                    "for this user, or try --workers 1 to see its error"
+                )
+        if key is not None and key in self.run.pending:
+            tail = _log_tail(worker_log_path(os.getpid(), wid))
+            error = f"the worker process died (exit code {p.exitcode}) on this clip" + (f": {tail}" if tail else "")
+            self.run.finish(self.run.failed(self.by_key[key], error))
+        if self.run.pending:
+            self.start_worker()  # takes the sentinel the dead worker never read
+
+    def close(self) -> None:
+        """Let workers that are exiting finish, stop the rest, remove the workers' log files."""
+        for p in self.procs.values():
             p.join(timeout=10)
-        _stop_workers(procs)
-        for wid in range(next_wid):
+        _stop_workers(self.procs)
+        for wid in range(self.next_wid):
             with contextlib.suppress(OSError):
                 worker_log_path(os.getpid(), wid).unlink()
 
