@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from synthetic_clips import render_clip
 
 from signkit import load_pose
 from signkit.pose_extract import extract_clip
 from signkit.pose_extract.inputs import Clip
-from signkit.pose_extract.synthetic import render_clip
 
 pytest.importorskip("mediapipe")
 
@@ -47,7 +47,8 @@ result, estimator = run_clip(Clip(Path(sys.argv[1]), "clip"), LocalOutput(sys.ar
 if estimator is not None:
     estimator.close()
 modules = sorted(sys.modules)
-from tests.test_extract_lean import dropped_options
+sys.path.insert(0, "tests")
+from test_extract_lean import dropped_options
 dropped = dropped_options()
 import mediapipe as mp  # the package still works in full for code that asks for more than the graph
 print(json.dumps({"status": result.status, "error": result.error, "modules": modules, "dropped": dropped,
@@ -135,8 +136,9 @@ def test_every_clip_gives_its_memory_back(tmp_path, monkeypatch):
 def test_a_new_graph_starts_on_the_memory_the_old_one_freed(monkeypatch):
     """`reset` closes the used graph and returns its pages before the next one is built (a worker's peak: one
     graph's worth, not two)."""
+    from synthetic_clips import jitter_frames, load_photo
+
     from signkit.pose_extract import mediapipe_backend as mb
-    from signkit.pose_extract.synthetic import jitter_frames, load_photo
 
     events = []
     monkeypatch.setattr(mb, "release_freed_memory", lambda: events.append("released"))
