@@ -2,8 +2,9 @@
 
 A `SampleRef` is where a sample's arrays sit in its shard: from the manifest (``pose_offset``, ``conf_offset``) or,
 for a dataset packed without them, from the tar headers. The collate reads each array with one ``preadv`` from the
-page cache into its place in the padded batch, so a sample is copied once and nothing is mapped, decoded or
-allocated per sample (WebDataset's indexed reader, wids, also reads through an index of member offsets).
+page cache into its place in the padded batch, so a sample is copied once and nothing is mapped or decoded per
+sample; what is allocated per array is room for the tar and ``.npy`` headers it checks. (WebDataset's indexed
+reader, wids, also reads through an index of member offsets.)
 
 Each read checks that the bytes are what the manifest says: the tar header just before the data must name the
 sample's member, the ``.npy`` header must give the manifest's shape, and the data must have the checksum recorded
