@@ -33,6 +33,7 @@ from ._batch import collate, finish_batch, num_frames, pad_samples
 from ._index import INDEX_COLUMNS, TEXT_FIELDS, index_manifest
 from ._plan import aligned_share, batched, bucketed, dist_rank_world, seeded_rng, shuffle_buffer, slot_ranges
 from ._shard_reader import ShardReader
+from .checksums import check_sample
 from .manifest import DatasetInfo, ShardInfo, consistency_problems, read_dataset_json, read_manifest
 from .schema import canonical_split
 from .transforms import Augment, crop_start, temporal_crop
@@ -224,6 +225,12 @@ class SignDataset(IterableDataset):
             coords, conf = ref.arrays()
         else:
             coords, conf = s["pose"], s["conf"]
+            pending = s.get("unchecked")  # a streamed sample's checksums (see `ShardReader`)
+            if pending is not None:
+                if lazy and self.augment is None and (self.max_frames is None or len(coords) <= self.max_frames):
+                    out["pose"], out["conf"], out["unchecked"] = coords, conf, pending  # checked in the batch
+                    return out
+                check_sample(coords, conf, s["key"], pending)
         if self.max_frames is not None:
             coords, conf = temporal_crop(coords, conf, self.max_frames, self.crop, rng)
         if self.augment is not None:
