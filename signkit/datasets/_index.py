@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError
-from .manifest import FRAME_COLUMNS, OFFSET_COLUMNS, SUM_COLUMNS
+from .manifest import FRAME_COLUMNS, OFFSET_COLUMNS, SUM_COLUMNS, DatasetInfo, consistency_problems, read_manifest
 
 TEXT_FIELDS = ("gloss", "text", "signer", "language")
 
@@ -60,6 +60,22 @@ def _column_pairs(rows, columns: tuple[str, ...], dtype) -> np.ndarray | None:
 # The manifest columns the loader reads (the others stay on disk).
 INDEX_COLUMNS = ("key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS,
                   *FRAME_COLUMNS)  # fmt: skip
+
+
+def open_index(info: DatasetInfo, split: str) -> dict[str, ShardRows]:
+    """The index of ``split``: its manifest rows (only the columns the reader needs), checked against dataset.json
+    (the first problem is the error; `signkit verify` lists them all)."""
+    import pyarrow as pa
+
+    table = read_manifest(info.location, columns=list(INDEX_COLUMNS))
+    problems = consistency_problems(info, table, split)
+    if problems:
+        more = f" (and {len(problems) - 1} more: `signkit verify` lists them)" if len(problems) > 1 else ""
+        raise DatasetError(f"{info.root}: {problems[0]}{more}")
+    rows = index_manifest(table, split, info.root)
+    del table
+    pa.default_memory_pool().release_unused()  # the full table and the temporaries: give their pages back
+    return rows
 
 
 def index_manifest(table, split: str, root) -> dict[str, ShardRows]:

@@ -30,11 +30,11 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from ..errors import ConfigError, DatasetError
 from ..pose import get_layout
 from ._batch import collate, finish_batch, num_frames, pad_samples
-from ._index import INDEX_COLUMNS, TEXT_FIELDS, index_manifest
+from ._index import TEXT_FIELDS, open_index
 from ._plan import aligned_share, batched, bucketed, dist_rank_world, seeded_rng, shuffle_buffer, slot_ranges
 from ._shard_reader import ShardReader
 from .checksums import check_sample
-from .manifest import DatasetInfo, ShardInfo, consistency_problems, read_dataset_json, read_manifest
+from .manifest import DatasetInfo, ShardInfo, read_dataset_json
 from .schema import canonical_split
 from .transforms import Augment, crop_start, temporal_crop
 
@@ -84,16 +84,7 @@ class SignDataset(IterableDataset):
             raise DatasetError(
                 f"{self.root} has no split {self.split!r}; its splits are {', '.join(self.info.splits) or 'none'}"
             )
-        table = read_manifest(self.info.location, columns=list(INDEX_COLUMNS))
-        problems = consistency_problems(self.info, table, self.split)
-        if problems:
-            more = f" (and {len(problems) - 1} more: `signkit verify` lists them)" if len(problems) > 1 else ""
-            raise DatasetError(f"{self.root}: {problems[0]}{more}")
-        rows = index_manifest(table, self.split, self.root)
-        del table
-        import pyarrow as pa
-
-        pa.default_memory_pool().release_unused()  # the full table and the temporaries: give their pages back
+        rows = open_index(self.info, self.split)
         self._read = ShardReader(self.info, rows, get_layout(self.info.layout).num_points)
         self._read.check_layout(self.shards[0])
         self.lengths = np.concatenate([rows[s.name].frames for s in self.shards])
