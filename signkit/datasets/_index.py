@@ -59,7 +59,7 @@ def _column_pairs(rows, columns: tuple[str, ...], dtype) -> np.ndarray | None:
 
 # The manifest columns the loader reads (the others stay on disk).
 INDEX_COLUMNS = ("key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS,
-                  *FRAME_COLUMNS)  # fmt: skip
+                  *FRAME_COLUMNS)
 
 
 def open_index(info: DatasetInfo, split: str) -> dict[str, ShardRows]:
@@ -114,7 +114,7 @@ def index_manifest(table, split: str, root) -> dict[str, ShardRows]:
             keep.slice(a, b - a), frames[a:b],
             at[a:b] if at is not None else None, sums[a:b] if sums is not None else None,
             frame[a:b] if frame is not None else None,
-        )  # fmt: skip
+        )
         for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
     }
 
