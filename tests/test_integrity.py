@@ -60,8 +60,9 @@ def _flip(root: Path, row: dict, member: str = "pose", at_frame: int = 0) -> Non
     path.write_bytes(bytes(data))
 
 
-def _all(root, **kwargs) -> list[str]:
-    return [k for b in sd.open(root, split="train", shuffle=False, **kwargs).loader(4) for k in b["key"]]
+def _all(root, loader: dict | None = None, **kwargs) -> list[str]:
+    batches = sd.open(root, split="train", shuffle=False, **kwargs).loader(4, **(loader or {}))
+    return [k for b in batches for k in b["key"]]
 
 
 def test_every_array_has_a_checksum_in_the_manifest(packed):
@@ -84,9 +85,19 @@ def test_a_flipped_byte_is_an_error_naming_shard_and_sample_local(packed, tmp_pa
         list(sd.open(root, split="train", shuffle=False))
     with pytest.raises(DatasetError, match=want):  # a temporal window reads the whole array to check it
         _all(root, max_frames=2, crop="center")
-    monkeypatch.delattr("os.preadv")  # the streaming reader (Windows)
+    monkeypatch.delattr("os.preadv")  # the streaming reader (Windows): checked in the batch, after the copy
     with pytest.raises(DatasetError, match=want):
         _all(root)
+    with pytest.raises(DatasetError, match=want):  # the dataset's own samples: checked before they are yielded
+        list(sd.open(root, split="train", shuffle=False))
+    with pytest.raises(DatasetError, match=want):  # converted into a float32 batch: checked as stored, first
+        _all(root, loader={"dtype": torch.float32})
+    with pytest.raises(DatasetError, match=want):  # cropped or augmented: checked before either
+        _all(root, max_frames=2, crop="center")
+    with pytest.raises(DatasetError, match=want):
+        _all(root, augment=True)
+    with pytest.raises(DatasetError, match=want):  # a worker pads the batch and checks it there
+        _all(root, loader={"num_workers": 1})
 
 
 def test_a_flipped_byte_outside_the_cropped_window_is_still_caught(packed, tmp_path):

@@ -398,3 +398,35 @@ def test_without_preadv_local_shards_take_the_streaming_reader(packed, monkeypat
     streamed = batches()
     assert [k for k, _, _ in streamed] == [k for k, _, _ in direct]
     assert all(torch.equal(a[1], b[1]) and torch.equal(a[2], b[2]) for a, b in zip(streamed, direct, strict=True))
+
+
+def test_decode_array_reads_every_header_numpy_writes_and_no_pickle():
+    from signkit.datasets.shards import decode_array
+
+    def npy(array, version=None) -> bytes:
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, array, version=version, allow_pickle=True)
+        return buf.getvalue()
+
+    plain = np.arange(24, dtype=np.float16).reshape(2, 4, 3)
+    wide = np.zeros((1,), dtype=[(f"field{i:03d}", "<f4") for i in range(40)])  # a header longer than 256 bytes
+    for data, want in [
+        (npy(plain), plain),
+        (npy(plain, (2, 0)), plain),
+        (npy(plain.astype(">f4")), plain.astype(">f4")),
+        (npy(np.zeros((0, 553), np.float16)), np.zeros((0, 553), np.float16)),
+        (npy(np.asfortranarray(plain.astype(np.float32))), plain.astype(np.float32)),  # not a view: numpy reads it
+        (npy(wide), wide),
+    ]:
+        for buffer in (data, memoryview(data)):
+            got = decode_array(buffer)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            np.testing.assert_array_equal(got, want)
+    view = decode_array(memoryview(npy(plain)))
+    assert not view.flags.owndata  # a view of the member's bytes, not a copy
+    with pytest.raises(ValueError, match="pickle"):
+        decode_array(npy(np.array([{"a": 1}], dtype=object)))
+    broken = bytearray(npy(plain))
+    broken[20:30] = b"not a dict"
+    with pytest.raises((ValueError, SyntaxError)):
+        decode_array(bytes(broken))

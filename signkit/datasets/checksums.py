@@ -29,3 +29,10 @@ def check(data, want: int | None, shard: str, key: str, suffix: str) -> None:
             f"shard {shard}: sample {key!r} is damaged ({key}.{suffix} does not match the checksum recorded when it "
             "was packed: a disk or network error); re-download or re-pack the shard (`signkit verify` checks them all)"
         )
+
+
+def check_sample(pose, conf, key: str, pending: tuple[str, int, int]) -> None:
+    """Both arrays of sample ``key`` against ``pending`` = (shard, pose checksum, conf checksum) (see `check`)."""
+    shard, pose_sum, conf_sum = pending
+    check(pose, pose_sum, shard, key, "pose.npy")
+    check(conf, conf_sum, shard, key, "conf.npy")

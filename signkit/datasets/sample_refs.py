@@ -2,8 +2,9 @@
 
 A `SampleRef` is where a sample's arrays sit in its shard: from the manifest (``pose_offset``, ``conf_offset``) or,
 for a dataset packed without them, from the tar headers. The collate reads each array with one ``preadv`` from the
-page cache into its place in the padded batch, so a sample is copied once and nothing is mapped, decoded or
-allocated per sample (WebDataset's indexed reader, wids, also reads through an index of member offsets).
+page cache into its place in the padded batch, so a sample is copied once and nothing is mapped or decoded per
+sample; what is allocated per array is room for the tar and ``.npy`` headers it checks. (WebDataset's indexed
+reader, wids, also reads through an index of member offsets.)
 
 Each read checks that the bytes are what the manifest says: the tar header just before the data must name the
 sample's member, the ``.npy`` header must give the manifest's shape, and the data must have the checksum recorded
@@ -107,7 +108,7 @@ class SampleRef:
     def window(self, start: int, length: int) -> SampleRef:
         """The same sample cut to ``length`` frames from ``start`` (a temporal crop, read as such)."""
         return SampleRef(self.file, self.key, self.pose_at, self.conf_at, self.frames, self.points,
-                         self.start + start, length, self.pose_sum, self.conf_sum)  # fmt: skip
+                         self.start + start, length, self.pose_sum, self.conf_sum)
 
     def read_into(self, pose: np.ndarray, conf: np.ndarray) -> None:
         """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays, and
@@ -120,7 +121,7 @@ class SampleRef:
                 self._read(suffix, at, shape, whole, 0)
                 check(whole, want, self.file.name, self.key, suffix)
                 dest[...] = whole[self.start : self.start + self.length]
-            return  # fmt: skip
+            return
         self._read("pose.npy", self.pose_at, pose_shape, pose, self.start)
         self._read("conf.npy", self.conf_at, conf_shape, conf, self.start)
         if self.pose_sum is not None and (checksum(pose) != self.pose_sum or checksum(conf) != self.conf_sum):
