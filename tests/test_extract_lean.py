@@ -150,3 +150,20 @@ def test_a_new_graph_starts_on_the_memory_the_old_one_freed(monkeypatch):
                             lambda self, new=mb.HolisticEstimator._new_graph: events.append("built") or new(self))
         estimator.reset()
         assert estimator._graph is not old and events == ["released", "built"]
+
+
+OTHER_RELEASE = """
+import sys
+from signkit.pose_extract import mediapipe_backend as mb
+mb._installed_release = lambda: "0.10.99"
+mb.require_mediapipe()
+print("solutions" in sys.modules["mediapipe"].__dict__, "mediapipe.python.solutions" in sys.modules)
+"""
+
+
+def test_another_mediapipe_release_gets_the_full_import():
+    """The lean import's proto list belongs to one release: any other must not run with options silently dropped."""
+    proc = subprocess.run([sys.executable, "-c", OTHER_RELEASE], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]

@@ -15,6 +15,7 @@ detected; undetected points have conf 0 and coords 0.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import sys
 import threading
@@ -115,6 +116,9 @@ _OPTION_PROTOS = (
     "modules.objectron.calculators.frame_annotation_to_rect_calculator_pb2",
     "modules.objectron.calculators.lift_2d_frame_annotation_to_3d_calculator_pb2",
 )
+# The release that list was read from; any other release gets the full ``import mediapipe`` (its set may differ,
+# and a missing option proto changes the landmarks without a word).
+_OPTION_PROTOS_RELEASE = "0.10.14"
 
 
 def require_mediapipe():
@@ -133,6 +137,8 @@ def require_mediapipe():
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or spec.loader is None:
         raise MissingDependencyError("mediapipe", "mediapipe")
+    if _installed_release() != _OPTION_PROTOS_RELEASE:
+        return importlib.import_module("mediapipe")
     package = importlib.util.module_from_spec(spec)
 
     def complete_import(name: str):
@@ -145,6 +151,13 @@ def require_mediapipe():
     for name in _OPTION_PROTOS:
         importlib.import_module(f"mediapipe.{name}")
     return package
+
+
+def _installed_release() -> str | None:
+    try:
+        return importlib.metadata.version("mediapipe")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _modules_dir() -> Path:
