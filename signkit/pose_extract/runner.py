@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import filelock
+
 from ..errors import ExtractError, SignkitError
 from ._heap import release_freed_memory
 from .clip import ExtractOptions, extract_clip
@@ -414,27 +416,21 @@ def _log_recovered(clip: Clip, out: Output, log: RunLog) -> str | None:
 def _output_lock(log_file: Path, emit) -> Iterator[None]:
     """One run at a time per output (per run log): a second run waits, then finds the work done and skips it.
 
-    ``fcntl.flock`` on ``<log>.lock``; the kernel drops it when its holder dies. Where there is no fcntl
-    (Windows) runs are not serialised."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not Linux/macOS
-        yield
-        return
+    A `filelock` on ``<log>.lock`` (flock on Linux/macOS, msvcrt on Windows): the OS drops it when its holder dies."""
     path = log_file.with_name(log_file.name + ".lock")
+    lock = filelock.FileLock(path)
     try:
-        handle = open(path, "a+")  # noqa: SIM115 - closed below
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            emit("waiting", {"lock": str(path)})
+            lock.acquire()
     except OSError as e:
         raise ExtractError(f"cannot write the lock file {path} ({e.strerror}); give another --log") from None
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            emit("waiting", {"lock": str(path)})
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         yield
     finally:
-        handle.close()
+        lock.release()
 
 
 def _publish_log(out: Output, log: Path) -> str | None:
