@@ -58,6 +58,14 @@ class Progress:
         if self._bar is not None:
             self._bar.set_postfix(**self.postfix)
 
+    def write(self, line: str) -> None:
+        """A message line that does not break the bar (tqdm redraws it below the line)."""
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
     def close(self) -> None:
         if self._closed:
             return

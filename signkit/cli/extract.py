@@ -13,71 +13,65 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
+
+from .._progress import Progress
 
 console = Console(stderr=True)
 
 
-class _FramesColumn(ProgressColumn):
-    def __init__(self, owner: ExtractProgress):
-        super().__init__()
-        self.owner = owner
-
-    def render(self, task) -> Text:
-        elapsed = max(time.monotonic() - self.owner.started, 1e-9)
-        return Text(f"{self.owner.frames} frames, {self.owner.frames / elapsed:.1f} frames/s")
-
-
 class ExtractProgress:
-    """Receives the runner's events; shows videos done and frames/s, and one line per failed or flagged clip."""
+    """Receives the runner's events; shows videos done and frames/s, and one line per failed or flagged clip.
+
+    The bar is signkit's one progress display (`signkit._progress`): a live bar on a terminal, periodic lines in a log.
+    """
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
         self.frames = 0
         self.started = time.monotonic()
-        self._progress = Progress(
-            TextColumn("extract"), BarColumn(), MofNCompleteColumn(), TextColumn("videos"), _FramesColumn(self),
-            TimeElapsedColumn(), console=console, disable=not enabled,
-        )
-        self._task = None
+        self._bar: Progress | None = None
 
     def __enter__(self) -> ExtractProgress:
-        self._progress.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
+        if self._bar is not None:
+            self._bar.close()
+
+    def _say(self, line: str) -> None:
+        """Skipped, failed, flagged, ... lines are printed with or without the bar (``--quiet`` hides only the bar)."""
+        if self._bar is not None:
+            self._bar.write(line)
+        else:
+            console.print(line, highlight=False, markup=False)
 
     def event(self, kind: str, data: dict) -> None:
         if kind == "plan":
             self.started = time.monotonic()
-            self._task = self._progress.add_task("extract", total=data["todo"])
             if data["skipped"]:
-                self._progress.console.print(f"skipping {data['skipped']} finished clips (use --overwrite to redo)")
+                self._say(f"skipping {data['skipped']} finished clips (use --overwrite to redo)")
+            self._bar = Progress(total=data["todo"], desc="extract", unit="videos", enabled=self.enabled)
         elif kind == "waiting":
-            self._progress.console.print(f"waiting for another extract run on this output (lock {data['lock']})",
-                                         highlight=False)
+            self._say(f"waiting for another extract run on this output (lock {data['lock']})")
         elif kind == "redo":
-            self._progress.console.print(f"[yellow]redoing[/yellow] {data['key']}: {data['reason']}", markup=True,
-                                         highlight=False)
+            self._say(f"redoing {data['key']}: {data['reason']}")
         elif kind == "frames":
             self.frames += data["frames"]
+            if self._bar is not None:
+                elapsed = max(time.monotonic() - self.started, 1e-9)
+                self._bar.set_postfix(frames=self.frames, fps=f"{self.frames / elapsed:.1f}")
         elif kind == "retry":
             result = data["result"]
-            self._progress.console.print(f"[yellow]retrying[/yellow] {result.key}: {result.error}", markup=True,
-                                         highlight=False)
+            self._say(f"retrying {result.key}: {result.error}")
         elif kind == "done":
             result = data["result"]
-            if self._task is not None:
-                self._progress.advance(self._task)
+            if self._bar is not None:
+                self._bar.update(1)
             if result.status == "failed":
-                self._progress.console.print(f"[red]failed[/red] {result.key}: {result.error}", markup=True,
-                                             highlight=False)
+                self._say(f"failed {result.key}: {result.error}")
             elif result.flags:
-                self._progress.console.print(f"[yellow]flagged[/yellow] {result.key}: {', '.join(result.flags)}",
-                                             markup=True, highlight=False)
+                self._say(f"flagged {result.key}: {', '.join(result.flags)}")
 
 
 def print_summary(summary) -> None:
