@@ -186,3 +186,21 @@ def test_an_unreachable_or_wrong_url_says_so_in_one_line(served):
     server_down = f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}/ds"
     out = CliRunner().invoke(cli, ["info", server_down])
     assert out.exit_code == 1 and "cannot be reached" in out.output and "Traceback" not in out.output
+
+
+def test_verify_reads_a_server_without_range_requests(served):
+    """Python's http.server answers no Range request: `verify` hashed each shard through fsspec's ranged reads and
+    ended in a ValueError traceback. Hashing is one streamed GET now, and the rest of verify reads from the start."""
+    import functools
+
+    _, local, _ = served
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(local.parent))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        result = CliRunner().invoke(cli, ["verify", f"http://127.0.0.1:{httpd.server_address[1]}/ds"])
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.exit_code == 0 and result.output.startswith("ok:"), (result.exception, result.output)
