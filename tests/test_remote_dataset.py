@@ -193,10 +193,12 @@ def test_verify_reads_a_server_without_range_requests(served):
     ended in a ValueError traceback. Hashing is one streamed GET now, and the rest of verify reads from the start."""
     import functools
 
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
     _, local, _ = served
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(local.parent))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(local.parent)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         result = CliRunner().invoke(cli, ["verify", f"http://127.0.0.1:{httpd.server_address[1]}/ds"])
