@@ -87,11 +87,7 @@ class Location:
         return int(self.fs.size(self._fs_path(*parts)))
 
     def sha256(self, *parts: str) -> str:
-        if not self.url:
-            opener = open(self.child(*parts), "rb")
-        else:  # one pass from the start: over HTTP as one streamed GET, so a server without Range requests serves it
-            http = "http" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
-            opener = self.fs.open(self._fs_path(*parts), "rb", **({"block_size": 0} if http else {}))
+        opener = open(self.child(*parts), "rb") if not self.url else self.fs.open(self._fs_path(*parts), "rb")
         with opener as f:
             return sha256_stream(f)
 
