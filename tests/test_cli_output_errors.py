@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,3 +119,12 @@ def test_os_error_message_names_the_path_and_the_fix():
     moved = os_error_message(OSError(errno.EXDEV, "Invalid cross-device link", "/a", None, "/b"))
     assert moved == "/a -> /b: Invalid cross-device link"
     assert json.dumps(ro)  # plain text, one line
+
+
+def test_a_reader_that_leaves_early_is_no_error():
+    """`signkit datasets list | head -3` printed "Error: Broken pipe" (a BrokenPipeError is an OSError)."""
+    command = [sys.executable, "-m", "signkit", "datasets", "list"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the command writes its first line
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == "" and proc.returncode == 141

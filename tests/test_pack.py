@@ -8,6 +8,8 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -318,14 +320,43 @@ def test_cli_takes_poses_as_option_and_refuses_both(tmp_path, labelled):
     assert result.exit_code == 2 and "once" in result.output
 
 
-def test_a_killed_pack_leaves_a_hidden_temp_that_the_next_pack_removes(tmp_path, labelled):
+_WRITER = """
+import sys, time
+from pathlib import Path
+from signkit.datasets.packing import _temp_folder
+with _temp_folder(Path(sys.argv[1])) as tmp:
+    print(tmp, flush=True)
+    time.sleep(600)
+"""
+
+
+def _start_writer(out_dir: Path) -> tuple[subprocess.Popen, Path]:
+    """A pack writer in another process, stopped inside its temporary folder; returns it and the folder."""
+    env = {**os.environ, "PYTHONPATH": str(Path(sd.__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(out_dir)], stdout=subprocess.PIPE, text=True, env=env)
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_a_killed_pack_leaves_a_hidden_temp_that_the_next_pack_removes(tmp_path, labelled, monkeypatch):
     poses, labels, _ = labelled
-    dead = tmp_path / ".ds.packing-999999999-deadbeef"  # no such process
-    (dead / "shards").mkdir(parents=True)
-    alive = tmp_path / f".ds.packing-{os.getpid()}-cafecafe"  # a pack still running (this process)
-    alive.mkdir()
-    sd.pack(poses, tmp_path / "ds", labels=labels)
-    assert not dead.exists() and alive.exists()
+    live, live_tmp = _start_writer(tmp_path / "ds")
+    dead, dead_tmp = _start_writer(tmp_path / "ds")
+    dead.kill()  # SIGKILL: no cleanup ran, its folder and lock file stay behind
+    dead.wait()
+    reused = tmp_path / f".ds.packing-{os.getpid()}-cafecafe"  # a killed pack whose pid now names a live process
+    (reused / "shards").mkdir(parents=True)
+    try:
+        assert live_tmp.is_dir() and dead_tmp.is_dir()
+        with monkeypatch.context() as m:
+            m.setattr(os, "kill", lambda *a: pytest.fail("os.kill(pid, 0) terminates the process on Windows"))
+            sd.pack(poses, tmp_path / "ds", labels=labels)
+        assert live_tmp.is_dir() and not dead_tmp.exists() and not reused.exists()
+        assert not dead_tmp.with_name(dead_tmp.name + ".lock").exists()
+    finally:
+        live.kill()
+        live.wait()
+        live.stdout.close()
+        dead.stdout.close()
 
 
 def test_options_take_one_source_of_labels_of_a_checked_kind(tmp_path, labelled):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import os
 import sys
 
 import click
@@ -63,6 +64,13 @@ def os_error_message(e: OSError) -> str:
     return text.replace("\n", " ")
 
 
+def _silence_stdout() -> None:
+    """Point stdout at devnull, so that flushing it at exit does not raise the broken pipe again (Python docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -78,6 +86,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except SignkitError as e:
             raise click.ClickException(str(e).replace("\n", " ")) from None
+        except BrokenPipeError:  # `signkit ... | head`: the reader left, which is no error of ours
+            _silence_stdout()
+            sys.exit(141)  # as a shell reports a process ended by SIGPIPE
         except OSError as e:
             raise click.ClickException(os_error_message(e)) from None
         except KeyboardInterrupt:

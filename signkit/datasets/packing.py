@@ -398,27 +398,58 @@ def _temp_folder(out_dir: Path) -> Iterator[Path]:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    (tmp / SHARDS_DIR).mkdir(parents=True)
+    with _writer_lock(tmp):  # taken before the folder exists, held until it is renamed into place or removed
+        (tmp / SHARDS_DIR).mkdir(parents=True)
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            for folder in created:  # deepest first; only the empty folders this pack made
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+
+
+def _lock_path(tmp: Path) -> Path:
+    return tmp.with_name(tmp.name + ".lock")  # beside the folder, so renaming the folder never meets an open file
+
+
+@contextlib.contextmanager
+def _writer_lock(tmp: Path) -> Iterator[None]:
+    """Hold ``tmp``'s lock for the pack's life: the kernel frees it when the writer dies, however it dies."""
+    from filelock import FileLock
+
+    lock = FileLock(_lock_path(tmp), thread_local=False)
     try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in created:  # deepest first; only the empty folders this pack made
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+        with lock:
+            yield
+    finally:
+        with contextlib.suppress(OSError):
+            _lock_path(tmp).unlink()
 
 
 def _remove_dead_temps(out_dir: Path) -> None:
-    """Delete the temporary folders of packs into ``out_dir`` that were killed (their process is gone)."""
+    """Delete the temporary folders of packs into ``out_dir`` whose writer is gone: their lock can be taken.
+
+    A lock, not the pid in the name: ``os.kill(pid, 0)`` terminates the process on Windows, and a reused pid would
+    keep a dead pack's folder forever.
+    """
+    from filelock import FileLock, Timeout
+
     for tmp in out_dir.parent.glob(f".{out_dir.name}.packing-*"):
-        try:
-            pid = int(tmp.name.rsplit(".packing-", 1)[1].split("-")[0])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(tmp, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
+        if not tmp.is_dir():
             continue
+        lock = FileLock(_lock_path(tmp), thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):  # a live writer holds it (or the lock is another user's): leave the folder
+            continue
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            lock.release()
+            with contextlib.suppress(OSError):
+                _lock_path(tmp).unlink()
 
 
 def _first_layout(paths: list[Path], fps: float | None) -> str:
