@@ -97,3 +97,13 @@ def test_hf_downloads_honour_retries(monkeypatch, tmp_path):
     with pytest.raises(ZooError, match="after 2 attempts"):
         download("lab.hfx", DownloadOptions(retries=1, backoff=0.01, progress=False))
     assert len(calls) == 2
+
+
+def test_zoo_path_names_the_file_a_partly_cached_model_lacks(monkeypatch, tmp_path):
+    (tmp_path / "w.safetensors").write_bytes(PAYLOAD)
+    two = entry("lab.two", "w.safetensors")
+    two["files"].append({**two["files"][0], "name": "labels.json"})
+    use_registry(monkeypatch, tmp_path, two)
+    download("lab.two", FAST).weights.with_name("labels.json").unlink()
+    out = CliRunner().invoke(cli, ["zoo", "path", "lab.two"])
+    assert out.exit_code == 1 and "lab.two lacks labels.json in the cache" in out.output, out.output

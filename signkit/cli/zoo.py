@@ -10,6 +10,7 @@ import click
 
 from .. import zoo
 from ..errors import ZooError
+from ..zoo.downloading import cached_path as cached_file
 
 
 def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -182,8 +183,9 @@ def path(name: str, as_json: bool) -> None:
     """
     entry = zoo.resolve_name(name)
     if not zoo.is_cached(entry):
-        folder = zoo.model_dir(entry.name)
-        raise ZooError(f"{entry.name} is not in the cache ({folder}); run `signkit zoo download {name}`")
+        missing = [spec.name for spec in entry.files if not cached_file(entry, spec).is_file()]
+        what = "is not in the cache" if len(missing) == len(entry.files) else f"lacks {', '.join(missing)} in the cache"
+        raise ZooError(f"{entry.name} {what} ({zoo.model_dir(entry.name)}); run `signkit zoo download {name}`")
     from ..zoo.downloading import cached_path
 
     weights = cached_path(entry, entry.weights_file)
