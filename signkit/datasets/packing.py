@@ -398,16 +398,19 @@ def _temp_folder(out_dir: Path) -> Iterator[Path]:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_dead_temps(out_dir)
     tmp = out_dir.parent / f".{out_dir.name}.packing-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    with _writer_lock(tmp):  # taken before the folder exists, held until it is renamed into place or removed
-        (tmp / SHARDS_DIR).mkdir(parents=True)
-        try:
-            yield tmp
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            for folder in created:  # deepest first; only the empty folders this pack made
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise
+    try:
+        with _writer_lock(tmp):  # taken before the folder exists, held until it is renamed into place or removed
+            (tmp / SHARDS_DIR).mkdir(parents=True)
+            try:
+                yield tmp
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+    except BaseException:
+        for folder in created:  # deepest first; only the empty folders this pack made (the lock file is gone now)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _lock_path(tmp: Path) -> Path:
