@@ -12,9 +12,12 @@ dev split holds words never seen in training (training sign languages), its test
     signkit datasets poses fs-words -o poses/fs-words
     signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language
     nice python benchmarks/fs_words_learning.py --data packed/fs-words-sl --out runs/fs-words \
-        --pretrain-steps 150 --finetune-steps 120
+        --pretrain-steps 150 --finetune-steps 150
 
-Writes OUT/results.json after every stage (a stopped run keeps what it measured) and prints one table.
+Each stage writes OUT/stages/NAME.json when it ends (a stopped run keeps what it measured; a finished stage is not
+run again); ``--stages`` runs some of them, so independent stages can run as parallel processes on a shared machine
+(``pretrain,cslr_scratch,slt_scratch`` first, then ``cslr_pretrained,slt_pretrained``). OUT/results.json gathers
+every finished stage; the last lines print them as a table.
 """
 
 from __future__ import annotations
@@ -23,15 +26,14 @@ import argparse
 import json
 import logging
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 
-from signkit.datasets import open as open_split
+from signkit._atomic import atomic_path
 from signkit.train import metrics
 from signkit.train.config import TrainConfig
-from signkit.train.data import DatasetSource
+from signkit.train.data import DatasetSource, split_glosses
 from signkit.train.evaluate import evaluate
 from signkit.train.run import finetune, pretrain
 
@@ -68,14 +70,8 @@ def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
 
 
 def baselines(data: str, split: str) -> dict:
-    """Letter WER of the most frequent training letter sequence, and of empty output."""
-    def glosses(s):
-        return [g for b in open_split(data, s, shuffle=False).loader(64, 0) for g in b["gloss"]]
-
-    train, refs = glosses("train"), glosses(split)
-    top = Counter(train).most_common(1)[0][0]
-    return {"most_frequent": top, "wer_most_frequent": metrics.wer(refs, [top] * len(refs)).to_dict()["wer"],
-            "wer_empty": metrics.wer(refs, [""] * len(refs)).to_dict()["wer"]}
+    """Letter WER of the most frequent training letter sequence, and of empty output (what evaluate reports)."""
+    return metrics.wer_baselines(split_glosses(data, "train"), split_glosses(data, split))
 
 
 def score(run: Path, data: str, split: str, task: str) -> dict:
@@ -91,34 +87,43 @@ def score(run: Path, data: str, split: str, task: str) -> dict:
     return m
 
 
+STAGES = ("baselines_dev", "baselines_test", "retrieval_before_dev", "retrieval_before_test", "pretrain",
+          "retrieval_after_dev", "retrieval_after_test", "cslr_scratch", "slt_scratch", "cslr_pretrained",
+          "slt_pretrained")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="fs-words packed with --subset by-sign-language")
     ap.add_argument("--out", required=True)
     ap.add_argument("--pretrain-steps", type=int, default=150)
-    ap.add_argument("--finetune-steps", type=int, default=120)
+    ap.add_argument("--finetune-steps", type=int, default=150)
+    ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        ap.error(f"unknown stages {unknown}; known: {', '.join(STAGES)}")
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    res_file = out / "results.json"
-    res: dict = json.loads(res_file.read_text()) if res_file.is_file() else {}
+    (out / "stages").mkdir(parents=True, exist_ok=True)
 
-    def save():
-        res_file.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+    def write(path: Path, value) -> None:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     def timed(name, fn):
-        if name in res:
-            return res[name]
+        file = out / "stages" / f"{name}.json"
+        if file.is_file() or name not in stages:
+            return
         t0 = time.monotonic()
         value = fn()
-        res[name] = value if isinstance(value, dict) else {"value": value}
-        res[name]["seconds"] = round(time.monotonic() - t0, 1)
-        save()
-        print(name, json.dumps(res[name], ensure_ascii=False)[:400], flush=True)
-        return res[name]
+        value = value if isinstance(value, dict) else {"value": value}
+        value["seconds"] = round(time.monotonic() - t0, 1)
+        write(file, value)
+        print(name, json.dumps(value, ensure_ascii=False)[:400], flush=True)
 
     from signkit.models import create_model
     from signkit.train.checkpoint import seed_everything
@@ -126,10 +131,11 @@ def main() -> None:
 
     timed("baselines_dev", lambda: baselines(args.data, "dev"))
     timed("baselines_test", lambda: baselines(args.data, "test"))
-    seed_everything(0)
-    init = create_model("sigma-tiny")
-    timed("retrieval_before_dev", lambda: retrieval(init, args.data, "dev"))
-    timed("retrieval_before_test", lambda: retrieval(init, args.data, "test"))
+    if {"retrieval_before_dev", "retrieval_before_test"} & set(stages):
+        seed_everything(0)
+        init = create_model("sigma-tiny")  # the same random weights pre-training starts from (seed 0)
+        timed("retrieval_before_dev", lambda: retrieval(init, args.data, "dev"))
+        timed("retrieval_before_test", lambda: retrieval(init, args.data, "test"))
     pre = out / "pretrain"
 
     def do_pretrain():
@@ -139,9 +145,10 @@ def main() -> None:
         return {"steps": r.state.step, "dev_loss": r.state.best_metric}
 
     timed("pretrain", do_pretrain)
-    trained = load(str(pre), task="pretrain")
-    timed("retrieval_after_dev", lambda: retrieval(trained, args.data, "dev"))
-    timed("retrieval_after_test", lambda: retrieval(trained, args.data, "test"))
+    if {"retrieval_after_dev", "retrieval_after_test"} & set(stages):
+        trained = load(str(pre), task="pretrain")
+        timed("retrieval_after_dev", lambda: retrieval(trained, args.data, "dev"))
+        timed("retrieval_after_test", lambda: retrieval(trained, args.data, "test"))
     for task in ("cslr", "slt"):
         for init_name in ("scratch", "pretrained"):
             run = out / f"{task}-{init_name}"
@@ -157,7 +164,28 @@ def main() -> None:
                 return {"dev": score(run, args.data, "dev", task), "test": score(run, args.data, "test", task)}
 
             timed(f"{task}_{init_name}", do)
-    print(json.dumps(res, indent=2, ensure_ascii=False))
+    res = {p.stem: json.loads(p.read_text()) for p in sorted((out / "stages").glob("*.json"))}
+    write(out / "results.json", res)
+    print(table(res))
+
+
+def table(res: dict) -> str:
+    """The finished stages, one line each (dev = unseen words, test = held-out sign languages)."""
+    lines = []
+    for name, r in res.items():
+        if name.startswith("cslr"):
+            body = " / ".join(f"WER {r[s]['wer']:.1f}% (empty {r[s].get('baseline_wer_empty', 100):.1f}, most "
+                              f"frequent {r[s].get('baseline_wer_most_frequent', float('nan')):.1f})"
+                              for s in ("dev", "test"))  # fmt: skip
+        elif name.startswith("slt"):
+            body = " / ".join(f"exact {r[s]['exact']:.1f}% chrF {r[s]['chrf']:.1f} BLEU-4 {r[s]['bleu4']:.1f}"
+                              for s in ("dev", "test"))  # fmt: skip
+        elif name.startswith("retrieval"):
+            body = f"R@1 {r['r1']:.1f}% (chance {r['chance_r1']:.1f}) R@5 {r['r5']:.1f}% (chance {r['chance_r5']:.1f})"
+        else:
+            body = json.dumps({k: v for k, v in r.items() if k != "seconds"}, ensure_ascii=False)
+        lines.append(f"{name:<22} {r.get('seconds', 0):>7.0f} s  {body}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

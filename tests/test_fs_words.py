@@ -134,8 +134,8 @@ def packed(tmp_path_factory, src):
     return tmp / "packed"
 
 
-def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 10):
-    from signkit.models import create_model
+def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 10, **config):
+    from signkit.models import create_model, get_config
     from signkit.train.checkpoint import seed_everything
     from signkit.train.data import DatasetSource
     from signkit.train.run import label_space
@@ -143,7 +143,13 @@ def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 1
 
     seed_everything(0)
     task = make_task(task_name, label_space(packed))
-    model = create_model("sigma-tiny", task_name, task.num_classes if task_name == "cslr" else None)
+    cfg = get_config("sigma-tiny")
+    for key, value in config.items():  # text_model_dropout: the T5 dropout rate
+        if key == "text_model_dropout":
+            cfg.text_model["dropout_rate"] = value
+        else:
+            setattr(cfg, key, value)
+    model = create_model(cfg, task_name, task.num_classes if task_name == "cslr" else None)
     source = DatasetSource(packed, "train", 6, training=False, layout=model.config.layout)
     batch = next(iter(source.batches(0)))
     batch = {**batch, "pose": batch["pose"].float(), "conf": batch["conf"].float()}
@@ -173,8 +179,8 @@ def test_cslr_overfits_real_fingerspelled_words(packed):
     assert score["wer"] == 0.0, (steps, [(p["ref"], p["hyp"]) for p in preds])
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="120-250 steps: the decoder emits one word for every sign (ignores it)")
 def test_slt_overfits_real_fingerspelled_words(packed):
-    steps, preds, score = _overfit("slt", packed, steps=250, lr=3e-3)
+    # Without dropout and label smoothing (regularisers, off to overfit): with them the decoder kept emitting one
+    # word for every sign through 250 steps; without, it writes each of the six words back by about step 200.
+    steps, preds, score = _overfit("slt", packed, steps=200, lr=3e-3, text_model_dropout=0.0, label_smoothing=0.0)
     assert all(p["hyp"] == p["ref"] for p in preds), (steps, [(p["ref"], p["hyp"]) for p in preds])
