@@ -12,7 +12,7 @@ dev split holds words never seen in training (training sign languages), its test
     signkit datasets poses fs-words -o poses/fs-words
     signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language
     nice python benchmarks/fs_words_learning.py --data packed/fs-words-sl --out runs/fs-words \
-        --pretrain-steps 150 --finetune-steps 150
+        --pretrain-steps 100 --finetune-steps 120 --batch-size 8
 
 Each stage writes OUT/stages/NAME.json when it ends (a stopped run keeps what it measured; a finished stage is not
 run again); ``--stages`` runs some of them, so independent stages can run as parallel processes on a shared machine
@@ -42,7 +42,7 @@ RECIPE = dict(model="sigma-tiny", batch_size=16, lr=2e-3, warmup_steps=10, log_e
 
 @torch.no_grad()
 def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
-    """Sign -> word over the split's distinct words (per sign language the candidates are that language's words)."""
+    """Sign -> word R@1/R@5 (%) against chance, over the split's distinct words."""
     model.eval()
     src = DatasetSource(data, split, 32, training=False, layout=model.config.layout)  # remapped as in training
     signs, texts, langs = [], [], []
@@ -52,20 +52,24 @@ def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
         texts += batch["text"]
         langs += batch["language"]
     sign = torch.cat(signs)
-    out = {"samples": len(texts), "r1": 0.0, "r5": 0.0, "chance_r1": 0.0, "chance_r5": 0.0}
-    for lang in sorted(set(langs)):
-        idx = [i for i, g in enumerate(langs) if g == lang]
-        words = sorted({texts[i] for i in idx})
-        emb = model.embed_text(words)
-        sim = sign[idx] @ emb.T
-        target = torch.tensor([words.index(texts[i]) for i in idx])
-        rank = (sim > sim[torch.arange(len(idx)), target][:, None]).sum(1)
-        out["r1"] += float((rank < 1).sum())
-        out["r5"] += float((rank < 5).sum())
-        out["chance_r1"] += len(idx) * min(1, 1 / len(words))
-        out["chance_r5"] += len(idx) * min(1, 5 / len(words))
-    for k in ("r1", "r5", "chance_r1", "chance_r5"):
-        out[k] = round(100 * out[k] / len(texts), 2)
+    out = {"samples": len(texts)}
+    # candidates: that sign language's words of the split ("lang"), or every word of the split ("all")
+    groups = {"lang": [[i for i, g in enumerate(langs) if g == lang] for lang in sorted(set(langs))],
+              "all": [list(range(len(texts)))]}
+    for name, group in groups.items():
+        hits = {"r1": 0.0, "r5": 0.0, "chance_r1": 0.0, "chance_r5": 0.0}
+        for idx in group:
+            words = sorted({texts[i] for i in idx})
+            emb = model.embed_text(words)
+            sim = sign[idx] @ emb.T
+            target = torch.tensor([words.index(texts[i]) for i in idx])
+            rank = (sim > sim[torch.arange(len(idx)), target][:, None]).sum(1)
+            hits["r1"] += float((rank < 1).sum())
+            hits["r5"] += float((rank < 5).sum())
+            hits["chance_r1"] += len(idx) * min(1, 1 / len(words))
+            hits["chance_r5"] += len(idx) * min(1, 5 / len(words))
+        for k, v in hits.items():
+            out[k if name == "lang" else f"{k}_all"] = round(100 * v / len(texts), 2)
     return out
 
 
@@ -99,8 +103,10 @@ def main() -> None:
     ap.add_argument("--pretrain-steps", type=int, default=150)
     ap.add_argument("--finetune-steps", type=int, default=150)
     ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
+    ap.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    RECIPE["batch_size"] = args.batch_size
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(stages) - set(STAGES))
     if unknown:
@@ -181,7 +187,9 @@ def table(res: dict) -> str:
             body = " / ".join(f"exact {r[s]['exact']:.1f}% chrF {r[s]['chrf']:.1f} BLEU-4 {r[s]['bleu4']:.1f}"
                               for s in ("dev", "test"))  # fmt: skip
         elif name.startswith("retrieval"):
-            body = f"R@1 {r['r1']:.1f}% (chance {r['chance_r1']:.1f}) R@5 {r['r5']:.1f}% (chance {r['chance_r5']:.1f})"
+            body = (f"R@1 {r['r1']:.1f}% (chance {r['chance_r1']:.1f}) R@5 {r['r5']:.1f}% (chance {r['chance_r5']:.1f})"
+                    f"; all words: R@1 {r.get('r1_all', float('nan')):.1f}% (chance {r.get('chance_r1_all', 0):.1f}) "
+                    f"R@5 {r.get('r5_all', float('nan')):.1f}% (chance {r.get('chance_r5_all', 0):.1f})")
         else:
             body = json.dumps({k: v for k, v in r.items() if k != "seconds"}, ensure_ascii=False)
         lines.append(f"{name:<22} {r.get('seconds', 0):>7.0f} s  {body}")
