@@ -7,7 +7,9 @@ dev split holds words never seen in training (training sign languages), its test
 1. sign -> word retrieval (R@1/R@5 vs chance) with a randomly initialised sigma-tiny;
 2. pre-train sigma-tiny from scratch with the full objective (HAL + SGT) on the training split; retrieval again;
 3. fine-tune CSLR (CTC over letters) and SLT (generate the word) from scratch and from that pre-training; letter
-   WER against the most-frequent-letter-sequence and empty-output baselines, exact match / chrF / BLEU.
+   WER against the most-frequent-letter-sequence and empty-output baselines, exact match / chrF / BLEU;
+4. the same fine-tuning from the shipped ``sigma-tiny.fs-lexicon`` (HAL + SGT on 472 of the very letter clips the
+   words are composed of, every sign language's: its test numbers are not on unseen alphabets).
 
     signkit datasets poses fs-words -o poses/fs-words
     signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language
@@ -93,7 +95,7 @@ def score(run: Path, data: str, split: str, task: str) -> dict:
 
 STAGES = ("baselines_dev", "baselines_test", "retrieval_before_dev", "retrieval_before_test", "pretrain",
           "retrieval_after_dev", "retrieval_after_test", "cslr_scratch", "slt_scratch", "cslr_pretrained",
-          "slt_pretrained")
+          "slt_pretrained", "cslr_lexicon", "slt_lexicon")
 
 
 def main() -> None:
@@ -156,13 +158,15 @@ def main() -> None:
         timed("retrieval_after_dev", lambda: retrieval(trained, args.data, "dev"))
         timed("retrieval_after_test", lambda: retrieval(trained, args.data, "test"))
     for task in ("cslr", "slt"):
-        for init_name in ("scratch", "pretrained"):
+        for init_name in ("scratch", "pretrained", "lexicon"):
             run = out / f"{task}-{init_name}"
 
             def do(task=task, init_name=init_name, run=run):
                 model = dict(RECIPE)
                 if init_name == "pretrained":
                     model["model"] = str(pre)
+                elif init_name == "lexicon":
+                    model["model"] = "sigma-tiny.fs-lexicon"  # the shipped weights (their letter clips: all 19)
                 cfg = TrainConfig(task=task, data=args.data, max_steps=args.finetune_steps,
                                   from_scratch=init_name == "scratch", dev_split=None,
                                   eval_every=args.finetune_steps, ckpt_every=args.finetune_steps, **model)
