@@ -11,8 +11,8 @@ dev split holds words never seen in training (training sign languages), its test
 4. the same fine-tuning from the shipped ``sigma-tiny.fs-lexicon`` (HAL + SGT on 472 of the very letter clips the
    words are composed of, every sign language's: its test numbers are not on unseen alphabets).
 
-    signkit datasets poses fs-words -o poses/fs-words
-    signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language
+    signkit datasets poses fs-words -o poses/fs-words       # 40 words per sign language (20 are used below)
+    signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language,words=20
     nice python benchmarks/fs_words_learning.py --data packed/fs-words-sl --out runs/fs-words \
         --pretrain-steps 100 --finetune-steps 120 --batch-size 8
 
