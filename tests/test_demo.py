@@ -72,6 +72,7 @@ def test_demo_cslr_step_beats_empty_output_on_unseen_words(tmp_path):
     words = _model.words_step(ctx)
     assert words["words"] == 80 and words["composed"] == 80
     result = _model.cslr_step(ctx)
-    assert result["baseline_wer_empty"] == 100.0 and result["baseline_wer_most_frequent"] > 100.0
-    assert result["wer"] < result["baseline_wer_empty"], result["summary"]
+    assert result["baseline_wer_empty"] == 100.0 and result["baseline_wer_most_frequent"] > 50.0
+    floor = min(result["baseline_wer_empty"], result["baseline_wer_most_frequent"])
+    assert result["wer"] < 0.5 * floor, result["summary"]  # measured: 15.4 % vs 89.7 % (most frequent word)
     assert _model.words_step(ctx)["reused"]  # rerun: nothing composed or packed again
