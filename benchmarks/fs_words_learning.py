@@ -7,14 +7,19 @@ dev split holds words never seen in training (training sign languages), its test
 1. sign -> word retrieval (R@1/R@5 vs chance) with a randomly initialised sigma-tiny;
 2. pre-train sigma-tiny from scratch with the full objective (HAL + SGT) on the training split; retrieval again;
 3. fine-tune CSLR (CTC over letters) and SLT (generate the word) from scratch and from that pre-training; letter
-   WER against the most-frequent-letter-sequence and empty-output baselines, exact match / chrF / BLEU.
+   WER against the most-frequent-letter-sequence and empty-output baselines, exact match / chrF / BLEU;
+4. the same fine-tuning from the shipped ``sigma-tiny.fs-lexicon`` (HAL + SGT on 472 of the very letter clips the
+   words are composed of, every sign language's: its test numbers are not on unseen alphabets).
 
-    signkit datasets poses fs-words -o poses/fs-words
-    signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language
+    signkit datasets poses fs-words -o poses/fs-words       # 40 words per sign language (20 are used below)
+    signkit pack poses/fs-words -o packed/fs-words-sl --dataset fs-words --subset by-sign-language,words=20
     nice python benchmarks/fs_words_learning.py --data packed/fs-words-sl --out runs/fs-words \
-        --pretrain-steps 150 --finetune-steps 120
+        --pretrain-steps 100 --finetune-steps 120 --batch-size 8
 
-Writes OUT/results.json after every stage (a stopped run keeps what it measured) and prints one table.
+Each stage writes OUT/stages/NAME.json when it ends (a stopped run keeps what it measured; a finished stage is not
+run again); ``--stages`` runs some of them, so independent stages can run as parallel processes on a shared machine
+(``pretrain,cslr_scratch,slt_scratch`` first, then ``cslr_pretrained,slt_pretrained``). OUT/results.json gathers
+every finished stage; the last lines print them as a table.
 """
 
 from __future__ import annotations
@@ -23,15 +28,14 @@ import argparse
 import json
 import logging
 import time
-from collections import Counter
 from pathlib import Path
 
 import torch
 
-from signkit.datasets import open as open_split
+from signkit._atomic import atomic_path
 from signkit.train import metrics
 from signkit.train.config import TrainConfig
-from signkit.train.data import DatasetSource
+from signkit.train.data import DatasetSource, split_glosses
 from signkit.train.evaluate import evaluate
 from signkit.train.run import finetune, pretrain
 
@@ -40,7 +44,7 @@ RECIPE = dict(model="sigma-tiny", batch_size=16, lr=2e-3, warmup_steps=10, log_e
 
 @torch.no_grad()
 def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
-    """Sign -> word over the split's distinct words (per sign language the candidates are that language's words)."""
+    """Sign -> word R@1/R@5 (%) against chance, over the split's distinct words."""
     model.eval()
     src = DatasetSource(data, split, 32, training=False, layout=model.config.layout)  # remapped as in training
     signs, texts, langs = [], [], []
@@ -50,32 +54,30 @@ def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
         texts += batch["text"]
         langs += batch["language"]
     sign = torch.cat(signs)
-    out = {"samples": len(texts), "r1": 0.0, "r5": 0.0, "chance_r1": 0.0, "chance_r5": 0.0}
-    for lang in sorted(set(langs)):
-        idx = [i for i, g in enumerate(langs) if g == lang]
-        words = sorted({texts[i] for i in idx})
-        emb = model.embed_text(words)
-        sim = sign[idx] @ emb.T
-        target = torch.tensor([words.index(texts[i]) for i in idx])
-        rank = (sim > sim[torch.arange(len(idx)), target][:, None]).sum(1)
-        out["r1"] += float((rank < 1).sum())
-        out["r5"] += float((rank < 5).sum())
-        out["chance_r1"] += len(idx) * min(1, 1 / len(words))
-        out["chance_r5"] += len(idx) * min(1, 5 / len(words))
-    for k in ("r1", "r5", "chance_r1", "chance_r5"):
-        out[k] = round(100 * out[k] / len(texts), 2)
+    out = {"samples": len(texts)}
+    # candidates: that sign language's words of the split ("lang"), or every word of the split ("all")
+    groups = {"lang": [[i for i, g in enumerate(langs) if g == lang] for lang in sorted(set(langs))],
+              "all": [list(range(len(texts)))]}
+    for name, group in groups.items():
+        hits = {"r1": 0.0, "r5": 0.0, "chance_r1": 0.0, "chance_r5": 0.0}
+        for idx in group:
+            words = sorted({texts[i] for i in idx})
+            emb = model.embed_text(words)
+            sim = sign[idx] @ emb.T
+            target = torch.tensor([words.index(texts[i]) for i in idx])
+            rank = (sim > sim[torch.arange(len(idx)), target][:, None]).sum(1)
+            hits["r1"] += float((rank < 1).sum())
+            hits["r5"] += float((rank < 5).sum())
+            hits["chance_r1"] += len(idx) * min(1, 1 / len(words))
+            hits["chance_r5"] += len(idx) * min(1, 5 / len(words))
+        for k, v in hits.items():
+            out[k if name == "lang" else f"{k}_all"] = round(100 * v / len(texts), 2)
     return out
 
 
 def baselines(data: str, split: str) -> dict:
-    """Letter WER of the most frequent training letter sequence, and of empty output."""
-    def glosses(s):
-        return [g for b in open_split(data, s, shuffle=False).loader(64, 0) for g in b["gloss"]]
-
-    train, refs = glosses("train"), glosses(split)
-    top = Counter(train).most_common(1)[0][0]
-    return {"most_frequent": top, "wer_most_frequent": metrics.wer(refs, [top] * len(refs)).to_dict()["wer"],
-            "wer_empty": metrics.wer(refs, [""] * len(refs)).to_dict()["wer"]}
+    """Letter WER of the most frequent training letter sequence, and of empty output (what evaluate reports)."""
+    return metrics.wer_baselines(split_glosses(data, "train"), split_glosses(data, split))
 
 
 def score(run: Path, data: str, split: str, task: str) -> dict:
@@ -91,34 +93,45 @@ def score(run: Path, data: str, split: str, task: str) -> dict:
     return m
 
 
+STAGES = ("baselines_dev", "baselines_test", "retrieval_before_dev", "retrieval_before_test", "pretrain",
+          "retrieval_after_dev", "retrieval_after_test", "cslr_scratch", "slt_scratch", "cslr_pretrained",
+          "slt_pretrained", "cslr_lexicon", "slt_lexicon")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="fs-words packed with --subset by-sign-language")
     ap.add_argument("--out", required=True)
     ap.add_argument("--pretrain-steps", type=int, default=150)
-    ap.add_argument("--finetune-steps", type=int, default=120)
+    ap.add_argument("--finetune-steps", type=int, default=150)
+    ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
+    ap.add_argument("--batch-size", type=int, default=RECIPE["batch_size"])
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    RECIPE["batch_size"] = args.batch_size
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        ap.error(f"unknown stages {unknown}; known: {', '.join(STAGES)}")
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    res_file = out / "results.json"
-    res: dict = json.loads(res_file.read_text()) if res_file.is_file() else {}
+    (out / "stages").mkdir(parents=True, exist_ok=True)
 
-    def save():
-        res_file.write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
+    def write(path: Path, value) -> None:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
     def timed(name, fn):
-        if name in res:
-            return res[name]
+        file = out / "stages" / f"{name}.json"
+        if file.is_file() or name not in stages:
+            return
         t0 = time.monotonic()
         value = fn()
-        res[name] = value if isinstance(value, dict) else {"value": value}
-        res[name]["seconds"] = round(time.monotonic() - t0, 1)
-        save()
-        print(name, json.dumps(res[name], ensure_ascii=False)[:400], flush=True)
-        return res[name]
+        value = value if isinstance(value, dict) else {"value": value}
+        value["seconds"] = round(time.monotonic() - t0, 1)
+        write(file, value)
+        print(name, json.dumps(value, ensure_ascii=False)[:400], flush=True)
 
     from signkit.models import create_model
     from signkit.train.checkpoint import seed_everything
@@ -126,10 +139,11 @@ def main() -> None:
 
     timed("baselines_dev", lambda: baselines(args.data, "dev"))
     timed("baselines_test", lambda: baselines(args.data, "test"))
-    seed_everything(0)
-    init = create_model("sigma-tiny")
-    timed("retrieval_before_dev", lambda: retrieval(init, args.data, "dev"))
-    timed("retrieval_before_test", lambda: retrieval(init, args.data, "test"))
+    if {"retrieval_before_dev", "retrieval_before_test"} & set(stages):
+        seed_everything(0)
+        init = create_model("sigma-tiny")  # the same random weights pre-training starts from (seed 0)
+        timed("retrieval_before_dev", lambda: retrieval(init, args.data, "dev"))
+        timed("retrieval_before_test", lambda: retrieval(init, args.data, "test"))
     pre = out / "pretrain"
 
     def do_pretrain():
@@ -139,17 +153,20 @@ def main() -> None:
         return {"steps": r.state.step, "dev_loss": r.state.best_metric}
 
     timed("pretrain", do_pretrain)
-    trained = load(str(pre), task="pretrain")
-    timed("retrieval_after_dev", lambda: retrieval(trained, args.data, "dev"))
-    timed("retrieval_after_test", lambda: retrieval(trained, args.data, "test"))
+    if {"retrieval_after_dev", "retrieval_after_test"} & set(stages):
+        trained = load(str(pre), task="pretrain")
+        timed("retrieval_after_dev", lambda: retrieval(trained, args.data, "dev"))
+        timed("retrieval_after_test", lambda: retrieval(trained, args.data, "test"))
     for task in ("cslr", "slt"):
-        for init_name in ("scratch", "pretrained"):
+        for init_name in ("scratch", "pretrained", "lexicon"):
             run = out / f"{task}-{init_name}"
 
             def do(task=task, init_name=init_name, run=run):
                 model = dict(RECIPE)
                 if init_name == "pretrained":
                     model["model"] = str(pre)
+                elif init_name == "lexicon":
+                    model["model"] = "sigma-tiny.fs-lexicon"  # the shipped weights (their letter clips: all 19)
                 cfg = TrainConfig(task=task, data=args.data, max_steps=args.finetune_steps,
                                   from_scratch=init_name == "scratch", dev_split=None,
                                   eval_every=args.finetune_steps, ckpt_every=args.finetune_steps, **model)
@@ -157,7 +174,30 @@ def main() -> None:
                 return {"dev": score(run, args.data, "dev", task), "test": score(run, args.data, "test", task)}
 
             timed(f"{task}_{init_name}", do)
-    print(json.dumps(res, indent=2, ensure_ascii=False))
+    res = {p.stem: json.loads(p.read_text()) for p in sorted((out / "stages").glob("*.json"))}
+    write(out / "results.json", res)
+    print(table(res))
+
+
+def table(res: dict) -> str:
+    """The finished stages, one line each (dev = unseen words, test = held-out sign languages)."""
+    lines = []
+    for name, r in res.items():
+        if name.startswith("cslr"):
+            body = " / ".join(f"WER {r[s]['wer']:.1f}% (empty {r[s].get('baseline_wer_empty', 100):.1f}, most "
+                              f"frequent {r[s].get('baseline_wer_most_frequent', float('nan')):.1f})"
+                              for s in ("dev", "test"))  # fmt: skip
+        elif name.startswith("slt"):
+            body = " / ".join(f"exact {r[s]['exact']:.1f}% chrF {r[s]['chrf']:.1f} BLEU-4 {r[s]['bleu4']:.1f}"
+                              for s in ("dev", "test"))  # fmt: skip
+        elif name.startswith("retrieval"):
+            body = (f"R@1 {r['r1']:.1f}% (chance {r['chance_r1']:.1f}) R@5 {r['r5']:.1f}% (chance {r['chance_r5']:.1f})"
+                    f"; all words: R@1 {r.get('r1_all', float('nan')):.1f}% (chance {r.get('chance_r1_all', 0):.1f}) "
+                    f"R@5 {r.get('r5_all', float('nan')):.1f}% (chance {r.get('chance_r5_all', 0):.1f})")
+        else:
+            body = json.dumps({k: v for k, v in r.items() if k != "seconds"}, ensure_ascii=False)
+        lines.append(f"{name:<22} {r.get('seconds', 0):>7.0f} s  {body}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

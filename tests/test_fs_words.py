@@ -134,8 +134,8 @@ def packed(tmp_path_factory, src):
     return tmp / "packed"
 
 
-def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 10):
-    from signkit.models import create_model
+def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 10, **config):
+    from signkit.models import create_model, get_config
     from signkit.train.checkpoint import seed_everything
     from signkit.train.data import DatasetSource
     from signkit.train.run import label_space
@@ -143,7 +143,13 @@ def _overfit(task_name: str, packed, steps: int, lr: float, check_every: int = 1
 
     seed_everything(0)
     task = make_task(task_name, label_space(packed))
-    model = create_model("sigma-tiny", task_name, task.num_classes if task_name == "cslr" else None)
+    cfg = get_config("sigma-tiny")
+    for key, value in config.items():  # text_model_dropout: the T5 dropout rate
+        if key == "text_model_dropout":
+            cfg.text_model["dropout_rate"] = value
+        else:
+            setattr(cfg, key, value)
+    model = create_model(cfg, task_name, task.num_classes if task_name == "cslr" else None)
     source = DatasetSource(packed, "train", 6, training=False, layout=model.config.layout)
     batch = next(iter(source.batches(0)))
     batch = {**batch, "pose": batch["pose"].float(), "conf": batch["conf"].float()}
@@ -173,8 +179,11 @@ def test_cslr_overfits_real_fingerspelled_words(packed):
     assert score["wer"] == 0.0, (steps, [(p["ref"], p["hyp"]) for p in preds])
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="120-250 steps: the decoder emits one word for every sign (ignores it)")
 def test_slt_overfits_real_fingerspelled_words(packed):
-    steps, preds, score = _overfit("slt", packed, steps=250, lr=3e-3)
+    # Measured (seed 0): at lr 1e-3 without dropout and label smoothing (regularisers, off to overfit) the decoder
+    # writes the six words back in train mode by step 40 and in eval mode by step 80, once the learning rate has
+    # decayed enough for batch norm's running statistics to catch up (at step 40 eval mode wrote "card" for all
+    # six). With sigma-tiny's dropout 0.1 and label smoothing 0.1 it had 2 of 6 at step 100 (lr 1e-3) and one word
+    # for every sign through 250 steps (lr 3e-3); without them at lr 3e-3, 5 of 6 by step 160.
+    steps, preds, score = _overfit("slt", packed, steps=100, lr=1e-3, text_model_dropout=0.0, label_smoothing=0.0)
     assert all(p["hyp"] == p["ref"] for p in preds), (steps, [(p["ref"], p["hyp"]) for p in preds])

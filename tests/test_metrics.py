@@ -47,6 +47,15 @@ def test_majority_baseline():
     assert M.majority_baseline([0, 0, 1, 2], [0, 1, 1, 0]) == pytest.approx(50.0)
 
 
+def test_wer_baselines_are_the_trivial_cslr_answers():
+    train = ["C A T", "D O G", "C A T"]
+    refs = ["C A R", "B E E S"]  # most frequent "C A T": 1 sub of 3, 1 del + 3 sub of 4 -> 5 errors / 7 words
+    out = M.wer_baselines(train, refs)
+    assert out["baseline_wer_most_frequent"] == pytest.approx(100 * 5 / 7, abs=0.01)
+    assert out["baseline_wer_empty"] == 100.0
+    assert M.wer_baselines([], refs) == {}
+
+
 def test_topk_rejects_bad_shapes():
     with pytest.raises(ConfigError):
         M.topk_accuracy(np.zeros((3, 2)), np.zeros(4, dtype=int))

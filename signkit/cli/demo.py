@@ -18,8 +18,10 @@ def demo(out_dir: Path, workers: int | None, as_json: bool) -> None:
 
     Extract skeletons from the real-human clips shipped with signkit, check and draw them; then pack the real
     fingerspelling lexicon of spoken-to-signed (600 clips, 19 sign languages), fine-tune the pre-trained
-    sigma-tiny to tell the sign language, and evaluate it against the majority-class baseline. Rerunning
-    reuses what is finished.
+    sigma-tiny to tell the sign language, and evaluate it against the majority-class baseline; then compose
+    fingerspelled English words from the same letter clips, fine-tune sigma-tiny for continuous recognition
+    (CTC over letters) for about a minute, and print the letter WER on words never seen in training against
+    the trivial answers. Rerunning reuses what is finished.
 
     \b
     Example:

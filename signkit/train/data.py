@@ -93,6 +93,15 @@ def split_labels(root: str | Path, split: str) -> np.ndarray:
     return values[mask]
 
 
+def split_glosses(root: str | Path, split: str) -> list[str]:
+    """Gloss sequences of one split from the manifest (no pose data is read); "" where a sample has none."""
+    from ..datasets import canonical_split, read_manifest
+
+    table = read_manifest(root)
+    split = canonical_split(split)
+    return [g or "" for s, g in zip(table["split"].to_pylist(), table["gloss"].to_pylist(), strict=True) if s == split]
+
+
 def has_split(root: str | Path, split: str) -> bool:
     from ..datasets import canonical_split, read_dataset_json
 

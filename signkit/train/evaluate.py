@@ -1,7 +1,8 @@
 """`evaluate`: a trained run (or a zoo model) on one split of a packed dataset -> predictions + metrics JSON.
 
-ISLR results also carry the majority-class baseline (always predicting the most frequent training class), the floor
-a model must beat to have learnt anything. A model that writes text (SLT, as Uni-Sign-family ISLR checkpoints are)
+ISLR results also carry the majority-class baseline (always predicting the most frequent training class), CSLR
+results the WER of the most frequent training gloss sequence and of empty output: the floors a model must beat to
+have learnt anything. A model that writes text (SLT, as Uni-Sign-family ISLR checkpoints are)
 evaluated on a dataset with classes and no texts is scored as generative ISLR (``islr-generative``: the written
 word against the class name), as its authors scored it; ``task="islr-generative"`` asks for it explicitly.
 """
@@ -19,9 +20,9 @@ from .. import _run_folder as run_folder
 from .._atomic import atomic_path
 from ..errors import ConfigError
 from .checkpoint import write_json
-from .data import DatasetSource, has_split, split_labels
+from .data import DatasetSource, has_split, split_glosses, split_labels
 from .loop import pick_device, predict_source
-from .metrics import majority_baseline
+from .metrics import majority_baseline, wer_baselines
 from .run import label_space
 from .tasks import LabelSpace, decoding, make_task
 
@@ -101,6 +102,8 @@ def evaluate(
     if task_name in ("islr", GENERATIVE_ISLR) and has_split(data, "train"):
         eval_labels = np.asarray([p["label"] for p in preds if p["label"] >= 0])
         scores["majority_baseline_top1"] = majority_baseline(split_labels(data, "train"), eval_labels)
+    if task_name == "cslr" and has_split(data, "train"):
+        scores.update(wer_baselines(split_glosses(data, "train"), [p["ref"] for p in preds]))
     result = {"model": str(model), "data": str(data), "split": source.split, "task": task_name,
               "samples": len(preds), "metrics": scores}  # fmt: skip
     pred_file = out_dir / "predictions.jsonl"

@@ -234,6 +234,18 @@ def wer(
     return WerResult(rate, total.substitutions, total.deletions, total.insertions, n, len(references))
 
 
+def wer_baselines(train_refs: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """WER (%) of the two trivial CSLR answers, the floor a model must beat: the most frequent training gloss sequence
+    for every sample (``baseline_wer_most_frequent``) and empty output (``baseline_wer_empty``: 100 % when there is
+    anything to recognise)."""
+    if not train_refs or not references:
+        return {}
+    values, counts = np.unique(np.asarray(list(train_refs), dtype=object), return_counts=True)
+    top = str(values[np.argmax(counts)])
+    return {"baseline_wer_most_frequent": wer(references, [top] * len(references)).wer,
+            "baseline_wer_empty": wer(references, [""] * len(references)).wer}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # SLT: BLEU-1..4, chrF (sacrebleu), ROUGE-L
 # ---------------------------------------------------------------------------------------------------------------------
