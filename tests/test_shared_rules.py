@@ -228,3 +228,31 @@ def test_layers_import_only_what_lies_below(package, forbidden):
 def test_the_test_clip_renderer_is_not_shipped():
     assert not list(PACKAGE.rglob("synthetic*.py"))
     assert not [f for f, m in _imports(".") if m.split(".")[0] in ("skimage", "matplotlib")]
+
+
+def test_key_of_path_keeps_purepaths_rule_on_awkward_paths():
+    """key_of_path does string work for speed (a rerun walks 10^5 files); its answers are PurePath's."""
+    import random
+    from pathlib import PurePath
+
+    from signkit._keys import clean_key, key_of_path
+    from signkit._media import VIDEO_SUFFIXES
+
+    def by_purepath(text):
+        rel = PurePath(text)
+        rel = rel.with_suffix("") if rel.suffix.lower() in VIDEO_SUFFIXES else rel
+        return clean_key(rel.as_posix(), ExtractError)
+
+    rng = random.Random(0)
+    pieces = list("ab./\\ ") + [".mp4", ".MOV", "..", "//", ".avi.mp4", "x."]
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 8)))
+        try:
+            want = by_purepath(text)
+        except ExtractError:
+            want = ExtractError
+        try:
+            got = key_of_path(text, ExtractError)
+        except ExtractError:
+            got = ExtractError
+        assert got == want, text
