@@ -87,8 +87,11 @@ def decoder_speeds(path: Path, repeats: int = 3) -> dict[str, float]:
     def pyav() -> int:  # as signkit decodes: one reused swscale context
         reformatter = av.video.reformatter.VideoReformatter()
         with av.open(str(path)) as c:
-            return sum(1 for f in c.decode(video=0) if reformatter.reformat(f, format="rgb24", threads=1).to_ndarray()
-                       is not None)
+            return sum(
+                1
+                for f in c.decode(video=0)
+                if reformatter.reformat(f, format="rgb24", threads=1).to_ndarray() is not None
+            )
 
     def opencv() -> int:
         cap, n = cv2.VideoCapture(str(path)), 0
@@ -211,8 +214,11 @@ def peak_rss_mib(cmd: list[str], env: dict | None = None) -> tuple[float, float,
         while todo:
             p = todo.pop()
             try:
-                kib = next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
-                           if line.startswith("VmRSS"))
+                kib = next(
+                    int(line.split()[1])
+                    for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                    if line.startswith("VmRSS")
+                )
                 cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
             except (OSError, StopIteration):
                 continue
@@ -250,8 +256,10 @@ def compare_estimators(args: argparse.Namespace) -> None:
         for r in range(args.rounds):
             for name, extra in (("mediapipe-holistic", []), ("rtmw", rtmw)):
                 s, rss, each = peak_rss_mib([*base, "-o", str(tmp / f"{name}{r}"), *extra])
-                print(f"round {r + 1}: {name}: {frames / s:.1f} frames/s, peak RSS {rss:.0f} MiB ({_roles(each)})",
-                      flush=True)
+                print(
+                    f"round {r + 1}: {name}: {frames / s:.1f} frames/s, peak RSS {rss:.0f} MiB ({_roles(each)})",
+                    flush=True,
+                )
 
 
 def compare_memory(args: argparse.Namespace) -> None:
@@ -259,8 +267,9 @@ def compare_memory(args: argparse.Namespace) -> None:
     ``videos_to_poses`` at the same workers on the same clips, ``--rounds`` times interleaved; each path's highest
     round counts."""
     here = str(Path(__file__).resolve().parents[1])
-    paths = {"signkit extract": here} | ({f"signkit extract ({args.baseline})": str(args.baseline)}
-                                         if args.baseline else {})
+    paths = {"signkit extract": here} | (
+        {f"signkit extract ({args.baseline})": str(args.baseline)} if args.baseline else {}
+    )
     peaks: dict[str, tuple[float, list]] = {}
     with tempfile.TemporaryDirectory(prefix="signkit-bench-memory-") as tmp:
         tmp = Path(tmp)
@@ -268,17 +277,37 @@ def compare_memory(args: argparse.Namespace) -> None:
         for r in range(args.rounds):
             for i, (name, pythonpath) in enumerate(paths.items()):
                 env = {**os.environ, "PYTHONPATH": pythonpath}
-                _, rss, each = peak_rss_mib([str(BIN / "signkit"), "extract", str(tmp / "videos"), "-o",
-                                             str(tmp / f"ours{r}-{i}"), "--workers", str(args.workers),
-                                             "-q"], env=env)
+                _, rss, each = peak_rss_mib(
+                    [
+                        str(BIN / "signkit"),
+                        "extract",
+                        str(tmp / "videos"),
+                        "-o",
+                        str(tmp / f"ours{r}-{i}"),
+                        "--workers",
+                        str(args.workers),
+                        "-q",
+                    ],
+                    env=env,
+                )
                 print(f"round {r + 1}: {name}: {rss:.0f} MiB ({_roles(each)})", flush=True)
                 if rss > peaks.get(name, (0.0, []))[0]:
                     peaks[name] = (rss, each)
             peer_dir = tmp / f"peer{r}"  # pose-format skips videos whose .pose exists: a fresh copy per round
             shutil.copytree(tmp / "videos", peer_dir)
-            _, rss, each = peak_rss_mib([str(BIN / "videos_to_poses"), "--format", "mediapipe", "--directory",
-                                         str(peer_dir), "--num-workers", str(args.workers), "--additional-config",
-                                         "model_complexity=1"])
+            _, rss, each = peak_rss_mib(
+                [
+                    str(BIN / "videos_to_poses"),
+                    "--format",
+                    "mediapipe",
+                    "--directory",
+                    str(peer_dir),
+                    "--num-workers",
+                    str(args.workers),
+                    "--additional-config",
+                    "model_complexity=1",
+                ]
+            )
             print(f"round {r + 1}: pose-format videos_to_poses: {rss:.0f} MiB ({_roles(each)})", flush=True)
             if rss > peaks.get("peer", (0.0, []))[0]:
                 peaks["peer"] = (rss, each)
@@ -294,8 +323,12 @@ def main() -> None:
     ap.add_argument("--estimator", default=None, help="rtmw: compare it with MediaPipe Holistic on the same clips")
     ap.add_argument("--mode", default=None, help="with --estimator rtmw: lightweight, balanced or performance")
     ap.add_argument("--memory", action="store_true", help="peak RSS of signkit extract vs pose-format")
-    ap.add_argument("--baseline", type=Path, default=None,
-                    help="with --memory: also measure signkit extract from this checkout (e.g. /work/main)")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="with --memory: also measure signkit extract from this checkout (e.g. /work/main)",
+    )
     args = ap.parse_args()
     if args.estimator:
         return compare_estimators(args)
@@ -315,14 +348,36 @@ def main() -> None:
         par_fps, one_cpu, par_cpu, pipe_fps, rounds = 0.0, float("inf"), float("inf"), 0.0, []
         for r in range(args.rounds):
             ours_dir, peer_dir = tmp / f"ours{r}", tmp / f"peer{r}"
-            s = time_cmd([str(BIN / "signkit"), "extract", str(tmp / "videos"), "-o", str(ours_dir),
-                          "--workers", str(args.workers), "-q", "--json"])
+            s = time_cmd(
+                [
+                    str(BIN / "signkit"),
+                    "extract",
+                    str(tmp / "videos"),
+                    "-o",
+                    str(ours_dir),
+                    "--workers",
+                    str(args.workers),
+                    "-q",
+                    "--json",
+                ]
+            )
             assert len(list(ours_dir.glob("*.npz"))) == len(clips), "signkit did not write every clip"
             ours_s = min(ours_s, s)
             rounds.append([frames / s])
             shutil.copytree(tmp / "videos", peer_dir)
-            s = time_cmd([str(BIN / "videos_to_poses"), "--format", "mediapipe", "--directory", str(peer_dir),
-                          "--num-workers", str(args.workers), "--additional-config", "model_complexity=1"])
+            s = time_cmd(
+                [
+                    str(BIN / "videos_to_poses"),
+                    "--format",
+                    "mediapipe",
+                    "--directory",
+                    str(peer_dir),
+                    "--num-workers",
+                    str(args.workers),
+                    "--additional-config",
+                    "model_complexity=1",
+                ]
+            )
             assert len(list(peer_dir.glob("*.pose"))) == len(clips), "pose-format did not write every clip"
             peer_s = min(peer_s, s)
             rounds[-1].append(frames / s)
@@ -332,9 +387,12 @@ def main() -> None:
             par_fps, par_cpu = max(par_fps, fps_n), min(par_cpu, cpu_n)
             pipe_fps = max(pipe_fps, stream_fps(clips))
             rounds[-1].append(fps)
-            print(f"round {r + 1}: ours {rounds[-1][0]:.1f}, peer {rounds[-1][1]:.1f}, one process {fps:.1f} "
-                  f"({cpu * 1000:.0f} ms CPU per frame), {args.workers} processes {fps_n:.1f} ({cpu_n * 1000:.0f} "
-                  f"ms), one process pipelined {pipe_fps:.1f} (best so far) frames/s", flush=True)
+            print(
+                f"round {r + 1}: ours {rounds[-1][0]:.1f}, peer {rounds[-1][1]:.1f}, one process {fps:.1f} "
+                f"({cpu * 1000:.0f} ms CPU per frame), {args.workers} processes {fps_n:.1f} ({cpu_n * 1000:.0f} "
+                f"ms), one process pipelined {pipe_fps:.1f} (best so far) frames/s",
+                flush=True,
+            )
 
     load_after = os.getloadavg()[0]
     ours, peer, limit = frames / ours_s, frames / peer_s, one_fps * cores

@@ -66,8 +66,7 @@ def main() -> None:
 
             sigterm = signal.getsignal(signal.SIGTERM)
             t0 = time.perf_counter()
-            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
             ray_start = min(ray_start, time.perf_counter() - t0)
             try:
                 t0 = time.perf_counter()
@@ -81,8 +80,10 @@ def main() -> None:
             for name, s in seconds.items():
                 best[name] = min(best[name], s)
             rounds.append({k: frames / s for k, s in seconds.items()})
-            print(f"round {r + 1}: " + ", ".join(f"{k} {frames / s:.1f}" for k, s in seconds.items())
-                  + " frames/s", flush=True)
+            print(
+                f"round {r + 1}: " + ", ".join(f"{k} {frames / s:.1f}" for k, s in seconds.items()) + " frames/s",
+                flush=True,
+            )
 
     load_after = os.getloadavg()[0]
     fps = {k: frames / s for k, s in best.items()}
@@ -104,13 +105,14 @@ def main() -> None:
         f"| `signkit extract --engine ray` (starts Ray) | {fps['ray cmd']:.1f} | "
         f"{fps['ray cmd'] / fps['local cmd']:.2f}x |",
         f"| `extract()` local engine, in-process | {fps['local lib']:.1f} | |",
-        f"| `extract(engine=\"ray\")` on a running Ray instance | {fps['ray lib']:.1f} | "
+        f'| `extract(engine="ray")` on a running Ray instance | {fps["ray lib"]:.1f} | '
         f"{fps['ray lib'] / fps['local lib']:.2f}x |",
         "",
         f"Starting a local Ray instance (`ray.init(num_cpus={args.workers})`) took {ray_start:.1f} s; the command "
         "pays it on every run, a job on a running cluster does not.",
         "Per round (local cmd / ray cmd / local lib / ray lib, frames/s): "
-        + "; ".join(" / ".join(f"{v:.1f}" for v in r.values()) for r in rounds) + ".",
+        + "; ".join(" / ".join(f"{v:.1f}" for v in r.values()) for r in rounds)
+        + ".",
         "",
     ]
     print("\n".join(lines))

@@ -48,24 +48,44 @@ def build(root: Path, n: int) -> tuple[Path, Path]:
         src.write_bytes(b"v" * 64)
         dst.write_bytes(b"p" * 128)
         s, d = src.stat(), dst.stat()
-        lines.append(json.dumps({
-            "time": "2026-01-01T00:00:00+00:00", "key": f"{shard}/c{i:06d}", "source": str(src),
-            "output": str(dst), "status": "ok", "error": None, "frames": 50, "seconds": 2.0, "flags": [],
-            "extractor": {"name": "mediapipe-holistic", "version": "0.10.14", "model_sha256": "0" * 64},
-            "recovered": False,
-            "source_stat": {"size": s.st_size, "mtime_ns": s.st_mtime_ns, "start": None, "end": None,
-                            "unit": "seconds"},
-            "output_stat": {"size": d.st_size, "mtime_ns": d.st_mtime_ns},
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "time": "2026-01-01T00:00:00+00:00",
+                    "key": f"{shard}/c{i:06d}",
+                    "source": str(src),
+                    "output": str(dst),
+                    "status": "ok",
+                    "error": None,
+                    "frames": 50,
+                    "seconds": 2.0,
+                    "flags": [],
+                    "extractor": {"name": "mediapipe-holistic", "version": "0.10.14", "model_sha256": "0" * 64},
+                    "recovered": False,
+                    "source_stat": {
+                        "size": s.st_size,
+                        "mtime_ns": s.st_mtime_ns,
+                        "start": None,
+                        "end": None,
+                        "unit": "seconds",
+                    },
+                    "output_stat": {"size": d.st_size, "mtime_ns": d.st_mtime_ns},
+                }
+            )
+        )
     (out / "extract-log.jsonl").write_text("\n".join(lines) + "\n")
     return videos, out
 
 
 def rerun(videos: Path, out: Path, pythonpath: str) -> dict:
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    proc = subprocess.run([sys.executable, "-c", RERUN, str(videos), str(out)], env=env, capture_output=True,
-                          cwd=videos.parent,  # not the checkout: `python -c` imports from the current folder first
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", RERUN, str(videos), str(out)],
+        env=env,
+        capture_output=True,
+        cwd=videos.parent,  # not the checkout: `python -c` imports from the current folder first
+        text=True,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"rerun with PYTHONPATH={pythonpath} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -108,12 +128,14 @@ def main() -> None:
         f"{ours['log_bytes_added']} |",
     ]
     if base is not None:
-        lines.append(f"| before (one fsynced `skipped` line per clip, models hashed) | {base['seconds']:.2f} | "
-                     f"{base['discover']:.2f} | {base['log_bytes_added']} |")
+        lines.append(
+            f"| before (one fsynced `skipped` line per clip, models hashed) | {base['seconds']:.2f} | "
+            f"{base['discover']:.2f} | {base['log_bytes_added']} |"
+        )
     lines += [
         "",
         "Goal (issue 15): seconds for 10^5 clips. The rerun stats each source and output once, reads the log once "
-        "(lines without `\"ok\"` are not parsed) and writes one line for the run; no model file is read.",
+        '(lines without `"ok"` are not parsed) and writes one line for the run; no model file is read.',
         "",
     ]
     text = "\n".join(lines)
@@ -125,7 +147,7 @@ def main() -> None:
             doc = pattern.sub(lambda _: text + "\n", doc)
         else:
             anchor = re.search(r"^## Extraction on Ray\n", doc, re.M)
-            doc = doc[: anchor.start()] + text + "\n" + doc[anchor.start():] if anchor else doc + "\n" + text + "\n"
+            doc = doc[: anchor.start()] + text + "\n" + doc[anchor.start() :] if anchor else doc + "\n" + text + "\n"
         DOC.write_text(doc)
 
 

@@ -56,8 +56,10 @@ def retrieval(model: torch.nn.Module, data: str, split: str) -> dict:
     sign = torch.cat(signs)
     out = {"samples": len(texts)}
     # candidates: that sign language's words of the split ("lang"), or every word of the split ("all")
-    groups = {"lang": [[i for i, g in enumerate(langs) if g == lang] for lang in sorted(set(langs))],
-              "all": [list(range(len(texts)))]}
+    groups = {
+        "lang": [[i for i, g in enumerate(langs) if g == lang] for lang in sorted(set(langs))],
+        "all": [list(range(len(texts)))],
+    }
     for name, group in groups.items():
         hits = {"r1": 0.0, "r5": 0.0, "chance_r1": 0.0, "chance_r5": 0.0}
         for idx in group:
@@ -93,9 +95,21 @@ def score(run: Path, data: str, split: str, task: str) -> dict:
     return m
 
 
-STAGES = ("baselines_dev", "baselines_test", "retrieval_before_dev", "retrieval_before_test", "pretrain",
-          "retrieval_after_dev", "retrieval_after_test", "cslr_scratch", "slt_scratch", "cslr_pretrained",
-          "slt_pretrained", "cslr_lexicon", "slt_lexicon")
+STAGES = (
+    "baselines_dev",
+    "baselines_test",
+    "retrieval_before_dev",
+    "retrieval_before_test",
+    "pretrain",
+    "retrieval_after_dev",
+    "retrieval_after_test",
+    "cslr_scratch",
+    "slt_scratch",
+    "cslr_pretrained",
+    "slt_pretrained",
+    "cslr_lexicon",
+    "slt_lexicon",
+)
 
 
 def main() -> None:
@@ -147,8 +161,15 @@ def main() -> None:
     pre = out / "pretrain"
 
     def do_pretrain():
-        cfg = TrainConfig(task="pretrain", data=args.data, max_steps=args.pretrain_steps, dev_split="dev",
-                          eval_every=args.pretrain_steps, ckpt_every=args.pretrain_steps, **RECIPE)
+        cfg = TrainConfig(
+            task="pretrain",
+            data=args.data,
+            max_steps=args.pretrain_steps,
+            dev_split="dev",
+            eval_every=args.pretrain_steps,
+            ckpt_every=args.pretrain_steps,
+            **RECIPE,
+        )
         r = pretrain(cfg, pre, resume=(pre / "config.json").is_file())
         return {"steps": r.state.step, "dev_loss": r.state.best_metric}
 
@@ -167,9 +188,16 @@ def main() -> None:
                     model["model"] = str(pre)
                 elif init_name == "lexicon":
                     model["model"] = "sigma-tiny.fs-lexicon"  # the shipped weights (their letter clips: all 19)
-                cfg = TrainConfig(task=task, data=args.data, max_steps=args.finetune_steps,
-                                  from_scratch=init_name == "scratch", dev_split=None,
-                                  eval_every=args.finetune_steps, ckpt_every=args.finetune_steps, **model)
+                cfg = TrainConfig(
+                    task=task,
+                    data=args.data,
+                    max_steps=args.finetune_steps,
+                    from_scratch=init_name == "scratch",
+                    dev_split=None,
+                    eval_every=args.finetune_steps,
+                    ckpt_every=args.finetune_steps,
+                    **model,
+                )
                 finetune(cfg, run, resume=(run / "config.json").is_file())
                 return {"dev": score(run, args.data, "dev", task), "test": score(run, args.data, "test", task)}
 
@@ -184,16 +212,22 @@ def table(res: dict) -> str:
     lines = []
     for name, r in res.items():
         if name.startswith("cslr"):
-            body = " / ".join(f"WER {r[s]['wer']:.1f}% (empty {r[s].get('baseline_wer_empty', 100):.1f}, most "
-                              f"frequent {r[s].get('baseline_wer_most_frequent', float('nan')):.1f})"
-                              for s in ("dev", "test"))  # fmt: skip
+            body = " / ".join(
+                f"WER {r[s]['wer']:.1f}% (empty {r[s].get('baseline_wer_empty', 100):.1f}, most "
+                f"frequent {r[s].get('baseline_wer_most_frequent', float('nan')):.1f})"
+                for s in ("dev", "test")
+            )
         elif name.startswith("slt"):
-            body = " / ".join(f"exact {r[s]['exact']:.1f}% chrF {r[s]['chrf']:.1f} BLEU-4 {r[s]['bleu4']:.1f}"
-                              for s in ("dev", "test"))  # fmt: skip
+            body = " / ".join(
+                f"exact {r[s]['exact']:.1f}% chrF {r[s]['chrf']:.1f} BLEU-4 {r[s]['bleu4']:.1f}"
+                for s in ("dev", "test")
+            )
         elif name.startswith("retrieval"):
-            body = (f"R@1 {r['r1']:.1f}% (chance {r['chance_r1']:.1f}) R@5 {r['r5']:.1f}% (chance {r['chance_r5']:.1f})"
-                    f"; all words: R@1 {r.get('r1_all', float('nan')):.1f}% (chance {r.get('chance_r1_all', 0):.1f}) "
-                    f"R@5 {r.get('r5_all', float('nan')):.1f}% (chance {r.get('chance_r5_all', 0):.1f})")
+            body = (
+                f"R@1 {r['r1']:.1f}% (chance {r['chance_r1']:.1f}) R@5 {r['r5']:.1f}% (chance {r['chance_r5']:.1f})"
+                f"; all words: R@1 {r.get('r1_all', float('nan')):.1f}% (chance {r.get('chance_r1_all', 0):.1f}) "
+                f"R@5 {r.get('r5_all', float('nan')):.1f}% (chance {r.get('chance_r5_all', 0):.1f})"
+            )
         else:
             body = json.dumps({k: v for k, v in r.items() if k != "seconds"}, ensure_ascii=False)
         lines.append(f"{name:<22} {r.get('seconds', 0):>7.0f} s  {body}")

@@ -222,7 +222,7 @@ def _paired_rates(checked, bare, files: list[Path], n: int, rounds: int) -> dict
     pids = [os.getpid(), *_children()]
     for r in range(rounds):
         for cold in (0, 1):
-            for name in (("checked", "bare") if r % 2 == 0 else ("bare", "checked")):
+            for name in ("checked", "bare") if r % 2 == 0 else ("bare", "checked"):
                 if cold:
                     evict(files)
                 t0, c0 = time.perf_counter(), _cpu_ns(pids)

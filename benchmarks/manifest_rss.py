@@ -59,10 +59,24 @@ def build(root: Path, rows: int, per_shard: int, workers: int, batches: int) -> 
         for index in range(count):
             key = f"clip{i:07d}"
             label = int(rng.integers(0, len(classes)))
-            row = {"key": key, "shard": name, "split": "train", "num_frames": frames, "fps": 25.0, "label": label,
-                   "gloss": classes[label], "text": " ".join(rng.choice(words, 8)), "signer": f"signer{i % 300}",
-                   "language": "ase", "source": "synthetic", "index": index, "left_hand_detected": 1.0,
-                   "right_hand_detected": 1.0, "pose_offset": 0, "conf_offset": 0}  # fmt: skip
+            row = {
+                "key": key,
+                "shard": name,
+                "split": "train",
+                "num_frames": frames,
+                "fps": 25.0,
+                "label": label,
+                "gloss": classes[label],
+                "text": " ".join(rng.choice(words, 8)),
+                "signer": f"signer{i % 300}",
+                "language": "ase",
+                "source": "synthetic",
+                "index": index,
+                "left_hand_detected": 1.0,
+                "right_hand_detected": 1.0,
+                "pose_offset": 0,
+                "conf_offset": 0,
+            }
             if writer is not None:
                 coords = rng.standard_normal((frames, points, 3)).astype(np.float32)
                 members = encode_sample(key, coords, np.ones((frames, points), np.float32), {"key": key})
@@ -79,9 +93,17 @@ def build(root: Path, rows: int, per_shard: int, workers: int, batches: int) -> 
             size = writer.path.stat().st_size
         shards.append({"name": name, "split": "train", "samples": count, "sha256": "", "bytes": size})
     write_manifest(table_rows, root / "manifest.parquet")
-    meta = {"format": "signkit-dataset", "version": 1, "layout": layout, "normalization": {"method": "shoulders"},
-            "dtype": "float16", "classes": classes, "gloss_vocab": [], "splits": {"train": {"samples": rows,
-            "shards": n_shards}}, "shards": shards}  # fmt: skip
+    meta = {
+        "format": "signkit-dataset",
+        "version": 1,
+        "layout": layout,
+        "normalization": {"method": "shoulders"},
+        "dtype": "float16",
+        "classes": classes,
+        "gloss_vocab": [],
+        "splits": {"train": {"samples": rows, "shards": n_shards}},
+        "shards": shards,
+    }
     (root / "dataset.json").write_text(json.dumps(meta))
 
 
@@ -89,8 +111,7 @@ def _memory(pid: int | str) -> dict[str, float]:
     """RSS, PSS and USS (private clean + dirty) of a process, in MB."""
     text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     kb = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+):\s+(\d+) kB", text, re.M)}
-    return {"rss": kb["Rss"] / 1024, "pss": kb["Pss"] / 1024,
-            "uss": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024}  # fmt: skip
+    return {"rss": kb["Rss"] / 1024, "pss": kb["Pss"] / 1024, "uss": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024}
 
 
 def measure(root: str, workers: int, batches: int) -> dict:
@@ -114,15 +135,23 @@ def measure(root: str, workers: int, batches: int) -> dict:
     children = []
     for task in Path("/proc/self/task").iterdir():
         children += (task / "children").read_text().split()
-    out = {"signkit": str(Path(sd.__file__).parents[1]), "open_s": open_s, "base": base, "opened": opened,
-           "main": _memory("self"), "workers": [_memory(pid) for pid in children]}  # fmt: skip
+    out = {
+        "signkit": str(Path(sd.__file__).parents[1]),
+        "open_s": open_s,
+        "base": base,
+        "opened": opened,
+        "main": _memory("self"),
+        "workers": [_memory(pid) for pid in children],
+    }
     del it
     return out
 
 
 def run_in(pythonpath: str, root: Path, workers: int, batches: int) -> dict:
-    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import manifest_rss, json; " \
-           f"print(json.dumps(manifest_rss.measure({str(root)!r}, {workers}, {batches})))"  # fmt: skip
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import manifest_rss, json; "
+        f"print(json.dumps(manifest_rss.measure({str(root)!r}, {workers}, {batches})))"
+    )
     env = {**os.environ, "PYTHONPATH": pythonpath}
     # cwd: the dataset's folder, so `python -c` (whose sys.path starts with the cwd) imports signkit from PYTHONPATH
     cmd = [sys.executable, "-c", code]
@@ -188,6 +217,7 @@ def main() -> None:
         else:
             doc = doc.rstrip("\n") + "\n\n" + text + "\n"
         DOC.write_text(doc)
+
 
 if __name__ == "__main__":
     main()

@@ -59,8 +59,15 @@ def load_lexicon() -> list[dict]:
             keep = np.arange(start, end)
             if len(keep) > MAX_FRAMES:  # a few recordings are minutes long: sample them uniformly
                 keep = np.linspace(start, end - 1, MAX_FRAMES).round().astype(int)
-            samples.append({"key": f"{path.stem}-{start}", "language": row["signed_language"], "text": row["words"],
-                            "pose": pose.coords[keep], "conf": pose.conf[keep]})  # fmt: skip
+            samples.append(
+                {
+                    "key": f"{path.stem}-{start}",
+                    "language": row["signed_language"],
+                    "text": row["words"],
+                    "pose": pose.coords[keep],
+                    "conf": pose.conf[keep],
+                }
+            )
     return samples
 
 
@@ -135,8 +142,13 @@ def retrieval(model, samples) -> dict:
             ranks.append(int((order[i] == texts.index(t)).nonzero()) + 1)
     ranks = np.array(ranks)
     u = len(texts)
-    return {"texts": u, "R@1": float((ranks <= 1).mean()), "R@5": float((ranks <= 5).mean()),
-            "chance@1": 1 / u, "chance@5": min(5, u) / u}  # fmt: skip
+    return {
+        "texts": u,
+        "R@1": float((ranks <= 1).mean()),
+        "R@5": float((ranks <= 5).mean()),
+        "chance@1": 1 / u,
+        "chance@5": min(5, u) / u,
+    }
 
 
 @torch.no_grad()
@@ -171,8 +183,14 @@ def main() -> None:
     heldout = set(languages[: args.heldout_languages])
     train_set = [s for s in samples if s["language"] not in heldout]
     test_set = [s for s in samples if s["language"] in heldout]
-    log({"samples": len(samples), "train": len(train_set), "heldout": len(test_set),
-         "heldout_languages": sorted(heldout)})  # fmt: skip
+    log(
+        {
+            "samples": len(samples),
+            "train": len(train_set),
+            "heldout": len(test_set),
+            "heldout_languages": sorted(heldout),
+        }
+    )
 
     cfg = get_config("sigma-tiny")
     cfg.layout = LAYOUT
@@ -197,8 +215,11 @@ def main() -> None:
             missing, unexpected = model.load_state_dict(pre.state_dict(), strict=False)
             assert not unexpected and all(k.startswith("head.") for k in missing), (missing, unexpected)
         hist = train(model, train_set, args.finetune_epochs, args.lr, args.batch_size, args.seed, log)
-        res = {"final_train_loss": hist[-1]["loss"], "train": accuracy(model, train_set),
-               "heldout": accuracy(model, test_known)}  # fmt: skip
+        res = {
+            "final_train_loss": hist[-1]["loss"],
+            "train": accuracy(model, train_set),
+            "heldout": accuracy(model, test_known),
+        }
         results["downstream"][name] = res
         log({name: res})
     if args.json:

@@ -41,8 +41,9 @@ def make_dataset(root: Path, samples: int, frames: int, classes: int) -> Path:
         coords[:, lay.index("right_shoulder")] = [270, 240, 0]
         conf = np.ones((frames, lay.num_points), np.float32)
         save_pose(Pose(coords, conf, 25.0, lay.name, {"frame_size": [640, 480]}), poses / f"s{i:04d}.npz")
-        records.append(SampleRecord(key=f"s{i:04d}", split="train", source="bench", label=i % classes,
-                                    gloss=f"C{i % classes}"))  # fmt: skip
+        records.append(
+            SampleRecord(key=f"s{i:04d}", split="train", source="bench", label=i % classes, gloss=f"C{i % classes}")
+        )
     pack(poses, root / "packed", labels=records, classes=[f"C{c}" for c in range(classes)])
     return root / "packed"
 
@@ -71,9 +72,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = make_dataset(Path(tmp), samples=args.batch_size * 8, frames=args.frames, classes=10)
         task = make_task("islr", label_space(data))
-        cfg = TrainConfig(task="islr", model=args.model, data=str(data), max_steps=args.steps,
-                          batch_size=args.batch_size, dev_split=None, ckpt_every=args.ckpt_every, log_every=10,
-                          warmup_steps=2, progress=False)  # fmt: skip
+        cfg = TrainConfig(
+            task="islr",
+            model=args.model,
+            data=str(data),
+            max_steps=args.steps,
+            batch_size=args.batch_size,
+            dev_split=None,
+            ckpt_every=args.ckpt_every,
+            log_every=10,
+            warmup_steps=2,
+            progress=False,
+        )
         src = DatasetSource(data, "train", args.batch_size, training=True, layout="mediapipe-holistic")
         batches = list(src.batches(0))
         seed_everything(0)
@@ -88,12 +98,17 @@ def main() -> None:
         fit(task, model, src, cfg, Path(tmp) / "run", device=device)
         t_ours = time.perf_counter() - t0
     n = args.steps * args.batch_size
-    where = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU ({platform.machine()}, " \
-        f"{torch.get_num_threads()} threads)"  # fmt: skip
+    where = (
+        torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+    )
     print(f"device: {where}; {args.model} islr, batch {args.batch_size} x {args.frames} frames, {args.steps} steps")
     print(f"bare step loop (limit): {n / t_bare:8.2f} samples/s")
-    print(f"signkit.train.fit:      {n / t_ours:8.2f} samples/s  (reader, schedule, clipping, logs, "
-          f"{args.steps // args.ckpt_every} checkpoints)")  # fmt: skip
+    print(
+        f"signkit.train.fit:      {n / t_ours:8.2f} samples/s  (reader, schedule, clipping, logs, "
+        f"{args.steps // args.ckpt_every} checkpoints)"
+    )
     print(f"ratio ours / bare: {t_bare / t_ours:.2f}  (goal >= 0.9)")
 
 

@@ -100,10 +100,10 @@ class StepSpec:
         return ", ".join(on) or "baseline"
 
 
-
 def _set_prompt(model, ids: torch.Tensor) -> None:
     """Put ``ids`` in the model's prompt cache (per prompt text, `SigmaModel.prompt_ids`): no tokenising per step."""
     model._prompt_ids = {model.config.prompt.format(language=model.prompt_language(None)): ids}
+
 
 def peak_tflops(device_name: str) -> float | None:
     """The dense bf16 peak of a card by its reported name (longest matching key), or None when unknown."""
@@ -188,8 +188,13 @@ def make_step(model, batch: dict, spec: StepSpec, device: torch.device):
         if tokenizer is not None:  # what a per-step-tokenising loop pays on the host, every step
             p = tokenizer(prompt, add_special_tokens=False)["input_ids"][:PROMPT_TOKENS]
             _set_prompt(model, torch.tensor(p, dtype=torch.long).to(device))
-            enc = tokenizer([TARGET] * spec.batch, padding="max_length", truncation=True, max_length=spec.text_len,
-                            return_tensors="pt")  # fmt: skip
+            enc = tokenizer(
+                [TARGET] * spec.batch,
+                padding="max_length",
+                truncation=True,
+                max_length=spec.text_len,
+                return_tensors="pt",
+            )
             b = {**batch, "text_ids": enc["input_ids"].to(device), "text_mask": enc["attention_mask"].to(device).bool()}
         with autocast or contextlib.nullcontext():
             loss = model(b).loss
@@ -262,8 +267,9 @@ def measure(spec: StepSpec, matmul_peak: float | None = None) -> dict:
     return out
 
 
-def lever_plan(batches: list[int], frames: int, config: str, device: str, steps: int, warmup: int,
-               text_len: int) -> list[StepSpec]:  # fmt: skip
+def lever_plan(
+    batches: list[int], frames: int, config: str, device: str, steps: int, warmup: int, text_len: int
+) -> list[StepSpec]:
     """Every measurement of issue 18, most important first: the two objectives at each batch size, then each lever
     alone on the LM objective, then larger batches, then the full objective with every lever that can only help."""
     base = dict(frames=frames, config=config, device=device, steps=steps, warmup=warmup, text_len=text_len)
@@ -289,9 +295,11 @@ def fmt_row(r: dict) -> str:
     def f(v, spec):
         return "n/a" if v is None else format(v, spec)
 
-    return (f"{r['objective']:4s} b={r['batch']:<4d} {r['levers']:32s} {r['samples_per_s']:9.1f} samples/s "
-            f"{r['step_ms']:8.1f} ms  peak {f(r['peak_mem_gib'], '.1f')} GiB  {r['tflop_per_step']:.3f} TFLOP/step  "
-            f"MFU {f(r['mfu'], '.1%')}  vs Uni-Sign {f(r['vs_unisign'], '.2f')}")  # fmt: skip
+    return (
+        f"{r['objective']:4s} b={r['batch']:<4d} {r['levers']:32s} {r['samples_per_s']:9.1f} samples/s "
+        f"{r['step_ms']:8.1f} ms  peak {f(r['peak_mem_gib'], '.1f')} GiB  {r['tflop_per_step']:.3f} TFLOP/step  "
+        f"MFU {f(r['mfu'], '.1%')}  vs Uni-Sign {f(r['vs_unisign'], '.2f')}"
+    )
 
 
 def markdown(rows: list[dict]) -> str:
@@ -303,8 +311,17 @@ def markdown(rows: list[dict]) -> str:
         mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "n/a"
         vs = f"{r['vs_unisign']:.2f}x" if r["vs_unisign"] else "n/a"
         mem = f"{r['peak_mem_gib']:.1f}" if r["peak_mem_gib"] is not None else "n/a"
-        cells = [r["objective"], r["batch"], r["levers"], f"{r['samples_per_s']:.1f}", f"{r['step_ms']:.1f}", mem,
-                 f"{r['tflop_per_step']:.2f}", mfu, vs]  # fmt: skip
+        cells = [
+            r["objective"],
+            r["batch"],
+            r["levers"],
+            f"{r['samples_per_s']:.1f}",
+            f"{r['step_ms']:.1f}",
+            mem,
+            f"{r['tflop_per_step']:.2f}",
+            mfu,
+            vs,
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -314,8 +331,9 @@ def environment() -> dict:
 
     env = {"torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
     if torch.cuda.is_available():
-        env.update(device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda,
-                   cudnn=torch.backends.cudnn.version())  # fmt: skip
+        env.update(
+            device_name=torch.cuda.get_device_name(), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version()
+        )
     return env
 
 
@@ -328,11 +346,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--text-len", type=int, default=24, help="target tokens (a 12-word mT5 target is ~20)")
     ap.add_argument("--tokenize-per-step", action="store_true")
-    ap.add_argument("--compile", default="none", nargs="?", const="encoder", choices=["none", "chains", "encoder"],
-                    help="torch.compile the ST-GCN blocks (chains) or the sign encoder (encoder, also bare --compile)")
+    ap.add_argument(
+        "--compile",
+        default="none",
+        nargs="?",
+        const="encoder",
+        choices=["none", "chains", "encoder"],
+        help="torch.compile the ST-GCN blocks (chains) or the sign encoder (encoder, also bare --compile)",
+    )
     ap.add_argument("--write", help="append the Markdown table (with the card and versions) to this file")
-    ap.add_argument("--compile-mode", default="default",
-                    choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"])  # fmt: skip
+    ap.add_argument(
+        "--compile-mode", default="default", choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"]
+    )
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
     ap.add_argument("--precision", default=None, choices=["bf16", "fp32"], help="default: bf16 on CUDA, fp32 on CPU")
     ap.add_argument("--levers", action="store_true", help="run the whole lever plan of issue 18 (ignores the switches)")
@@ -348,21 +373,44 @@ def main(argv: list[str] | None = None) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     start = time.perf_counter()
-    common = dict(frames=args.frames, config=args.config, device=args.device, steps=args.steps, warmup=args.warmup,
-                  text_len=args.text_len)  # fmt: skip
+    common = dict(
+        frames=args.frames,
+        config=args.config,
+        device=args.device,
+        steps=args.steps,
+        warmup=args.warmup,
+        text_len=args.text_len,
+    )
     if args.levers:
         plan = lever_plan(args.batch_sizes, **common)
         if args.no_compile:
             plan = [s for s in plan if s.compile == "none"]
     else:
-        plan = [StepSpec(objective=o, batch=b, tokenize_per_step=args.tokenize_per_step, compile=args.compile,
-                         compile_mode=args.compile_mode, attn=args.attn, **common)
-                for o in args.objectives for b in args.batch_sizes]  # fmt: skip
+        plan = [
+            StepSpec(
+                objective=o,
+                batch=b,
+                tokenize_per_step=args.tokenize_per_step,
+                compile=args.compile,
+                compile_mode=args.compile_mode,
+                attn=args.attn,
+                **common,
+            )
+            for o in args.objectives
+            for b in args.batch_sizes
+        ]
     for s in plan:
         s.precision = precision
     mm = matmul_tflops(torch.device(args.device)) if args.device.startswith("cuda") else None
-    report: dict = {"environment": environment(), "peak_source": PEAK_SOURCE, "matmul_tflops": mm,
-                    "anchor_unisign_h200": UNISIGN_H200, "rows": [], "skipped": [], "errors": []}  # fmt: skip
+    report: dict = {
+        "environment": environment(),
+        "peak_source": PEAK_SOURCE,
+        "matmul_tflops": mm,
+        "anchor_unisign_h200": UNISIGN_H200,
+        "rows": [],
+        "skipped": [],
+        "errors": [],
+    }
     if mm:
         print(f"bf16 8192^3 matmul: {mm:.0f} TFLOP/s", flush=True)
 
@@ -398,8 +446,10 @@ def main(argv: list[str] | None = None) -> None:
         print(table)
         if args.write:
             env = report["environment"]
-            head = (f"\n### Training step: {env.get('device_name', 'cpu')}, {args.config}, {precision}, {args.frames} "
-                    f"frames (torch {env['torch']}, CUDA {env.get('cuda')}, transformers {env['transformers']})\n\n")
+            head = (
+                f"\n### Training step: {env.get('device_name', 'cpu')}, {args.config}, {precision}, {args.frames} "
+                f"frames (torch {env['torch']}, CUDA {env.get('cuda')}, transformers {env['transformers']})\n\n"
+            )
             with open(args.write, "a", encoding="utf-8") as f:
                 f.write(head + table + "\n")
 

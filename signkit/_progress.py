@@ -27,9 +27,17 @@ def _interval() -> float:
 class Progress:
     """``update(n)``, ``set_postfix(**values)``, ``close()``; also a context manager. Disabled: does nothing."""
 
-    def __init__(self, total: int | None = None, initial: int = 0, desc: str = "", unit: str = "it",
-                 enabled: bool = True, stream: IO[str] | None = None, interval: float | None = None,
-                 unit_scale: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        total: int | None = None,
+        initial: int = 0,
+        desc: str = "",
+        unit: str = "it",
+        enabled: bool = True,
+        stream: IO[str] | None = None,
+        interval: float | None = None,
+        unit_scale: bool = False,
+    ):
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.n, self.desc, self.unit, self.unit_scale = total, initial, desc, unit, unit_scale
         self.enabled = enabled
@@ -42,9 +50,17 @@ class Progress:
         if enabled and getattr(self.stream, "isatty", lambda: False)():
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, desc=desc or None, unit=unit, file=self.stream,
-                             dynamic_ncols=True, leave=False, unit_scale=unit_scale,
-                             unit_divisor=1024 if unit_scale else 1000)  # fmt: skip
+            self._bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=desc or None,
+                unit=unit,
+                file=self.stream,
+                dynamic_ncols=True,
+                leave=False,
+                unit_scale=unit_scale,
+                unit_divisor=1024 if unit_scale else 1000,
+            )
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -102,8 +118,9 @@ class Progress:
         self.close()
 
 
-def track(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it",
-          enabled: bool = True) -> Iterator[T]:  # fmt: skip
+def track(
+    items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it", enabled: bool = True
+) -> Iterator[T]:
     """Iterate ``items`` with a `Progress`."""
     with Progress(total, desc=desc, unit=unit, enabled=enabled) as bar:
         for item in items:

@@ -58,9 +58,7 @@ def _canvas_mapping(pose: Pose, with_video: bool, size: int | None, min_conf: fl
     return pose.coords[..., :2] * scale + offset, canvas
 
 
-def draw_skeleton(
-    img: Image.Image, xy: np.ndarray, conf: np.ndarray, pose: Pose, min_conf: float = MIN_CONF
-) -> None:
+def draw_skeleton(img: Image.Image, xy: np.ndarray, conf: np.ndarray, pose: Pose, min_conf: float = MIN_CONF) -> None:
     """Draw one frame's skeleton (``xy[K, 2]`` pixels) onto ``img`` in place; points below ``min_conf`` are not
     drawn (conf 0, "not detected", never is)."""
     seen = (conf > 0) & (conf >= min_conf)
@@ -137,8 +135,9 @@ def source_video(pose: Pose, pose_file: str | os.PathLike | None = None) -> Path
         if candidate.exists():
             return candidate
     if recorded:
-        warnings.warn(f"the source video {recorded[0]} is not there; drawing without it (pass --video PATH)",
-                      stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"the source video {recorded[0]} is not there; drawing without it (pass --video PATH)", stacklevel=2
+        )
     return None
 
 
@@ -166,8 +165,11 @@ def check_video_fits(pose: Pose, video: str | os.PathLike) -> None:
         return
     got = video_size(video)
     if tuple(got) not in ((int(want[0]), int(want[1])), (int(want[1]), int(want[0]))):
-        warnings.warn(f"{video} is {got[0]}x{got[1]} but the pose was extracted from a {want[0]}x{want[1]} video; "
-                      "is it the source?", stacklevel=2)  # fmt: skip
+        warnings.warn(
+            f"{video} is {got[0]}x{got[1]} but the pose was extracted from a {want[0]}x{want[1]} video; "
+            "is it the source?",
+            stacklevel=2,
+        )
 
 
 def render(
@@ -216,8 +218,14 @@ def render(
     with atomic_path(out) as tmp:
         if suffix == ".gif":
             images = [_gif_frame(img) for img in frames]
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], loop=0,
-                           duration=max(20, round(1000 / pose.fps)))
+            images[0].save(
+                tmp,
+                format="GIF",
+                save_all=True,
+                append_images=images[1:],
+                loop=0,
+                duration=max(20, round(1000 / pose.fps)),
+            )
         else:
             write_video(frames, tmp, fps=pose.fps)
     return out

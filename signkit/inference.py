@@ -157,8 +157,16 @@ def _batch(key: str, pose: Any, language: str | None) -> dict[str, Any]:
 
     from .datasets.reader import collate
 
-    sample = {"key": key, "label": -1, "pose": pose.coords.astype(np.float16), "conf": pose.conf.astype(np.float16),
-              "gloss": None, "text": None, "signer": None, "language": language}  # fmt: skip
+    sample = {
+        "key": key,
+        "label": -1,
+        "pose": pose.coords.astype(np.float16),
+        "conf": pose.conf.astype(np.float16),
+        "gloss": None,
+        "text": None,
+        "signer": None,
+        "language": language,
+    }
     batch = collate([sample])
     size = pose.meta.get("frame_size") or [0, 0]  # source frame [W, H] (uni-sign input transform); 0: unknown
     batch["frame_size"] = torch.tensor([[float(size[0]), float(size[1])]])
@@ -225,9 +233,15 @@ class _Runner:
         with torch.no_grad():
             if self.task == "islr":
                 idx, prob = self.net.predict(batch, k=self.top_k)
-                return [{"classes": [{"class": self._class(int(i)), "index": int(i), "probability": round(float(p), 6)}
-                                     for i, p in zip(row_i, row_p, strict=True)]}
-                        for row_i, row_p in zip(idx.tolist(), prob.tolist(), strict=True)]  # fmt: skip
+                return [
+                    {
+                        "classes": [
+                            {"class": self._class(int(i)), "index": int(i), "probability": round(float(p), 6)}
+                            for i, p in zip(row_i, row_p, strict=True)
+                        ]
+                    }
+                    for row_i, row_p in zip(idx.tolist(), prob.tolist(), strict=True)
+                ]
             if self.task == "cslr":
                 hyps = self.net.predict(batch, beam_size=self.ctc_beams or 1)
                 vocab = self.gloss_vocab
@@ -312,8 +326,12 @@ def iter_predictions(
                 _warn_estimators(net, [made_by] if made_by else [], f"{path.name} (and inputs like it)", warned)
             pose, flags = _model_pose(pose, layout, str(path))
             if flags:
-                warnings.warn(f"{path}: {' and '.join(_FLAG_TEXT[f] for f in flags)}; it is answered anyway, but "
-                              "the answer has no evidence behind it", PredictWarning, stacklevel=2)  # fmt: skip
+                warnings.warn(
+                    f"{path}: {' and '.join(_FLAG_TEXT[f] for f in flags)}; it is answered anyway, but "
+                    "the answer has no evidence behind it",
+                    PredictWarning,
+                    stacklevel=2,
+                )
             (answer,) = run(_batch(key, pose, language))
             yield Prediction(key, str(path), run.task, frames=pose.num_frames, flags=flags, **answer)
             bar.update(1)
@@ -344,6 +362,18 @@ def predict(
     names it (a packed dataset gives each sample's own). Videos are extracted with the estimator `estimator_for`
     names for the model's layout, or with ``estimator`` (an estimator config, e.g. ``RTMWConfig(det=..., pose=...)``).
     """
-    return list(iter_predictions(inputs, model, data=data, split=split, top_k=top_k, beams=beams,
-                                 max_new_tokens=max_new_tokens, language=language, batch_size=batch_size,
-                                 progress=progress, estimator=estimator))  # fmt: skip
+    return list(
+        iter_predictions(
+            inputs,
+            model,
+            data=data,
+            split=split,
+            top_k=top_k,
+            beams=beams,
+            max_new_tokens=max_new_tokens,
+            language=language,
+            batch_size=batch_size,
+            progress=progress,
+            estimator=estimator,
+        )
+    )

@@ -80,9 +80,13 @@ def detector_model(size: tuple[int, int] = (416, 416), seed: int = 0, score_bias
         _const("zero", np.array(0, np.float32)),
     ]
     graph = helper.make_graph(
-        nodes, "detector", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h, w])],
-        [helper.make_tensor_value_info("dets", TensorProto.FLOAT, [1, 3, 5]),
-         helper.make_tensor_value_info("labels", TensorProto.INT64, [1, 3])],
+        nodes,
+        "detector",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h, w])],
+        [
+            helper.make_tensor_value_info("dets", TensorProto.FLOAT, [1, 3, 5]),
+            helper.make_tensor_value_info("labels", TensorProto.INT64, [1, 3]),
+        ],
         inits,
     )
     return _serialise(graph)
@@ -107,14 +111,22 @@ def pose_model(size: tuple[int, int] = (192, 256), seed: int = 1, keypoints: int
         inits += [
             _const(f"w_{axis}", rng.normal(0, pixels**-0.5, (pixels, bins)).astype(np.float32)),
             _const(f"gain_{axis}", rng.uniform(0.05, 0.4, (1, keypoints, 1)).astype(np.float32)),
-            _const(f"bias_{axis}", (rng.normal(0, 0.25, (1, keypoints, bins))
-                                    + rng.uniform(-0.9, 0.4, (1, keypoints, 1))).astype(np.float32)),
+            _const(
+                f"bias_{axis}",
+                (rng.normal(0, 0.25, (1, keypoints, bins)) + rng.uniform(-0.9, 0.4, (1, keypoints, 1))).astype(
+                    np.float32
+                ),
+            ),
         ]
     inits.append(_const("axis1", np.array([1], np.int64)))
     graph = helper.make_graph(
-        nodes, "pose", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h, w])],
-        [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, [1, keypoints, 2 * w]),
-         helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, [1, keypoints, 2 * h])],
+        nodes,
+        "pose",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h, w])],
+        [
+            helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, [1, keypoints, 2 * w]),
+            helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, [1, keypoints, 2 * h]),
+        ],
         inits,
     )
     return _serialise(graph)

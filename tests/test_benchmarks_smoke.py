@@ -63,8 +63,17 @@ def test_dry_run_of_every_device_step(tmp_path):
 
     stage_lexicon(lexicon_dir(), tmp_path / "lex", 3_000_000)
     out = tmp_path / "out"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "device" / "run_all.py"), "--out", str(out), "--dry-run",
-           "--lexicon", str(tmp_path / "lex"), "--work", str(tmp_path / "work")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "device" / "run_all.py"),
+        "--out",
+        str(out),
+        "--dry-run",
+        "--lexicon",
+        str(tmp_path / "lex"),
+        "--work",
+        str(tmp_path / "work"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())

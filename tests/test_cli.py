@@ -74,8 +74,9 @@ def test_datasets_clips_and_poses_json(tmp_path):
     raw = tmp_path / "lsa64"
     raw.mkdir()
     (raw / "001_001_001.mp4").write_bytes(b"")
-    out = CliRunner().invoke(cli, ["datasets", "clips", "lsa64", "--root", str(raw), "-o", str(tmp_path / "c.csv"),
-                                   "--json"])  # fmt: skip
+    out = CliRunner().invoke(
+        cli, ["datasets", "clips", "lsa64", "--root", str(raw), "-o", str(tmp_path / "c.csv"), "--json"]
+    )
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == {"clip_list": str(tmp_path / "c.csv"), "rows": 1, "missing": [], "skipped": []}
     root = release(tmp_path, "asl-signs")
@@ -95,7 +96,11 @@ def test_info_prints_words_and_tables_not_reprs(tmp_path):
     save_pose(make_pose(frames=5), tmp_path / "poses" / "a.npz")
     out = CliRunner().invoke(cli, ["info", str(tmp_path / "poses" / "a.npz")]).output
     assert "{" not in out and "detected: body" in out
-    pack(tmp_path / "poses", tmp_path / "ds", labels=[SampleRecord(key="a", split="train", source="t", label=0)],
-         classes=["x"])  # fmt: skip
+    pack(
+        tmp_path / "poses",
+        tmp_path / "ds",
+        labels=[SampleRecord(key="a", split="train", source="t", label=0)],
+        classes=["x"],
+    )
     out = CliRunner().invoke(cli, ["info", str(tmp_path / "ds")]).output
     assert "{" not in out and any(line.split()[:2] == ["train", "1"] for line in out.splitlines())

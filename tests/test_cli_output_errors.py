@@ -31,8 +31,11 @@ def write_registry(path, *models: dict):
 
 
 def entry(name: str, url: str) -> dict:
-    return {"name": name, "arch": "sigma-tiny", "files": [{"name": "model.safetensors", "url": url, "size": 3,
-                                                           "sha256": "0" * 64}]}  # fmt: skip
+    return {
+        "name": name,
+        "arch": "sigma-tiny",
+        "files": [{"name": "model.safetensors", "url": url, "size": 3, "sha256": "0" * 64}],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,11 @@ def work(tmp_path_factory):
     records = []
     for i, split in enumerate(["train"] * 4 + ["dev"] * 2):
         save_pose(make_pose(frames=5, seed=i), poses / f"c{i}.npz")
-        records.append(SampleRecord(key=f"c{i}", split=split, source="t", label=i % 3, gloss=CLASSES[i % 3],
-                                    text="say hi", language="ase"))  # fmt: skip
+        records.append(
+            SampleRecord(
+                key=f"c{i}", split=split, source="t", label=i % 3, gloss=CLASSES[i % 3], text="say hi", language="ase"
+            )
+        )
     pack(poses, root / "packed", labels=records, classes=CLASSES)
     raw = root / "lsa64"
     raw.mkdir()
@@ -59,8 +65,23 @@ def work(tmp_path_factory):
 
 def _train(kind: str, work, out: str) -> list[str]:
     model = ["--model", "sigma-tiny", "--task", "islr"] if kind == "finetune" else ["--config", "sigma-tiny"]
-    return [kind, *model, "--data", str(work / "packed"), "-o", out, "--max-steps", "1", "--batch-size", "2",
-            "--max-frames", "4", "--no-progress", "--set", "dev_split=none"]  # fmt: skip
+    return [
+        kind,
+        *model,
+        "--data",
+        str(work / "packed"),
+        "-o",
+        out,
+        "--max-steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-frames",
+        "4",
+        "--no-progress",
+        "--set",
+        "dev_split=none",
+    ]
 
 
 def _run_dir(work) -> str:
@@ -111,8 +132,10 @@ def test_an_unwritable_signkit_home_is_one_line(command, work, tmp_path, monkeyp
 
 def test_os_error_message_names_the_path_and_the_fix():
     ro = os_error_message(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out"))
-    assert ro == "/mnt/ro/out: Read-only file system (read-only; choose a writable output path, or SIGNKIT_HOME " \
-                 "for the zoo cache)"
+    assert (
+        ro == "/mnt/ro/out: Read-only file system (read-only; choose a writable output path, or SIGNKIT_HOME "
+        "for the zoo cache)"
+    )
     assert "you can write" in os_error_message(PermissionError(errno.EACCES, "Permission denied", "/x"))
     assert "no space left" in os_error_message(OSError(errno.ENOSPC, "No space left on device", "/x"))
     assert os_error_message(OSError("odd\nerror")) == "odd error"

@@ -99,8 +99,9 @@ def test_model_complexity_without_model_is_a_clear_error(tmp_path, monkeypatch):
     if not model_files(config)[1].is_file():  # the heavy model is not bundled with mediapipe 0.10.14
         monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
         (tmp_path / "v.mp4").write_bytes(b"not looked at: the model check comes first")
-        result = CliRunner().invoke(cli, ["extract", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"),
-                                          "--model-complexity", "2"])
+        result = CliRunner().invoke(
+            cli, ["extract", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "o"), "--model-complexity", "2"]
+        )
         assert result.exit_code == 1 and "pose_landmark_heavy.tflite" in result.output
         assert "--model-complexity 1" in result.output and not (tmp_path / "o").exists()
 
@@ -196,10 +197,22 @@ def test_cli_extract_frame_folder_clip_list_and_exit_status(tmp_path, astronaut_
         "path,key,start,end,unit\nlong.mp4,cut/a,0,2,frames\nlong.mp4,cut/b,0.12,,seconds\nframes,folder,,,\n"
     )
     runner = CliRunner()
-    result = runner.invoke(cli, ["extract", str(tmp_path / "clips.csv"), "-o", str(tmp_path / "out"), "--json",
-                                 "--workers", "1", "--frame-fps", "30"])
+    result = runner.invoke(
+        cli,
+        [
+            "extract",
+            str(tmp_path / "clips.csv"),
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+            "--workers",
+            "1",
+            "--frame-fps",
+            "30",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output[result.output.index("{"):])
+    summary = json.loads(result.output[result.output.index("{") :])
     assert summary["ok"] == 3 and summary["failed"] == 0 and summary["frames"] == 2 + 3 + 3
     assert load_pose(tmp_path / "out" / "cut" / "a.npz").num_frames == 2
     b = load_pose(tmp_path / "out" / "cut" / "b.npz")
@@ -207,10 +220,22 @@ def test_cli_extract_frame_folder_clip_list_and_exit_status(tmp_path, astronaut_
     assert load_pose(tmp_path / "out" / "folder.npz").fps == 30
 
     (tmp_path / "bad.mp4").write_bytes(b"")
-    result = runner.invoke(cli, ["extract", str(tmp_path / "bad.mp4"), str(tmp_path / "long.mp4"), "-o",
-                                 str(tmp_path / "out2"), "--json", "--no-normalize", "--workers", "1"])
+    result = runner.invoke(
+        cli,
+        [
+            "extract",
+            str(tmp_path / "bad.mp4"),
+            str(tmp_path / "long.mp4"),
+            "-o",
+            str(tmp_path / "out2"),
+            "--json",
+            "--no-normalize",
+            "--workers",
+            "1",
+        ],
+    )
     assert result.exit_code == 1
-    summary = json.loads(result.output[result.output.index("{"):])
+    summary = json.loads(result.output[result.output.index("{") :])
     assert summary["ok"] == 1 and summary["failed"] == 1 and "empty file" in summary["failures"]["bad"]
     raw = load_pose(tmp_path / "out2" / "long.npz")
     assert raw.meta["normalization"] is None and raw.coords[..., 0].max() > 100  # pixels
@@ -239,9 +264,12 @@ def _solution_arrays(frames, **holistic_kwargs):
     with mp.solutions.holistic.Holistic(**holistic_kwargs) as graph:
         for f in frames:
             r, (h, w) = graph.process(f), f.shape[:2]
-            parts = [_landmarks(r.pose_landmarks, 33, w, h, True), _landmarks(r.face_landmarks, 468, w, h, False),
-                     _landmarks(r.left_hand_landmarks, 21, w, h, False),
-                     _landmarks(r.right_hand_landmarks, 21, w, h, False)]
+            parts = [
+                _landmarks(r.pose_landmarks, 33, w, h, True),
+                _landmarks(r.face_landmarks, 468, w, h, False),
+                _landmarks(r.left_hand_landmarks, 21, w, h, False),
+                _landmarks(r.right_hand_landmarks, 21, w, h, False),
+            ]
             out.append((np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])))
     return out
 
@@ -249,15 +277,18 @@ def _solution_arrays(frames, **holistic_kwargs):
 def test_pipelined_stream_is_bit_identical_to_frame_by_frame_process():
     """`stream` feeds frames without waiting for the graph to go idle; tracking (loopback streams), smoothing and
     the no-person case must come out exactly as MediaPipe's own frame-by-frame `Holistic.process()` gives them."""
-    frames = (jitter_frames(load_photo("astronaut"), 5, (512, 512), seed=3)
-              + [np.full((240, 320, 3), 90, np.uint8)] * 2  # nobody: tracking lost, then found again
-              + jitter_frames(load_photo("grace_hopper"), 4, (512, 600), seed=4))
+    frames = (
+        jitter_frames(load_photo("astronaut"), 5, (512, 512), seed=3)
+        + [np.full((240, 320, 3), 90, np.uint8)] * 2  # nobody: tracking lost, then found again
+        + jitter_frames(load_photo("grace_hopper"), 4, (512, 600), seed=4)
+    )
     expected = _solution_arrays(frames)
     assert sum((c[:33] > 0).any() for _, c in expected) == 9  # the person is found, the blank frames are empty
 
     def same(got):
         return len(got) == len(expected) and all(
-            np.array_equal(a, x) and np.array_equal(b, y) for (a, b), (x, y) in zip(got, expected, strict=True))
+            np.array_equal(a, x) and np.array_equal(b, y) for (a, b), (x, y) in zip(got, expected, strict=True)
+        )
 
     for depth, threads in ((4, None), (1, None), (3, 1)):
         with HolisticEstimator(HolisticConfig(), depth=depth, threads=threads) as est:

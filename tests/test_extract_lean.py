@@ -28,9 +28,22 @@ ROOT = Path(__file__).resolve().parents[1]
 # What a worker never needs: the training stack, other estimators' runtimes, the CLI's display, and the parts of
 # mediapipe around the graph bindings (its solutions and tasks APIs import matplotlib, cv2 and sounddevice).
 NOT_IN_A_WORKER = (
-    "torch", "pyarrow", "datasets", "rich", "onnxruntime", "matplotlib", "cv2", "sounddevice", "PIL",
-    "signkit.zoo", "signkit.models", "signkit.datasets", "signkit.train", "signkit.pose_extract.rtmpose",
-    "mediapipe.python.solutions", "mediapipe.tasks",
+    "torch",
+    "pyarrow",
+    "datasets",
+    "rich",
+    "onnxruntime",
+    "matplotlib",
+    "cv2",
+    "sounddevice",
+    "PIL",
+    "signkit.zoo",
+    "signkit.models",
+    "signkit.datasets",
+    "signkit.train",
+    "signkit.pose_extract.rtmpose",
+    "mediapipe.python.solutions",
+    "mediapipe.tasks",
 )
 
 WORKER = """
@@ -73,8 +86,14 @@ def dropped_options() -> list[str]:
 def test_a_worker_imports_only_the_graph_and_gets_mediapipes_own_landmarks(tmp_path):
     clip = render_clip(tmp_path / "astronaut.mp4", "astronaut", frames=4, seed=2)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", WORKER, str(clip), str(tmp_path / "out")], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", WORKER, str(clip), str(tmp_path / "out")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     worker = json.loads(proc.stdout.strip().splitlines()[-1])
     assert worker["status"] == "ok", worker["error"]
@@ -112,11 +131,17 @@ print(release_freed_memory(), before, rss())
 """
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists() or not os.confstr("CS_GNU_LIBC_VERSION"),
-                    reason="glibc on Linux")
+@pytest.mark.skipif(
+    not Path("/proc/self/status").exists() or not os.confstr("CS_GNU_LIBC_VERSION"), reason="glibc on Linux"
+)
 def test_freed_memory_goes_back_to_the_os():
-    proc = subprocess.run([sys.executable, "-c", HEAP], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", HEAP],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     trimmed, before, after = proc.stdout.split()
     assert trimmed == "True" and int(before) - int(after) > 100, proc.stdout  # ~190 MiB were freed
@@ -146,8 +171,11 @@ def test_a_new_graph_starts_on_the_memory_the_old_one_freed(monkeypatch):
         estimator.reset()  # an unused graph is kept: nothing freed
         estimator.process(jitter_frames(load_photo("astronaut"), 1, (128, 128))[0])
         old = estimator._graph
-        monkeypatch.setattr(mb.HolisticEstimator, "_new_graph",
-                            lambda self, new=mb.HolisticEstimator._new_graph: events.append("built") or new(self))
+        monkeypatch.setattr(
+            mb.HolisticEstimator,
+            "_new_graph",
+            lambda self, new=mb.HolisticEstimator._new_graph: events.append("built") or new(self),
+        )
         estimator.reset()
         assert estimator._graph is not old and events == ["released", "built"]
 
@@ -163,7 +191,13 @@ print("solutions" in sys.modules["mediapipe"].__dict__, "mediapipe.python.soluti
 
 def test_another_mediapipe_release_gets_the_full_import():
     """The lean import's proto list belongs to one release: any other must not run with options silently dropped."""
-    proc = subprocess.run([sys.executable, "-c", OTHER_RELEASE], env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", OTHER_RELEASE],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True"]

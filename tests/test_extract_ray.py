@@ -97,14 +97,26 @@ def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(ray_instance
     assert statuses(out / "extract-log.jsonl") == ["start"] + ["ok"] * CLIPS + ["start"]  # no line per skipped clip
 
 
-def test_a_failing_video_is_retried_once_then_logged_and_the_others_finish(ray_instance, videos, local_poses,
-                                                                        tmp_path):
+def test_a_failing_video_is_retried_once_then_logged_and_the_others_finish(ray_instance, videos, local_poses, tmp_path):
     (tmp_path / "text.mp4").write_text("this is not a video\n")
     out = tmp_path / "poses"
-    result = CliRunner().invoke(cli, ["extract", str(tmp_path / "text.mp4"), str(videos / "clip1.mp4"), "-o",
-                                      str(out), "--engine", "ray", "--workers", "2", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "extract",
+            str(tmp_path / "text.mp4"),
+            str(videos / "clip1.mp4"),
+            "-o",
+            str(out),
+            "--engine",
+            "ray",
+            "--workers",
+            "2",
+            "--json",
+        ],
+    )
     assert result.exit_code == 1, result.output
-    summary = json.loads(result.output[result.output.index("{"):])
+    summary = json.loads(result.output[result.output.index("{") :])
     assert summary["ok"] == 1 and summary["failed"] == 1
     assert "not a readable video" in summary["failures"]["text"] and "(failed 2 times)" in summary["failures"]["text"]
     assert_same_outputs(local_poses, {"clip1": out / "clip1.npz"})
@@ -130,7 +142,7 @@ def test_url_output(ray_instance, videos, local_poses, tmp_path, monkeypatch):
     (bucket / "poses" / "clip0.npz").unlink()
     result = CliRunner().invoke(cli, ["extract", str(videos), "-o", url, "--workers", "1", "--json"])
     assert result.exit_code == 0, result.output
-    again = json.loads(result.output[result.output.index("{"):])
+    again = json.loads(result.output[result.output.index("{") :])
     assert again["skipped"] == CLIPS - 1 and again["ok"] == 1 and again["log_url"] == f"{url}/extract-log.jsonl"
     assert_same_outputs(local_poses, {"clip0": bucket / "poses" / "clip0.npz"})
     assert statuses(remote) == ["start"] + ["ok"] * CLIPS + ["start", "ok"]
@@ -218,8 +230,9 @@ def _busy_ray_workers() -> list[int]:
 def test_a_killed_ray_worker_loses_nothing(ray_instance, tmp_path):
     videos = tmp_path / "videos"
     for i in range(4):
-        render_clip(videos / f"long{i}.mp4", ("astronaut", "grace_hopper")[i % 2], frames=20, size=(256, 256),
-                    seed=10 + i)
+        render_clip(
+            videos / f"long{i}.mp4", ("astronaut", "grace_hopper")[i % 2], frames=20, size=(256, 256), seed=10 + i
+        )
     reference = tmp_path / "local"
     assert extract([videos], reference, workers=2).count("ok") == 4
 
@@ -227,8 +240,9 @@ def test_a_killed_ray_worker_loses_nothing(ray_instance, tmp_path):
     events, outcome = [], {}
 
     def run() -> None:
-        outcome["summary"] = extract([videos], out, workers=2, engine="ray",
-                                     on_event=lambda kind, data: events.append((kind, data)))
+        outcome["summary"] = extract(
+            [videos], out, workers=2, engine="ray", on_event=lambda kind, data: events.append((kind, data))
+        )
 
     thread = threading.Thread(target=run)
     thread.start()

@@ -65,8 +65,9 @@ def _ok_lines(out: Path) -> int:
 
 
 def _start_and_wait_for_first_clip(videos: Path, out: Path) -> tuple[subprocess.Popen, list[int]]:
-    proc = subprocess.Popen(_command(videos, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _command(videos, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.monotonic() + 180
     workers: list[int] = []
     while _ok_lines(out) < 1:

@@ -70,7 +70,8 @@ def test_parity_with_rtmlib_on_real_frames(models):
             ds = np.abs(scores - ref[f"{det}_scores"][i]).max()
             assert dk <= 1e-3 and ds <= 1e-5, (
                 f"frame {i} ({det}): keypoints off by {dk} px, scores by {ds}; OpenCV here {cv2.__version__}, "
-                f"in the fixture {ref['cv2_version']} (warpAffine rounds differently between builds)")
+                f"in the fixture {ref['cv2_version']} (warpAffine rounds differently between builds)"
+            )
     # what the pose file gets: pixels with z = 0, conf = score clipped to [0, 1]
     coords, conf = est.process(frames[0])
     keypoints, scores = est.infer(np.ascontiguousarray(frames[0][..., ::-1]))
@@ -128,11 +129,13 @@ class _Server:
 
 @pytest.fixture
 def server(models):
-    s = _Server({
-        "/det.zip": rtmw_models.sdk_zip(models["det"].read_bytes(), "yolox_tiny"),
-        "/pose.zip": rtmw_models.sdk_zip(models["pose"].read_bytes(), "rtmw-dw-l-m"),
-        "/mirror/rtmlib-onnx/det.zip": rtmw_models.sdk_zip(models["det"].read_bytes(), "yolox_tiny"),
-    })
+    s = _Server(
+        {
+            "/det.zip": rtmw_models.sdk_zip(models["det"].read_bytes(), "yolox_tiny"),
+            "/pose.zip": rtmw_models.sdk_zip(models["pose"].read_bytes(), "rtmw-dw-l-m"),
+            "/mirror/rtmlib-onnx/det.zip": rtmw_models.sdk_zip(models["det"].read_bytes(), "yolox_tiny"),
+        }
+    )
     yield s
     s.close()
 
@@ -184,8 +187,11 @@ def test_corrupt_and_wrong_models_are_one_line_errors(models, tmp_path):
     bad.write_bytes(b"\x08\x07garbage" * 100)
     with pytest.raises(ExtractError, match=r"bad\.onnx: not a readable ONNX model"):
         RTMWEstimator(RTMWConfig(det=str(bad), pose=str(models["pose"])))
-    with pytest.raises(ExtractError, match=r"pose\.onnx: not an RTMW detector model: expected inputs "
-                                           r"\[\[1, 3, 416, 416\]\].*found inputs \[\[1, 3, 256, 192\]\]"):
+    with pytest.raises(
+        ExtractError,
+        match=r"pose\.onnx: not an RTMW detector model: expected inputs "
+        r"\[\[1, 3, 416, 416\]\].*found inputs \[\[1, 3, 256, 192\]\]",
+    ):
         RTMWEstimator(RTMWConfig(det=str(models["pose"]), pose=str(models["pose"])))
     with pytest.raises(ExtractError, match="unknown RTMW mode 'fast'; use one of lightweight, balanced, performance"):
         RTMWConfig(mode="fast")

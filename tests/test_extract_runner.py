@@ -96,8 +96,11 @@ def test_another_estimator_on_the_same_output_is_refused(tmp_path, options):
 
 def test_clip_range_past_the_end_is_flagged_truncated(tmp_path, options):
     video = ASSETS / "astronaut.mp4"  # 25 frames at 25 fps
-    clips = [Clip(video, "past", 10, 60, "frames"), Clip(video, "in", 0, 10, "frames"),
-             Clip(video, "secs", 0.4, 5.0, "seconds")]
+    clips = [
+        Clip(video, "past", 10, 60, "frames"),
+        Clip(video, "in", 0, 10, "frames"),
+        Clip(video, "secs", 0.4, 5.0, "seconds"),
+    ]
     summary = extract(clips, tmp_path / "out", options, workers=1)
     by_key = {r.key: r for r in summary.results}
     assert by_key["past"].status == "ok" and by_key["past"].frames == 15 and "truncated" in by_key["past"].flags
@@ -122,8 +125,11 @@ def test_a_second_run_on_the_same_output_waits_then_skips(tmp_path, options):
     holder = open(out / "extract-log.jsonl.lock", "a+")  # noqa: SIM115 - another run holding the lock
     fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
     events, results = [], []
-    thread = threading.Thread(target=lambda: results.append(
-        extract([ASSETS / "astronaut.mp4"], out, options, workers=1, on_event=lambda k, d: events.append(k))))
+    thread = threading.Thread(
+        target=lambda: results.append(
+            extract([ASSETS / "astronaut.mp4"], out, options, workers=1, on_event=lambda k, d: events.append(k))
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 30
     while "waiting" not in events and time.monotonic() < deadline:
@@ -137,8 +143,9 @@ def test_a_second_run_on_the_same_output_waits_then_skips(tmp_path, options):
 def test_workers_that_die_at_start_up_stop_the_run(tmp_path, options, monkeypatch):
     """A worker interpreter that cannot start (seen: unreadable to the user) is not respawned for ever."""
     fake = tmp_path / "python"
-    fake.write_text(f"#!/bin/sh\ncase \"$*\" in *spawn_main*) echo 'cannot run' >&2; exit 3;; esac\n"
-                    f"exec {sys.executable} \"$@\"\n")  # workers die; multiprocessing's resource tracker runs
+    fake.write_text(
+        f'#!/bin/sh\ncase "$*" in *spawn_main*) echo \'cannot run\' >&2; exit 3;; esac\nexec {sys.executable} "$@"\n'
+    )  # workers die; multiprocessing's resource tracker runs
     fake.chmod(0o755)
     monkeypatch.setattr(multiprocessing.spawn, "_python_exe", os.fsencode(fake))
     t0 = time.monotonic()
@@ -206,6 +213,8 @@ def test_every_estimator_row_is_a_picklable_config_of_its_layout(name):
     assert config.name == name and config.layout == ESTIMATORS[name].layout
     get_layout(config.layout)
     assert pickle.loads(pickle.dumps(config)) == config
-    code = (f"import sys; from signkit.pose_extract.estimators import estimator_config; estimator_config({name!r}); "
-            "heavy = {'mediapipe', 'onnxruntime', 'cv2', 'torch'} & set(sys.modules); assert not heavy, heavy")
+    code = (
+        f"import sys; from signkit.pose_extract.estimators import estimator_config; estimator_config({name!r}); "
+        "heavy = {'mediapipe', 'onnxruntime', 'cv2', 'torch'} & set(sys.modules); assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

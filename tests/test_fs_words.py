@@ -48,8 +48,10 @@ def test_records_skip_and_count_what_cannot_be_spelled(src):
     for r in records:
         assert r.gloss.split() == [fs_words.letter_token(k) for k in r.extra["letters"]] or "SCH" in r.gloss
         assert r.text.isalpha() and 2 < len(r.extra["letters"]) <= 5 and r.key.startswith(r.language + "/")
-    assert any("SCH" in r.gloss.split() or "CH" in r.gloss.split() for r in src.records(
-        None, "by-word,languages=sgg,words=200")), "multi-letter entries (sch, ch) are one gloss token"
+    assert any(
+        "SCH" in r.gloss.split() or "CH" in r.gloss.split()
+        for r in src.records(None, "by-word,languages=sgg,words=200")
+    ), "multi-letter entries (sch, ch) are one gloss token"
     assert [r.key for r in src.records(None, SMALL)] == [r.key for r in records]  # deterministic
     bigger = src.records(None, SMALL.replace("words=12", "words=20"))
     assert {r.key for r in records} <= {r.key for r in bigger}  # a smaller corpus is a prefix: poses reused

@@ -71,8 +71,18 @@ def islr_data(tmp_path_factory):
     run = root / "slt-run"
     run.mkdir()
     save_model(model, str(run / "model.safetensors"))
-    (run / "model.json").write_text(json.dumps({"config": model.config.to_dict(), "task": "slt", "num_classes": None,
-                                                "classes": [], "gloss_vocab": [], "language": None}))  # fmt: skip
+    (run / "model.json").write_text(
+        json.dumps(
+            {
+                "config": model.config.to_dict(),
+                "task": "slt",
+                "num_classes": None,
+                "classes": [],
+                "gloss_vocab": [],
+                "language": None,
+            }
+        )
+    )
     return root / "packed", run
 
 
@@ -83,8 +93,21 @@ def test_a_text_writing_model_on_a_dataset_with_classes_is_scored_as_generative_
     assert set(out.metrics["metrics"]) >= {"top1", "per_class_top1", "majority_baseline_top1"}
     lines = [json.loads(line) for line in out.predictions.read_text().splitlines()]
     assert [line["ref"] for line in lines] == [CLASSES[2], CLASSES[0]] and all("hyp" in line for line in lines)
-    args = ["evaluate", str(run), "--data", str(data), "--split", "test", "-o", str(tmp_path / "c"), "--beams", "2",
-            "--max-new-tokens", "2", "--json"]  # fmt: skip
+    args = [
+        "evaluate",
+        str(run),
+        "--data",
+        str(data),
+        "--split",
+        "test",
+        "-o",
+        str(tmp_path / "c"),
+        "--beams",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--json",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["task"] == "islr-generative"
@@ -93,8 +116,10 @@ def test_a_text_writing_model_on_a_dataset_with_classes_is_scored_as_generative_
 def test_translations_of_chinese_sign_language_are_scored_by_character():
     """A CSL dataset's manifest says language "csl" (the sign language); its texts are Chinese and are scored at
     character level, as Uni-Sign/Geo-Sign score CSL-Daily (before: whole sentences were one token each)."""
-    preds = [{"key": "a", "ref": "今天天气很冷。", "hyp": "今天天气冷。"},
-             {"key": "b", "ref": "我很累。", "hyp": "我有点累。"}]
+    preds = [
+        {"key": "a", "ref": "今天天气很冷。", "hyp": "今天天气冷。"},
+        {"key": "b", "ref": "我很累。", "hyp": "我有点累。"},
+    ]
     csl = make_task("slt", LabelSpace(language="csl")).score(preds)
     zh = make_task("slt", LabelSpace(language="zh")).score(preds)
     assert csl == zh and csl["bleu1"] > 50

@@ -224,8 +224,12 @@ def test_open_with_split_none(packed, tmp_path):
 @pytest.mark.parametrize("buckets", [None, 3])
 def test_the_epoch_does_not_depend_on_the_worker_count(tmp_path, buckets):
     keys = write_poses(tmp_path / "poses", 23)
-    sd.pack(tmp_path / "poses", tmp_path / "ds", labels=write_labels_csv(tmp_path / "l.csv", keys, ("train",)),
-            samples_per_shard=5)  # fmt: skip
+    sd.pack(
+        tmp_path / "poses",
+        tmp_path / "ds",
+        labels=write_labels_csv(tmp_path / "l.csv", keys, ("train",)),
+        samples_per_shard=5,
+    )
     for drop_last in (True, False):
         epochs = {}
         for workers in (0, 1, 2):
@@ -274,10 +278,17 @@ def test_the_zoo_lock_excludes_another_process_and_times_out(tmp_path, monkeypat
 
     monkeypatch.setenv("SIGNKIT_HOME", str(tmp_path / "home"))
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom signkit.zoo.cache import file_lock\n"
-         "with file_lock('m/f'):\n    print('held', flush=True)\n    sys.stdin.read()\n"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ),
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom signkit.zoo.cache import file_lock\n"
+            "with file_lock('m/f'):\n    print('held', flush=True)\n    sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(ZooError, match="gave up waiting"), file_lock("m/f", timeout=0.3):

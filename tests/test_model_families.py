@@ -31,10 +31,13 @@ from signkit.train.checkpoint import latest_checkpoint
 def batch(n: int = 3, t: int = 6, seed: int = 0) -> dict:
     """Shoulder-normalised-scale random poses in the MediaPipe Holistic layout, as the loader hands them over."""
     g = torch.Generator().manual_seed(seed)
-    return {"pose": torch.randn(n, t, 543, 3, generator=g).half(),
-            "conf": (0.5 + 0.5 * torch.rand(n, t, 543, generator=g)).half(),
-            "mask": torch.ones(n, t, dtype=torch.bool), "label": torch.arange(n) % 3,
-            "key": [f"k{i}" for i in range(n)]}  # fmt: skip
+    return {
+        "pose": torch.randn(n, t, 543, 3, generator=g).half(),
+        "conf": (0.5 + 0.5 * torch.rand(n, t, 543, generator=g)).half(),
+        "mask": torch.ones(n, t, dtype=torch.bool),
+        "label": torch.arange(n) % 3,
+        "key": [f"k{i}" for i in range(n)],
+    }
 
 
 @pytest.mark.parametrize("name", list_configs())
@@ -66,9 +69,12 @@ def test_stgcn_classifier_heads_and_padding():
     b = batch()
     with torch.no_grad():
         out = model(b)
-        padded = {**b, "pose": torch.cat([b["pose"], torch.randn(3, 4, *b["pose"].shape[2:]).half()], 1),
-                  "conf": torch.cat([b["conf"], torch.ones(3, 4, b["conf"].shape[2]).half()], 1),
-                  "mask": torch.cat([b["mask"], torch.zeros(3, 4, dtype=torch.bool)], 1)}  # fmt: skip
+        padded = {
+            **b,
+            "pose": torch.cat([b["pose"], torch.randn(3, 4, *b["pose"].shape[2:]).half()], 1),
+            "conf": torch.cat([b["conf"], torch.ones(3, 4, b["conf"].shape[2]).half()], 1),
+            "mask": torch.cat([b["mask"], torch.zeros(3, 4, dtype=torch.bool)], 1),
+        }
         assert out.logits.shape == (3, 3) and out.loss > 0
         assert (model(padded).logits - out.logits).abs().max() < 1e-5  # padding never changes a real frame's output
     with pytest.raises(ConfigError, match="layout mediapipe-holistic"):
@@ -79,12 +85,24 @@ def test_stgcn_classifier_heads_and_padding():
 
 def test_stgcn_classifier_trains_reloads_evaluates_and_exports_to_identical_logits(packed, tmp_path):  # noqa: F811
     run = tmp_path / "run"
-    cfg = small(packed, model="stgcn-tiny", from_scratch=True, max_steps=12, batch_size=8, lr=3e-3, eval_every=6,
-                ckpt_every=6, warmup_steps=1)  # fmt: skip
+    cfg = small(
+        packed,
+        model="stgcn-tiny",
+        from_scratch=True,
+        max_steps=12,
+        batch_size=8,
+        lr=3e-3,
+        eval_every=6,
+        ckpt_every=6,
+        warmup_steps=1,
+    )
     res = finetune(cfg, run)
     assert res.state.step == 12 and latest_checkpoint(run).name == "step-0000012"
-    losses = [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()
-              if "loss" in json.loads(line) and "top1" not in json.loads(line)]  # fmt: skip
+    losses = [
+        json.loads(line)["loss"]
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+        if "loss" in json.loads(line) and "top1" not in json.loads(line)
+    ]
     assert len(losses) == 12 and sum(losses[-3:]) < sum(losses[:3]), losses
     meta = json.loads((run / "model.json").read_text())
     assert meta["config"]["family"] == "stgcn-classifier" and meta["num_classes"] == 3
@@ -119,6 +137,19 @@ def test_stgcn_classifier_trains_reloads_evaluates_and_exports_to_identical_logi
     # a finetune of the ST-GCN run for another task is refused in one line, by the CLI too
     with pytest.raises(ZooError, match="does islr only, not task slt"):
         finetune(small(packed, model=str(run), task="slt"), tmp_path / "slt")
-    r = CliRunner().invoke(cli, ["finetune", "--model", "stgcn-tiny", "--from-scratch", "--task", "slt", "--data",
-                                 str(packed), "-o", str(tmp_path / "slt2")])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "finetune",
+            "--model",
+            "stgcn-tiny",
+            "--from-scratch",
+            "--task",
+            "slt",
+            "--data",
+            str(packed),
+            "-o",
+            str(tmp_path / "slt2"),
+        ],
+    )
     assert r.exit_code != 0 and "does islr only" in r.output and "Traceback" not in r.output

@@ -106,8 +106,13 @@ def test_output_shapes_for_every_task():
     out = create_model("sigma-tiny", task="islr", num_classes=7)(batch)
     assert out.logits.shape == (4, 7) and "ce" in out.terms
     cslr = create_model("sigma-tiny", task="cslr", num_classes=6)
-    out = cslr({**batch, "targets": torch.tensor([[1, 2], [3, 0], [4, 5], [1, 0]]),
-                "target_lengths": torch.tensor([2, 1, 2, 1])})  # fmt: skip
+    out = cslr(
+        {
+            **batch,
+            "targets": torch.tensor([[1, 2], [3, 0], [4, 5], [1, 0]]),
+            "target_lengths": torch.tensor([2, 1, 2, 1]),
+        }
+    )
     assert out.logits.shape == (4, 12, 6) and out.lengths.tolist() == batch["mask"].sum(1).tolist()
     assert torch.isfinite(out.terms["ctc"])
     out = create_model("sigma-tiny", task="slt")(batch)
@@ -168,8 +173,9 @@ def test_gradients_reach_every_part():
         model(make_batch()).loss.backward()
         # A downstream classifier uses the sign encoder, the text encoder and its head (not the decoder, HAL, SGT).
         used = ("sign_encoder.", "text_model.shared", "text_model.encoder.", "head.") if task else ("",)
-        silent = [n for n, p in model.named_parameters()
-                  if n.startswith(used) and (p.grad is None or p.grad.abs().sum() == 0)]  # fmt: skip
+        silent = [
+            n for n, p in model.named_parameters() if n.startswith(used) and (p.grad is None or p.grad.abs().sum() == 0)
+        ]
         assert not silent, f"{task}: no gradient reaches {silent}"
 
 
@@ -336,8 +342,9 @@ def test_uni_sign_transform_box_aspect_and_point_by_point_masking():
 
 
 def test_prompt_language_per_sample_and_eos():
-    cfg = quiet_tiny(prompt="to {language}: ", prompt_language="ASL", prompt_languages={"csl": "Chinese"},
-                     prompt_eos=True)  # fmt: skip
+    cfg = quiet_tiny(
+        prompt="to {language}: ", prompt_language="ASL", prompt_languages={"csl": "Chinese"}, prompt_eos=True
+    )
     model = create_model(cfg, task="slt").eval()
     assert model.prompt_ids("csl")[-1] == model.tokenizer.eos_token_id
     assert len(model.prompt_ids("csl")) == len("to Chinese: ") + 1  # byte-level: one id per byte, then </s>

@@ -40,9 +40,20 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict[str, str]:
     """The test_train_loop environment (one thread, no torchrun variables), offline from everything but 127.0.0.1."""
     env = _env()
-    for var in ("SIGNKIT_ZOO_MIRROR", "SIGNKIT_OFFLINE", "HF_HUB_OFFLINE", "SIGNKIT_ZOO_REGISTRY", "GROUP_RANK",
-                "LOCAL_WORLD_SIZE", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
-                "ALL_PROXY"):  # fmt: skip
+    for var in (
+        "SIGNKIT_ZOO_MIRROR",
+        "SIGNKIT_OFFLINE",
+        "HF_HUB_OFFLINE",
+        "SIGNKIT_ZOO_REGISTRY",
+        "GROUP_RANK",
+        "LOCAL_WORLD_SIZE",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         env.pop(var, None)
     env.update(extra)
     return env
@@ -54,8 +65,18 @@ def launch(nodes: list[tuple[Path, dict[str, str]]], args: list[str], nproc: int
     if len(nodes) == 1:
         torchrun += ["--standalone"]
     else:
-        torchrun += ["--nnodes", str(len(nodes)), "--rdzv-backend", "c10d", "--rdzv-endpoint",
-                     f"127.0.0.1:{free_port()}", "--rdzv-id", "signkit-test", "--local-addr", "127.0.0.1"]  # fmt: skip
+        torchrun += [
+            "--nnodes",
+            str(len(nodes)),
+            "--rdzv-backend",
+            "c10d",
+            "--rdzv-endpoint",
+            f"127.0.0.1:{free_port()}",
+            "--rdzv-id",
+            "signkit-test",
+            "--local-addr",
+            "127.0.0.1",
+        ]
     procs = []
     for cwd, env in nodes:
         cwd.mkdir(parents=True, exist_ok=True)
@@ -172,11 +193,19 @@ def process_group(script: Path, args: list[str], world_size: int, cwd: Path) -> 
     port = str(free_port())
     procs = []
     for rank in range(world_size):
-        env = clean_env(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1",
-                        GROUP_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=port)  # fmt: skip
+        env = clean_env(
+            RANK=str(rank),
+            WORLD_SIZE=str(world_size),
+            LOCAL_RANK="0",
+            LOCAL_WORLD_SIZE="1",
+            GROUP_RANK=str(rank),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+        )
         log = open(cwd / f"rank{rank}.log", "w")  # noqa: SIM115 (closed below)
-        procs.append((subprocess.Popen([sys.executable, str(script), *args], cwd=cwd, env=env, stdout=log,
-                                       stderr=log), log))  # fmt: skip
+        procs.append(
+            (subprocess.Popen([sys.executable, str(script), *args], cwd=cwd, env=env, stdout=log, stderr=log), log)
+        )
     wait_all(procs, [cwd / f"rank{rank}.log" for rank in range(world_size)])
 
 
@@ -293,13 +322,34 @@ def _mirror_server(prefixes: list[str]) -> ZooServer:
 
 
 def _node_env(tmp_path: Path, name: str, server: ZooServer) -> dict[str, str]:
-    return clean_env(SIGNKIT_HOME=str(tmp_path / f"home-{name}"), SIGNKIT_ZOO_MIRROR=f"{server.url}/{name}",
-                     SIGNKIT_ZOO_REGISTRY=str(_lab_registry(tmp_path)))  # fmt: skip
+    return clean_env(
+        SIGNKIT_HOME=str(tmp_path / f"home-{name}"),
+        SIGNKIT_ZOO_MIRROR=f"{server.url}/{name}",
+        SIGNKIT_ZOO_REGISTRY=str(_lab_registry(tmp_path)),
+    )
 
 
-FINETUNE = ["-m", "signkit", "finetune", "--model", LAB, "--task", "islr", "--max-steps", "3",
-            "--batch-size", "4", "--max-frames", "6", "--eval-every", "3", "--ckpt-every", "2", "--no-progress",
-            "--resume"]  # fmt: skip
+FINETUNE = [
+    "-m",
+    "signkit",
+    "finetune",
+    "--model",
+    LAB,
+    "--task",
+    "islr",
+    "--max-steps",
+    "3",
+    "--batch-size",
+    "4",
+    "--max-frames",
+    "6",
+    "--eval-every",
+    "3",
+    "--ckpt-every",
+    "2",
+    "--no-progress",
+    "--resume",
+]
 
 
 @pytest.mark.slow
@@ -329,8 +379,9 @@ def test_two_nodes_finetune_sigma_tiny_download_once_per_node_rank0_writes_resum
 
         # one node x 2 processes sharing one cache: one download, the same weights as 2 nodes x 1 process
         single = tmp_path / "single"
-        launch([(single, _node_env(tmp_path, "single", server))], [*FINETUNE, "--data", str(packed), "-o", "run"],
-               nproc=2)  # fmt: skip
+        launch(
+            [(single, _node_env(tmp_path, "single", server))], [*FINETUNE, "--data", str(packed), "-o", "run"], nproc=2
+        )
         for f in files:
             assert len(server.gets(f"/single/{LAB}/{f}")) == 1, f
         final = _weights(latest_checkpoint(run))
@@ -358,11 +409,14 @@ def _weights(checkpoint: Path) -> dict:
 def test_two_nodes_equal_one_process_with_the_same_global_batch(tmp_path):
     """test_train_loop's DDP script (a model without batch statistics), now as 2 nodes x 1 process."""
     script = _script(tmp_path, dropout=0.0, noise=0.0)
-    subprocess.run([sys.executable, str(script), str(tmp_path / "one"), "0"], check=True, env=clean_env(),
-                   timeout=TIMEOUT)  # fmt: skip
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one"), "0"], check=True, env=clean_env(), timeout=TIMEOUT
+    )
     nodes = [(tmp_path / name, clean_env()) for name in ("node0", "node1")]
     launch(nodes, [str(script), str(tmp_path / "two"), "0"])
     assert_same(_final(tmp_path / "two"), _final(tmp_path / "one"), atol=1e-5)
-    evals = [[x for x in map(json.loads, (tmp_path / r / "metrics.jsonl").read_text().splitlines())
-              if x["event"] == "eval"] for r in ("one", "two")]  # fmt: skip
+    evals = [
+        [x for x in map(json.loads, (tmp_path / r / "metrics.jsonl").read_text().splitlines()) if x["event"] == "eval"]
+        for r in ("one", "two")
+    ]
     assert len(evals[0]) == 2 and evals[0] == evals[1]

@@ -145,8 +145,16 @@ def test_bad_samples_are_refused_and_named(tmp_path):
     bad = make_pose(frames=4)
     coords = bad.coords.copy()
     coords[1, 3, 0] = np.nan
-    np.savez(poses / "nan.npz", format=np.array("signkit-pose"), version=np.array(1), coords=coords, conf=bad.conf,
-             fps=np.array(25.0), layout=np.array(bad.layout), meta=np.array(json.dumps(bad.meta)))  # fmt: skip
+    np.savez(
+        poses / "nan.npz",
+        format=np.array("signkit-pose"),
+        version=np.array(1),
+        coords=coords,
+        conf=bad.conf,
+        fps=np.array(25.0),
+        layout=np.array(bad.layout),
+        meta=np.array(json.dumps(bad.meta)),
+    )
     (poses / "junk.npz").write_bytes(b"not a zip")
     labels = write_labels_csv(tmp_path / "l.csv", [*keys, "empty", "nan", "junk", "missing"], splits=("train",))
     report = sd.pack(poses, tmp_path / "ds", labels=labels)
@@ -171,8 +179,10 @@ def test_unlabelled_pack_puts_every_pose_in_one_split(tmp_path):
 
 def test_labels_jsonl_with_indices_and_text(tmp_path):
     keys = write_poses(tmp_path / "poses", 4)
-    rows = [{"key": k, "split": "train", "label": i % 2, "gloss": ["A", "B"][i % 2], "text": f"t {i}"}
-            for i, k in enumerate(keys)]  # fmt: skip
+    rows = [
+        {"key": k, "split": "train", "label": i % 2, "gloss": ["A", "B"][i % 2], "text": f"t {i}"}
+        for i, k in enumerate(keys)
+    ]
     (tmp_path / "l.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     sd.pack(tmp_path / "poses", tmp_path / "ds", labels=tmp_path / "l.jsonl")
     meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())

@@ -33,8 +33,16 @@ def _nan_pose(path: Path) -> None:
     bad = make_pose(frames=4)
     coords = bad.coords.copy()
     coords[1, 3, 0] = np.nan
-    np.savez(path, format=np.array("signkit-pose"), version=np.array(1), coords=coords, conf=bad.conf,
-             fps=np.array(25.0), layout=np.array(bad.layout), meta=np.array(json.dumps(bad.meta)))  # fmt: skip
+    np.savez(
+        path,
+        format=np.array("signkit-pose"),
+        version=np.array(1),
+        coords=coords,
+        conf=bad.conf,
+        fps=np.array(25.0),
+        layout=np.array(bad.layout),
+        meta=np.array(json.dumps(bad.meta)),
+    )
 
 
 def _labels(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -174,8 +182,9 @@ def test_pack_a_release_with_a_skipped_row_and_a_subset(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "release row(s) skipped" in result.output and not (tmp_path / "strict").exists()
     # poses of the release's samples outside the subset are not "unlabelled": not packed, and not an error
     monkeypatch.setitem(get_source("msasl").subset_sizes, "MSASL100", 2)  # the fixture's teacher (label 2) is out
-    result = _pack(poses, "-o", tmp_path / "sub", "--dataset", "msasl", "--root", root, "--subset", "MSASL100",
-                   "--json")  # fmt: skip
+    result = _pack(
+        poses, "-o", tmp_path / "sub", "--dataset", "msasl", "--root", root, "--subset", "MSASL100", "--json"
+    )
     assert result.exit_code == 0, result.output
     counts = json.loads(result.stdout)
     assert (counts["packed"], counts["outside_subset"], counts["unlabelled"], counts["rows_skipped"]) == (3, 1, 0, 1)
@@ -188,11 +197,13 @@ def test_clips_lists_the_skipped_rows_and_strict_refuses_them(tmp_path):
 
     root = _msasl_with_a_zero_length_row(tmp_path)
     runner = CliRunner()
-    result = runner.invoke(cli, ["datasets", "clips", "msasl", "--root", str(root), "-o", str(tmp_path / "c.csv"),
-                                 "--json"])  # fmt: skip
+    result = runner.invoke(
+        cli, ["datasets", "clips", "msasl", "--root", str(root), "-o", str(tmp_path / "c.csv"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     skipped = json.loads(result.stdout)["skipped"]
     assert len(skipped) == 1 and "zero length" in skipped[0]["reason"]
-    result = runner.invoke(cli, ["datasets", "clips", "msasl", "--root", str(root), "-o", str(tmp_path / "s.csv"),
-                                 "--strict"])  # fmt: skip
+    result = runner.invoke(
+        cli, ["datasets", "clips", "msasl", "--root", str(root), "-o", str(tmp_path / "s.csv"), "--strict"]
+    )
     assert result.exit_code == 1 and "row(s) of the release name no usable sample" in result.output

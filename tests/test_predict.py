@@ -36,8 +36,15 @@ def run_folder(model, folder: Path, **labels) -> Path:
     """A checkpoint as a training run leaves it (model.safetensors + model.json)."""
     folder.mkdir(parents=True)
     save_model(model, str(folder / "model.safetensors"))
-    spec = {"config": model.config.to_dict(), "task": model.task, "num_classes": model.num_classes,
-            "classes": [], "gloss_vocab": [], "language": "ase", **labels}  # fmt: skip
+    spec = {
+        "config": model.config.to_dict(),
+        "task": model.task,
+        "num_classes": model.num_classes,
+        "classes": [],
+        "gloss_vocab": [],
+        "language": "ase",
+        **labels,
+    }
     (folder / "model.json").write_text(json.dumps(spec))
     return folder
 
@@ -231,4 +238,3 @@ def test_videos_are_extracted_on_the_fly_and_a_coco_model_is_warned(tmp_path, mo
     assert any("nobody.mp4: no person was detected" in t for t in texts)
     assert out[0].frames == 3 and "no_person" not in out[0].flags
     assert out[1].flags == ["no_person"] and len(out[1].classes) == 2
-

@@ -27,9 +27,15 @@ def pretrain_entry(tmp_path, monkeypatch) -> tuple[str, dict]:
     sd = unisign_state_dict(text_sd, rgb=False)
     torch.save({"model": sd}, tmp_path / "pretraining.pth")
     overrides = {"tokenizer": "byt5", "text_model": cfg["text_model"], "signef_layers": [0]}  # the small mT5's
-    entry = {"name": "geosign.test-pretrain", "arch": "sigma-base", "format": "unisign", "task": "pretrain",
-             "layout": "coco-wholebody-133", "config_overrides": overrides,
-             "files": [{"name": "pretraining.pth", "url": "pretraining.pth", "pin": "first-download"}]}  # fmt: skip
+    entry = {
+        "name": "geosign.test-pretrain",
+        "arch": "sigma-base",
+        "format": "unisign",
+        "task": "pretrain",
+        "layout": "coco-wholebody-133",
+        "config_overrides": overrides,
+        "files": [{"name": "pretraining.pth", "url": "pretraining.pth", "pin": "first-download"}],
+    }
     monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(write_registry(tmp_path / "reg.toml", entry)))
     return "geosign.test-pretrain", sd
 
@@ -40,8 +46,16 @@ def packed(tmp_path):
     records = []
     for i in range(6):
         save_pose(make_pose(frames=6, seed=i), tmp_path / "poses" / f"c{i}.npz")
-        records.append(SampleRecord(key=f"c{i}", split="train" if i < 4 else "test", source="t", label=i % 2,
-                                    gloss=["A", "B"][i % 2], text=["a", "b"][i % 2]))  # fmt: skip
+        records.append(
+            SampleRecord(
+                key=f"c{i}",
+                split="train" if i < 4 else "test",
+                source="t",
+                label=i % 2,
+                gloss=["A", "B"][i % 2],
+                text=["a", "b"][i % 2],
+            )
+        )
     pack(tmp_path / "poses", tmp_path / "packed", labels=records, classes=["A", "B"])
     return tmp_path / "packed"
 
@@ -56,14 +70,29 @@ def test_finetune_starts_from_the_pose_only_pretraining_checkpoint(pretrain_entr
     assert all(k.startswith(("head.", "signef.", "hal.", "stm_head.")) for k in report.new_keys), report.summary()
     assert any(k.startswith("sign_encoder.gcn_modules.") for k in report.loaded)
     assert any(k.startswith("text_model.encoder.") for k in report.loaded)
-    config = TrainConfig(task=task, model=name, data=str(packed), max_steps=1, batch_size=2, warmup_steps=0,
-                         eval_every=1, ckpt_every=1, log_every=1, progress=False, max_frames=6)  # fmt: skip
+    config = TrainConfig(
+        task=task,
+        model=name,
+        data=str(packed),
+        max_steps=1,
+        batch_size=2,
+        warmup_steps=0,
+        eval_every=1,
+        ckpt_every=1,
+        log_every=1,
+        progress=False,
+        max_frames=6,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = finetune(config, tmp_path / "run")
     assert (tmp_path / "run" / "model.json").is_file() and result is not None
     state = start.state_dict()  # the backbone is the checkpoint's, tensor for tensor
-    for ours, theirs in [("sign_encoder.proj_linear.body.weight", "proj_linear.body.weight"),
-                         ("text_model.encoder.block.0.layer.0.SelfAttention.q.weight",
-                          "mt5_model.encoder.block.0.layer.0.SelfAttention.q.weight")]:  # fmt: skip
+    for ours, theirs in [
+        ("sign_encoder.proj_linear.body.weight", "proj_linear.body.weight"),
+        (
+            "text_model.encoder.block.0.layer.0.SelfAttention.q.weight",
+            "mt5_model.encoder.block.0.layer.0.SelfAttention.q.weight",
+        ),
+    ]:
         assert torch.equal(state[ours], sd[theirs]), ours

@@ -46,9 +46,25 @@ def test_a_terminal_gets_a_live_bar():
 
 def test_finetune_output_in_a_log_has_no_carriage_returns(packed, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv("SIGNKIT_PROGRESS_INTERVAL", "0")
-    args = ["finetune", "--model", "sigma-tiny", "--data", str(packed), "--task", "islr", "-o", str(tmp_path / "r"),
-            "--max-steps", "2", "--batch-size", "4", "--max-frames", "6", "--json"]  # fmt: skip
+    args = [
+        "finetune",
+        "--model",
+        "sigma-tiny",
+        "--data",
+        str(packed),
+        "--task",
+        "islr",
+        "-o",
+        str(tmp_path / "r"),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-frames",
+        "6",
+        "--json",
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0 and "\r" not in result.output, result.output
     assert "train: 2/2 step (100%)" in result.output
-    assert json.loads(result.output[result.output.index("{"):])["steps"] == 2
+    assert json.loads(result.output[result.output.index("{") :])["steps"] == 2

@@ -32,8 +32,9 @@ def made_by(pose, name: str):
 def poses(tmp_path) -> list[Path]:
     folder = tmp_path / "poses"
     folder.mkdir()
-    return [save_pose(made_by(make_pose(frames=6, seed=i), "mediapipe-holistic"), folder / f"c{i}.npz")
-            for i in range(4)]  # fmt: skip
+    return [
+        save_pose(made_by(make_pose(frames=6, seed=i), "mediapipe-holistic"), folder / f"c{i}.npz") for i in range(4)
+    ]
 
 
 def rtmw_model(tmp_path: Path) -> Path:
@@ -44,8 +45,14 @@ def rtmw_model(tmp_path: Path) -> Path:
     folder = tmp_path / "run"
     folder.mkdir()
     save_model(model, str(folder / "model.safetensors"))
-    spec = {"config": model.config.to_dict(), "task": "islr", "num_classes": 2, "classes": ["a", "b"],
-            "gloss_vocab": [], "language": None}  # fmt: skip
+    spec = {
+        "config": model.config.to_dict(),
+        "task": "islr",
+        "num_classes": 2,
+        "classes": ["a", "b"],
+        "gloss_vocab": [],
+        "language": None,
+    }
     (folder / "model.json").write_text(json.dumps(spec))
     return folder
 
@@ -78,8 +85,15 @@ def test_finetune_records_the_estimators_of_its_data(tmp_path, poses):
 
     records = [SampleRecord(key=p.stem, split="train", source="t", label=i % 2) for i, p in enumerate(poses)]
     pack(poses[0].parent, tmp_path / "packed", labels=records, classes=["a", "b"])
-    config = TrainConfig(model="sigma-tiny", data=str(tmp_path / "packed"), task="islr", batch_size=2, max_steps=1,
-                         dev_split="", num_workers=0)  # fmt: skip
+    config = TrainConfig(
+        model="sigma-tiny",
+        data=str(tmp_path / "packed"),
+        task="islr",
+        batch_size=2,
+        max_steps=1,
+        dev_split="",
+        num_workers=0,
+    )
     finetune(config, tmp_path / "ft")
     spec = json.loads((tmp_path / "ft" / "model.json").read_text())
     assert spec["config"]["estimators"] == ["mediapipe-holistic"]

@@ -30,9 +30,7 @@ def packed(tmp_path_factory) -> tuple[Path, Path, list[str]]:
     return tmp / "ds", tmp / "poses", keys
 
 
-@pytest.mark.parametrize(
-    "dtype, workers", [(None, 0), (torch.float32, 0), (torch.float16, 1), (torch.float32, 1)]
-)
+@pytest.mark.parametrize("dtype, workers", [(None, 0), (torch.float32, 0), (torch.float16, 1), (torch.float32, 1)])
 def test_batch_contract(packed, dtype, workers):
     root, poses, _ = packed
     ds = sd.open(root, split="train", shuffle=False)

@@ -27,13 +27,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "signkit"
 # ---- keys -----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("relative", "key"), [
-    ("clip01.mp4", "clip01"),
-    ("signer1/clip.v2.MOV", "signer1/clip_v2"),
-    ("a\\b\\c.avi", "a/b/c"),
-    ("./x//y.ts", "x/y"),
-    ("frames.d", "frames_d"),  # not a video suffix: kept, its dot made safe
-])
+@pytest.mark.parametrize(
+    ("relative", "key"),
+    [
+        ("clip01.mp4", "clip01"),
+        ("signer1/clip.v2.MOV", "signer1/clip_v2"),
+        ("a\\b\\c.avi", "a/b/c"),
+        ("./x//y.ts", "x/y"),
+        ("frames.d", "frames_d"),  # not a video suffix: kept, its dot made safe
+    ],
+)
 def test_a_path_gives_the_key_extract_writes_and_pack_accepts(relative, key):
     from signkit.pose_extract.inputs import make_key
 
@@ -99,19 +102,29 @@ def test_a_clip_list_reads_back_what_was_written(tmp_path):
     assert _clip_list.write_clip_list(rows, path) == 4
     assert path.read_text().splitlines()[:2] == [",".join(_clip_list.CLIP_COLUMNS), "videos/a.b.mp4,,,,"]
     got = _clip_list.read_clip_list(path)
-    assert [p for p, _, _ in got] == [path.parent / "videos/a.b.mp4", path.parent / "videos/long.mp4",
-                                      Path("/abs/frames"), path.parent / "videos/tail.mp4"]
+    assert [p for p, _, _ in got] == [
+        path.parent / "videos/a.b.mp4",
+        path.parent / "videos/long.mp4",
+        Path("/abs/frames"),
+        path.parent / "videos/tail.mp4",
+    ]
     assert [k for _, k, _ in got] == ["videos/a_b", "s1/part", "s1/frames", "tail"]
-    assert [(r.start, r.end, r.unit) for _, _, r in got] == [(None, None, "seconds"), (1.5, 4.25, "seconds"),
-                                                             (0, 10, "frames"), (None, 3, "frames")]
+    assert [(r.start, r.end, r.unit) for _, _, r in got] == [
+        (None, None, "seconds"),
+        (1.5, 4.25, "seconds"),
+        (0, 10, "frames"),
+        (None, 3, "frames"),
+    ]
 
 
 def test_the_parsers_clip_list_is_the_one_extract_reads(tmp_path):
     from signkit.datasets.sources import write_clip_list
     from signkit.pose_extract import read_clip_list
 
-    records = [SampleRecord(key="s/a", split="train", source="t", media="v/a.mp4", start=2, end=3.5),
-               SampleRecord(key="s/b", split="dev", source="t", media="f/b", start=0, end=8, clip_unit="frames")]
+    records = [
+        SampleRecord(key="s/a", split="train", source="t", media="v/a.mp4", start=2, end=3.5),
+        SampleRecord(key="s/b", split="dev", source="t", media="f/b", start=0, end=8, clip_unit="frames"),
+    ]
     write_clip_list(records, tmp_path / "out" / "clips.csv", root=tmp_path / "raw")
     clips = read_clip_list(tmp_path / "out" / "clips.csv")
     assert [(c.key, c.start, c.end, c.unit) for c in clips] == [("s/a", 2, 3.5, "seconds"), ("s/b", 0, 8, "frames")]
@@ -121,15 +134,18 @@ def test_the_parsers_clip_list_is_the_one_extract_reads(tmp_path):
 # ---- URLs -----------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "url", "local"), [
-    ("s3://bucket/ds", True, None),
-    ("https://host/ds", True, None),
-    ("file:///data/ds", True, Path("/data/ds")),
-    ("/data/ds", False, Path("/data/ds")),
-    ("rel/ds", False, Path("rel/ds")),
-    ("odd/name://x", False, Path("odd/name://x")),
-    (Path("s3://bucket"), False, Path("s3://bucket")),  # a Path is never a URL
-])
+@pytest.mark.parametrize(
+    ("text", "url", "local"),
+    [
+        ("s3://bucket/ds", True, None),
+        ("https://host/ds", True, None),
+        ("file:///data/ds", True, Path("/data/ds")),
+        ("/data/ds", False, Path("/data/ds")),
+        ("rel/ds", False, Path("rel/ds")),
+        ("odd/name://x", False, Path("odd/name://x")),
+        (Path("s3://bucket"), False, Path("s3://bucket")),  # a Path is never a URL
+    ],
+)
 def test_one_meaning_of_url_and_of_file_urls(text, url, local):
     assert is_url(text) is url
     assert local_path(text) == local
@@ -156,8 +172,12 @@ def test_info_reads_a_dataset_given_as_a_file_url(tmp_path):
     from signkit.pose import save_pose
 
     save_pose(make_pose(frames=5), tmp_path / "poses" / "a.npz")
-    pack(tmp_path / "poses", tmp_path / "ds", labels=[SampleRecord(key="a", split="train", source="t", label=0)],
-         classes=["x"])
+    pack(
+        tmp_path / "poses",
+        tmp_path / "ds",
+        labels=[SampleRecord(key="a", split="train", source="t", label=0)],
+        classes=["x"],
+    )
     out = CliRunner().invoke(cli, ["info", f"file://{tmp_path / 'ds'}", "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output)["samples"] == 1
@@ -189,8 +209,10 @@ def test_restricted_unpickling_builds_only_what_is_allowed():
     assert restricted_load(io.BytesIO(arrays), NUMPY_ARRAYS)["keypoints"].shape == (2, 3)
     with pytest.raises(pickle.UnpicklingError, match="refusing to load numpy.*: scalars only"):
         restricted_load(io.BytesIO(arrays), NUMPY_SCALARS, ": scalars only")
-    assert restricted_load(io.BytesIO(pickle.dumps({"n": np.int64(3), "s": ["a"]})), NUMPY_SCALARS) == {"n": 3,
-                                                                                                        "s": ["a"]}
+    assert restricted_load(io.BytesIO(pickle.dumps({"n": np.int64(3), "s": ["a"]})), NUMPY_SCALARS) == {
+        "n": 3,
+        "s": ["a"],
+    }
     with pytest.raises(pickle.UnpicklingError, match=r"refusing to load (posix|nt)\.system"):
         restricted_load(io.BytesIO(pickle.dumps(_Evil())), NUMPY_ARRAYS)
 
@@ -213,15 +235,29 @@ def _imports(package: str) -> set[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [
-    ("pose_extract", ("signkit.datasets", "signkit.draw", "signkit.models")),
-    ("datasets", ("signkit.pose_extract", "signkit.draw", "signkit.models")),
-    ("models", ("signkit.datasets", "signkit.pose_extract", "signkit.zoo", "signkit.errors.DatasetError",
-                "signkit.errors.ZooError")),
-])
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("pose_extract", ("signkit.datasets", "signkit.draw", "signkit.models")),
+        ("datasets", ("signkit.pose_extract", "signkit.draw", "signkit.models")),
+        (
+            "models",
+            (
+                "signkit.datasets",
+                "signkit.pose_extract",
+                "signkit.zoo",
+                "signkit.errors.DatasetError",
+                "signkit.errors.ZooError",
+            ),
+        ),
+    ],
+)
 def test_layers_import_only_what_lies_below(package, forbidden):
-    bad = sorted(f"{Path(f).relative_to(PACKAGE)} imports {m}" for f, m in _imports(package)
-                 if any(m == x or m.startswith(x + ".") for x in forbidden))
+    bad = sorted(
+        f"{Path(f).relative_to(PACKAGE)} imports {m}"
+        for f, m in _imports(package)
+        if any(m == x or m.startswith(x + ".") for x in forbidden)
+    )
     assert not bad, bad
 
 

@@ -23,8 +23,12 @@ def _pose(frames: int = 4) -> Pose:
     lay = get_layout("mediapipe-holistic")
     coords = np.zeros((frames, lay.num_points, 3), np.float32)
     conf = np.zeros((frames, lay.num_points), np.float32)
-    for name, xy in {"left_shoulder": (100, 60), "right_shoulder": (60, 60), "left_elbow": (110, 100),
-                     "left_hand_wrist": (40, 100)}.items():
+    for name, xy in {
+        "left_shoulder": (100, 60),
+        "right_shoulder": (60, 60),
+        "left_elbow": (110, 100),
+        "left_hand_wrist": (40, 100),
+    }.items():
         coords[:, lay.index(name), :2] = xy
         conf[:, lay.index(name)] = 1
     coords[:, lay.index("right_hand_wrist"), :2] = (130, 20)  # conf stays 0
@@ -37,7 +41,7 @@ def _pose(frames: int = 4) -> Pose:
 def _near(img: Image.Image, xy, color, tol=40) -> bool:
     arr = np.asarray(img.convert("RGB")).astype(int)
     x, y = xy
-    patch = arr[max(0, y - 2): y + 3, max(0, x - 2): x + 3].reshape(-1, 3)
+    patch = arr[max(0, y - 2) : y + 3, max(0, x - 2) : x + 3].reshape(-1, 3)
     return bool((np.abs(patch - np.asarray(color)).max(axis=1) < tol).any())
 
 
@@ -119,8 +123,13 @@ def test_show_finds_the_source_from_anywhere_and_warns_about_a_wrong_video(tmp_p
     video = write_video([np.full((H, W, 3), 200, np.uint8)] * 4, tmp_path / "videos" / "src.mp4")
     pose = normalize(_pose())
     # what extract records when it ran in tmp_path with the input `videos/`
-    pose.meta["source"] = {"path": "videos/src.mp4", "absolute_path": str(video), "start": None, "end": None,
-                           "unit": "seconds"}  # fmt: skip
+    pose.meta["source"] = {
+        "path": "videos/src.mp4",
+        "absolute_path": str(video),
+        "start": None,
+        "end": None,
+        "unit": "seconds",
+    }
     save_pose(pose, tmp_path / "p.npz")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

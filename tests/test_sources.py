@@ -19,8 +19,21 @@ from signkit.errors import DatasetError
 from signkit.pose import get_layout
 
 FIXTURES = Path(__file__).parent / "fixtures" / "datasets"
-ALL = ("asl-fingerspelling", "asl-signs", "autsl", "csl-daily", "fingerspelling-lexicon", "fs-words", "how2sign",
-       "lsa64", "msasl", "openasl", "phoenix2014", "phoenix2014t", "wlasl")  # fmt: skip
+ALL = (
+    "asl-fingerspelling",
+    "asl-signs",
+    "autsl",
+    "csl-daily",
+    "fingerspelling-lexicon",
+    "fs-words",
+    "how2sign",
+    "lsa64",
+    "msasl",
+    "openasl",
+    "phoenix2014",
+    "phoenix2014t",
+    "wlasl",
+)
 
 
 def _binary_fixtures():
@@ -133,10 +146,12 @@ def test_wlasl_youtube_instances_cut_from_raw_or_taken_precut(tmp_path):
     source = get_source("wlasl")
     touch(root / "raw_videos_mp4" / "0UsjUE-TXns.mp4")  # one raw video holds two instances
     recs = by_key(source.records(root))
-    assert (recs["06307"].media, recs["06307"].start, recs["06307"].end) == ("raw_videos_mp4/0UsjUE-TXns.mp4",
-                                                                              1000, 1090)
-    assert (recs["17710"].media, recs["17710"].start, recs["17710"].end) == ("raw_videos_mp4/0UsjUE-TXns.mp4",
-                                                                              179, 240)
+    assert (recs["06307"].media, recs["06307"].start, recs["06307"].end) == (
+        "raw_videos_mp4/0UsjUE-TXns.mp4",
+        1000,
+        1090,
+    )
+    assert (recs["17710"].media, recs["17710"].start, recs["17710"].end) == ("raw_videos_mp4/0UsjUE-TXns.mp4", 179, 240)
     touch(root / "videos" / "06307.mp4")  # preprocess.py output: already cut
     recs = by_key(source.records(root))
     assert (recs["06307"].media, recs["06307"].start, recs["06307"].end) == ("videos/06307.mp4", None, None)
@@ -160,8 +175,12 @@ def test_msasl_records(tmp_path):
     root = release(tmp_path, "msasl")
     touch(root / "downloads" / "FbEp8LmbP8M.mp4")
     recs = by_key(get_source("msasl").records(root))
-    assert list(recs) == ["train/00000_FbEp8LmbP8M", "train/00001_-1bSfd6MvwY", "dev/00000_Xk9-vd0Z9aU",
-                          "test/00000_FbEp8LmbP8M"]
+    assert list(recs) == [
+        "train/00000_FbEp8LmbP8M",
+        "train/00001_-1bSfd6MvwY",
+        "dev/00000_Xk9-vd0Z9aU",
+        "test/00000_FbEp8LmbP8M",
+    ]
     hello = recs["train/00000_FbEp8LmbP8M"]
     assert (hello.label, hello.gloss, hello.signer, hello.start, hello.end) == (0, "hello", "0", None, 1.802)
     assert hello.media == "downloads/FbEp8LmbP8M.mp4" and hello.clip_unit == "seconds"
@@ -177,8 +196,12 @@ def test_msasl_zero_length_rows_are_skipped_and_listed(tmp_path):
     (root / "MSASL_train.json").write_text(json.dumps(train))
     source = get_source("msasl")
     parsed = source.parse(root)
-    assert [r.key for r in parsed.records] == ["train/00000_FbEp8LmbP8M", "train/00001_-1bSfd6MvwY",
-                                               "dev/00000_Xk9-vd0Z9aU", "test/00000_FbEp8LmbP8M"]  # fmt: skip
+    assert [r.key for r in parsed.records] == [
+        "train/00000_FbEp8LmbP8M",
+        "train/00001_-1bSfd6MvwY",
+        "dev/00000_Xk9-vd0Z9aU",
+        "test/00000_FbEp8LmbP8M",
+    ]
     assert [(s.key, s.reason) for s in parsed.skipped] == [
         ("train/00002_zeroLength1", "zero length: ends at 7.0s, starts at 7.0s")
     ]
@@ -197,7 +220,8 @@ def test_a_subset_names_the_keys_it_leaves_out(tmp_path, monkeypatch):
     monkeypatch.setitem(type(source).subset_sizes, "MSASL100", 2)
     parsed = source.parse(root, subset="MSASL100")
     assert parsed.records == source.records(root, subset="MSASL100") and parsed.outside_subset == [
-        "dev/00000_Xk9-vd0Z9aU"]
+        "dev/00000_Xk9-vd0Z9aU"
+    ]
 
 
 # --- AUTSL --------------------------------------------------------------------------------------------------
@@ -247,8 +271,9 @@ def test_phoenix2014_records_and_frame_folders(tmp_path):
     recs = by_key(get_source("phoenix2014").records(root))
     first = recs["train/01April_2010_Thursday_heute_default-0"]
     assert first.gloss.startswith("__ON__ LIEB ZUSCHAUER") and first.signer == "Signer04" and first.label is None
-    assert first.media == ("phoenix-2014-multisigner/features/fullFrame-210x260px/train/"
-                           "01April_2010_Thursday_heute_default-0/1")
+    assert first.media == (
+        "phoenix-2014-multisigner/features/fullFrame-210x260px/train/01April_2010_Thursday_heute_default-0/1"
+    )
     assert recs["train/01April_2010_Thursday_heute_default-1"].gloss == "__ON__ DEUTSCHLAND ÜBERWIEGEND SONNE __OFF__"
     with pytest.raises(DatasetError, match="no train.SI5.corpus.csv"):
         get_source("phoenix2014").records(root, subset="SI5")
@@ -256,8 +281,10 @@ def test_phoenix2014_records_and_frame_folders(tmp_path):
 
 def test_phoenix2014t_records_with_umlauts(tmp_path):
     root = release(tmp_path, "phoenix2014t")
-    frames = (root / "PHOENIX-2014-T-release-v3/PHOENIX-2014-T/features/fullFrame-210x260px/train/"
-              "11August_2010_Wednesday_tagesschau-2")
+    frames = (
+        root / "PHOENIX-2014-T-release-v3/PHOENIX-2014-T/features/fullFrame-210x260px/train/"
+        "11August_2010_Wednesday_tagesschau-2"
+    )
     frames.mkdir(parents=True)
     recs = by_key(get_source("phoenix2014t").records(root))
     first = recs["train/11August_2010_Wednesday_tagesschau-2"]
@@ -343,8 +370,10 @@ def test_asl_signs_records_and_poses(tmp_path):
     assert source.classes(root) == ["TV", "blow", "wait"]
     recs = source.records(root)
     assert [(r.key, r.label, r.gloss, r.signer) for r in recs] == [
-        ("26734/1000035562", 1, "blow", "26734"), ("26734/1000106739", 2, "wait", "26734"),
-        ("28656/1000210073", 0, "TV", "28656")]  # fmt: skip
+        ("26734/1000035562", 1, "blow", "26734"),
+        ("26734/1000106739", 2, "wait", "26734"),
+        ("28656/1000210073", 0, "TV", "28656"),
+    ]
     poses = dict(source.poses(root))
     assert list(poses) == [r.key for r in recs]
     pose = poses["26734/1000035562"]
@@ -363,9 +392,11 @@ def test_asl_fingerspelling_records_and_poses(tmp_path):
     root = release(tmp_path, "asl-fingerspelling")
     source = get_source("asl-fingerspelling")
     recs = source.records(root)
-    assert [(r.key, r.text) for r in recs] == [("5414471/1816796431", "3 creekhouse"),
-                                               ("5414471/1816825349", "scales/kuhaylah"),
-                                               ("5414471/1816909464", "1383 william lanier")]
+    assert [(r.key, r.text) for r in recs] == [
+        ("5414471/1816796431", "3 creekhouse"),
+        ("5414471/1816825349", "scales/kuhaylah"),
+        ("5414471/1816909464", "1383 william lanier"),
+    ]
     poses = dict(source.poses(root))
     assert [p.num_frames for p in poses.values()] == [4, 3, 5]
     rh = list(get_layout("mediapipe-holistic").part_indices("right_hand"))

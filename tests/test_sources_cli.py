@@ -40,10 +40,14 @@ def test_clip_list_rows_are_relative_to_the_csv(tmp_path):
     assert write_clip_list(records, out, root=root) == 6
     rows = {r["key"]: r for r in read_clips(out)}
     assert list(read_clips(out)[0]) == ["path", "key", "start", "end", "unit"]
-    assert rows["06307"] == {"path": "../wlasl/raw_videos_mp4/0UsjUE-TXns.mp4", "key": "06307", "start": "1000",
-                             "end": "1090", "unit": "frames"}
-    assert rows["69241"] == {"path": "../wlasl/videos/69241.mp4", "key": "69241", "start": "", "end": "",
-                             "unit": ""}
+    assert rows["06307"] == {
+        "path": "../wlasl/raw_videos_mp4/0UsjUE-TXns.mp4",
+        "key": "06307",
+        "start": "1000",
+        "end": "1090",
+        "unit": "frames",
+    }
+    assert rows["69241"] == {"path": "../wlasl/videos/69241.mp4", "key": "69241", "start": "", "end": "", "unit": ""}
     assert (out.parent / rows["06307"]["path"]).resolve() == (root / "raw_videos_mp4" / "0UsjUE-TXns.mp4").resolve()
     write_clip_list(records, out, root=root, absolute=True)
     assert Path(read_clips(out)[0]["path"]).is_absolute()

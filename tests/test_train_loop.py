@@ -114,8 +114,19 @@ class InterruptingSource:
 
 
 def config(**kw) -> TrainConfig:
-    base = dict(task="islr", max_steps=12, batch_size=8, grad_accum=2, lr=3e-3, warmup_steps=3, ckpt_every=4,
-                eval_every=5, log_every=2, progress=False, seed=0)  # fmt: skip
+    base = dict(
+        task="islr",
+        max_steps=12,
+        batch_size=8,
+        grad_accum=2,
+        lr=3e-3,
+        warmup_steps=3,
+        ckpt_every=4,
+        eval_every=5,
+        log_every=2,
+        progress=False,
+        seed=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -283,11 +294,22 @@ def test_ddp_two_processes_equal_one_process_with_the_same_global_batch(tmp_path
     script = _script(tmp_path, dropout=0.0, noise=0.0)  # no randomness that differs between ranks
     py = sys.executable
     subprocess.run([py, str(script), str(tmp_path / "one"), "0"], check=True, env=_env())
-    cmd = [py, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
-           str(tmp_path / "two"), "0"]  # fmt: skip
+    cmd = [
+        py,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(script),
+        str(tmp_path / "two"),
+        "0",
+    ]
     subprocess.run(cmd, check=True, env=_env(), timeout=300)
     assert_same(_final(tmp_path / "two"), _final(tmp_path / "one"), atol=1e-5)
     # evaluation is sharded across the ranks and gathered: the same dev scores as one process
-    evals = [[x for x in map(json.loads, (tmp_path / r / "metrics.jsonl").read_text().splitlines())
-              if x["event"] == "eval"] for r in ("one", "two")]  # fmt: skip
+    evals = [
+        [x for x in map(json.loads, (tmp_path / r / "metrics.jsonl").read_text().splitlines()) if x["event"] == "eval"]
+        for r in ("one", "two")
+    ]
     assert len(evals[0]) == 2 and evals[0] == evals[1]

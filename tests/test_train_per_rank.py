@@ -32,9 +32,30 @@ def test_ranks_read_disjoint_parts_and_stop_after_the_same_number_of_batches(pac
         DatasetSource(packed, "train", 4, training=True, rank=0, world_size=3)
 
 
-FINETUNE = ["-m", "signkit", "finetune", "--model", "sigma-tiny", "--from-scratch", "--task", "islr",
-            "--max-steps", "3", "--batch-size", "4", "--max-frames", "6", "--eval-every", "3", "--ckpt-every", "2",
-            "--no-progress", "--resume", "--set", "data_per_rank=true"]  # fmt: skip
+FINETUNE = [
+    "-m",
+    "signkit",
+    "finetune",
+    "--model",
+    "sigma-tiny",
+    "--from-scratch",
+    "--task",
+    "islr",
+    "--max-steps",
+    "3",
+    "--batch-size",
+    "4",
+    "--max-frames",
+    "6",
+    "--eval-every",
+    "3",
+    "--ckpt-every",
+    "2",
+    "--no-progress",
+    "--resume",
+    "--set",
+    "data_per_rank=true",
+]
 
 
 @pytest.mark.slow

@@ -33,15 +33,35 @@ def packed(tmp_path_factory):
         key = f"clip{i:02d}"
         label = i % 3
         save_pose(make_pose(frames=4 + i % 3, seed=i), poses / f"{key}.npz")
-        records.append(SampleRecord(key=key, split=split, source="test", label=label, gloss=CLASSES[label],
-                                    text=f"say {CLASSES[label].lower()}", language="ase"))  # fmt: skip
+        records.append(
+            SampleRecord(
+                key=key,
+                split=split,
+                source="test",
+                label=label,
+                gloss=CLASSES[label],
+                text=f"say {CLASSES[label].lower()}",
+                language="ase",
+            )
+        )
     pack(poses, root / "packed", labels=records, classes=CLASSES)
     return root / "packed"
 
 
 def small(data, **kw) -> TrainConfig:
-    base = dict(task="islr", model="sigma-tiny", data=str(data), max_steps=3, batch_size=4, warmup_steps=1,
-                eval_every=3, ckpt_every=2, log_every=1, progress=False, max_frames=6)  # fmt: skip
+    base = dict(
+        task="islr",
+        model="sigma-tiny",
+        data=str(data),
+        max_steps=3,
+        batch_size=4,
+        warmup_steps=1,
+        eval_every=3,
+        ckpt_every=2,
+        log_every=1,
+        progress=False,
+        max_frames=6,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -132,16 +152,19 @@ def test_config_file_and_overrides(tmp_path):
         TrainConfig(task="detect")
 
 
-@pytest.mark.parametrize("items, file, message", [
-    (["lr=abc"], None, "lr must be a number, got 'abc'"),
-    ([], {"lr": "fast"}, "lr must be a number, got 'fast'"),
-    (["max_steps=2.5"], None, "max_steps must be a whole number"),
-    (["tensorboard=3"], None, "tensorboard must be true or false"),
-    (["dev_split=3"], None, "dev_split must be a string or none"),
-    (["betas=[0.9]"], None, "betas must be two numbers"),
-    ([], {"extra": [1]}, "extra must be a table"),
-    ([], {"batch_size": True}, "batch_size must be a whole number"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "items, file, message",
+    [
+        (["lr=abc"], None, "lr must be a number, got 'abc'"),
+        ([], {"lr": "fast"}, "lr must be a number, got 'fast'"),
+        (["max_steps=2.5"], None, "max_steps must be a whole number"),
+        (["tensorboard=3"], None, "tensorboard must be true or false"),
+        (["dev_split=3"], None, "dev_split must be a string or none"),
+        (["betas=[0.9]"], None, "betas must be two numbers"),
+        ([], {"extra": [1]}, "extra must be a table"),
+        ([], {"batch_size": True}, "batch_size must be a whole number"),
+    ],
+)
 def test_every_training_option_is_type_checked(tmp_path, items, file, message):
     """Issue 14.9: `--set lr=abc` or {"lr": "fast"} in --train-config was a TypeError traceback."""
     path = None
@@ -158,8 +181,9 @@ def test_numbers_of_a_config_file_take_the_option_type(tmp_path):
 
 
 def test_cli_wrong_type_is_one_line(tmp_path):
-    result = CliRunner().invoke(cli, ["finetune", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--set",
-                                      "lr=abc"], catch_exceptions=False)  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["finetune", "--data", str(tmp_path), "-o", str(tmp_path / "r"), "--set", "lr=abc"], catch_exceptions=False
+    )
     assert result.exit_code == 1 and result.output.strip() == "Error: training option lr must be a number, got 'abc'"
 
 
@@ -175,8 +199,25 @@ def test_cslr_targets_from_glosses():
 
 def test_cli_finetune_resume_and_evaluate(packed, tmp_path):
     runner = CliRunner()
-    args = ["finetune", "--model", "sigma-tiny", "--data", str(packed), "--task", "islr", "-o", str(tmp_path / "r"),
-            "--max-steps", "2", "--batch-size", "4", "--max-frames", "6", "--no-progress", "--json"]  # fmt: skip
+    args = [
+        "finetune",
+        "--model",
+        "sigma-tiny",
+        "--data",
+        str(packed),
+        "--task",
+        "islr",
+        "-o",
+        str(tmp_path / "r"),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-frames",
+        "6",
+        "--no-progress",
+        "--json",
+    ]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["steps"] == 2
@@ -241,10 +282,34 @@ def test_cli_finetune_under_torchrun_two_processes(packed, tmp_path):
 
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "signkit",
-           "finetune", "--model", "sigma-tiny", "--data", str(packed), "--task", "islr", "-o", str(tmp_path / "r"),
-           "--max-steps", "3", "--batch-size", "4", "--max-frames", "6", "--eval-every", "3",
-           "--no-progress"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "signkit",
+        "finetune",
+        "--model",
+        "sigma-tiny",
+        "--data",
+        str(packed),
+        "--task",
+        "islr",
+        "-o",
+        str(tmp_path / "r"),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--max-frames",
+        "6",
+        "--eval-every",
+        "3",
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert latest_checkpoint(tmp_path / "r").name == "step-0000003"

@@ -93,10 +93,15 @@ def test_temporal_crop_modes():
     r, _ = tr.temporal_crop(coords, conf, 10, "random", np.random.default_rng(0))
     assert r is coords  # short enough: untouched
     starts = {
-        int(np.argmax((coords[:, 5:] == tr.temporal_crop(coords, conf, 4, "random", np.random.default_rng(s))[0][0, 5:])
-                      .all(axis=(1, 2))))
+        int(
+            np.argmax(
+                (coords[:, 5:] == tr.temporal_crop(coords, conf, 4, "random", np.random.default_rng(s))[0][0, 5:]).all(
+                    axis=(1, 2)
+                )
+            )
+        )
         for s in range(30)
-    }  # fmt: skip
+    }
     assert len(starts) > 2 and max(starts) <= 6
     u, _ = tr.temporal_crop(coords, conf, 4, "resample")
     np.testing.assert_array_equal(u, coords[[0, 3, 6, 9]])

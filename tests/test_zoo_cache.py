@@ -60,8 +60,7 @@ def test_the_shipped_sigma_tiny_loads_with_an_unwritable_signkit_home(monkeypatc
 def test_a_model_installed_from_an_http_mirror_stays_known_offline(server, monkeypatch, tmp_path):  # noqa: F811
     from signkit.zoo.registry import dumps_registry
 
-    release = {"name": "lab.served", "arch": "sigma-tiny",
-               "files": [dict(entry("x", "model.safetensors")["files"][0])]}  # fmt: skip
+    release = {"name": "lab.served", "arch": "sigma-tiny", "files": [dict(entry("x", "model.safetensors")["files"][0])]}
     server.files["/m/lab.served/entry.toml"] = dumps_registry({"schema": 1, "model": [release]}).encode()
     server.files["/m/lab.served/model.safetensors"] = PAYLOAD
     monkeypatch.setenv("SIGNKIT_ZOO_MIRROR", server.url + "/m")

@@ -82,8 +82,9 @@ def test_sigma_base_error_is_one_line_and_exit_1(tmp_path):
     env = {**os.environ, "SIGNKIT_HOME": str(tmp_path / "home")}
     env.pop("SIGNKIT_ZOO_REGISTRY", None)
     env.pop("SIGNKIT_ZOO_MIRROR", None)
-    proc = subprocess.run([sys.executable, "-m", "signkit", "zoo", "download", "sigma-base"], capture_output=True,
-                          text=True, env=env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "signkit", "zoo", "download", "sigma-base"], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "have not released" in proc.stderr and "signkit pretrain --config sigma-base" in proc.stderr
@@ -108,6 +109,8 @@ def test_rgb_pose_entries_carry_their_caveat_in_list_and_info():
     assert caveat in run("info", "unisign.wlasl2000-islr").output
     info = json.loads(run("info", "geosign.csl-daily-slt", "--json").output)
     assert info["licence"] == "README shows an MIT badge; the repository has no LICENSE file"
-    assert {(m["metric"], m["split"], m["value"]) for m in info["metrics"]} >= {("BLEU-4", "test", 27.42),
-                                                                             ("ROUGE-L", "test", 57.95)}  # fmt: skip
+    assert {(m["metric"], m["split"], m["value"]) for m in info["metrics"]} >= {
+        ("BLEU-4", "test", 27.42),
+        ("ROUGE-L", "test", 57.95),
+    }
     assert json.loads(run("info", "unisign.how2sign-slt", "--json").output)["files"][0]["pattern"]

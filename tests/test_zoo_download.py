@@ -302,7 +302,8 @@ def test_local_relative_path_and_file_url(monkeypatch, tmp_path):
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "a.safetensors").write_bytes(PAYLOAD)
     use_registry(
-        monkeypatch, tmp_path,
+        monkeypatch,
+        tmp_path,
         entry("lab.rel", "weights/a.safetensors"),
         entry("lab.uri", (tmp_path / "weights" / "a.safetensors").as_uri()),
     )
@@ -392,8 +393,12 @@ def test_two_processes_download_once_and_both_succeed(server, monkeypatch, tmp_p
         "print(z.download('lab.ddp', O(progress=False)).weights)"
     )
     env = {**os.environ, "SIGNKIT_ZOO_REGISTRY": str(registry)}
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     for proc, (out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err
@@ -406,8 +411,12 @@ def test_hf_source_is_fetched_by_huggingface_hub(server, monkeypatch, tmp_path):
     server.files["/owner/repo/resolve/v1.0/sub/dir/w.pth"] = PAYLOAD
     monkeypatch.setenv("HF_ENDPOINT", server.url)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    use_registry(monkeypatch, tmp_path, entry("lab.hf", "hf://owner/repo/sub/dir/w.pth@v1.0"),
-                 entry("lab.hf-gone", "hf://owner/repo/nothing.pth@v1.0"))  # fmt: skip
+    use_registry(
+        monkeypatch,
+        tmp_path,
+        entry("lab.hf", "hf://owner/repo/sub/dir/w.pth@v1.0"),
+        entry("lab.hf-gone", "hf://owner/repo/nothing.pth@v1.0"),
+    )
     assert download("lab.hf", FAST).weights.read_bytes() == PAYLOAD
     assert ("GET", "/owner/repo/resolve/v1.0/sub/dir/w.pth", None) in server.log
     assert not (cached("lab.hf").parent / ".hf-staging").exists()
@@ -475,8 +484,10 @@ def test_http_mirror_can_serve_a_release_no_registry_lists(server, monkeypatch, 
 
 def test_lab_registry_overrides_and_ambiguity(monkeypatch, tmp_path):
     use_registry(
-        monkeypatch, tmp_path,
-        entry("lab.a", "a.safetensors"), entry("lab.b", "b.safetensors"),
+        monkeypatch,
+        tmp_path,
+        entry("lab.a", "a.safetensors"),
+        entry("lab.b", "b.safetensors"),
     )
     with pytest.raises(ZooError, match="ambiguous.*lab.a, lab.b"):
         resolve_name("lab")
@@ -560,8 +571,11 @@ def listings(server) -> int:
 def test_pattern_resolves_one_file_by_listing_and_pins_its_name_and_sha256(hub, monkeypatch, tmp_path):
     tree = "/api/models/owner/repo/tree/main"
     other = b"rgb-pose weights"
-    hub.trees[tree] = [hub_file("csl_daily_rgb_pose_slt.pth", other), hub_file("How2Sign/how2sign_pose_slt.pth",
-                       PAYLOAD), hub_file("README.md", b"# card", lfs=False)]  # fmt: skip
+    hub.trees[tree] = [
+        hub_file("csl_daily_rgb_pose_slt.pth", other),
+        hub_file("How2Sign/how2sign_pose_slt.pth", PAYLOAD),
+        hub_file("README.md", b"# card", lfs=False),
+    ]
     hub.files["/owner/repo/resolve/main/How2Sign/how2sign_pose_slt.pth"] = PAYLOAD
     use_registry(monkeypatch, tmp_path, pattern_entry("lab.h2s", r"(?i)(?!.*rgb).*how2sign.*\.pth"))
     with pytest.warns(ZooPinWarning, match="resolved to hf://owner/repo/How2Sign/how2sign_pose_slt.pth@main"):
@@ -580,8 +594,12 @@ def test_pattern_resolves_one_file_by_listing_and_pins_its_name_and_sha256(hub, 
 
 def test_pattern_matching_no_file_or_several_fails_in_one_line(hub, monkeypatch, tmp_path):
     hub.trees["/api/models/owner/repo/tree/main"] = [hub_file("a_pose.pth", b"a"), hub_file("b_pose.pth", b"b")]
-    use_registry(monkeypatch, tmp_path, pattern_entry("lab.none", r".*openasl.*\.pth"),
-                 pattern_entry("lab.many", r".*_pose\.pth"))  # fmt: skip
+    use_registry(
+        monkeypatch,
+        tmp_path,
+        pattern_entry("lab.none", r".*openasl.*\.pth"),
+        pattern_entry("lab.many", r".*_pose\.pth"),
+    )
     with pytest.raises(ZooError) as err:
         download("lab.none", FAST)
     message = str(err.value)
@@ -675,12 +693,21 @@ def test_a_models_tokenizer_is_fetched_verified_cached_and_named_when_offline(se
     files = tiny_tokenizer_files(tmp_path / "tok")
     for name, data in files.items():
         server.files[f"/tok/{name}"] = data
-    registry = write_registry(tmp_path / "lab-registry.toml", entry("lab.tok", server.url + "/w.bin",
-                              config_overrides={"tokenizer": "lab/tiny"}))  # fmt: skip
-    tokenizer = [{"name": "lab/tiny", "files": [{"name": n, "url": f"{server.url}/tok/{n}", "sha256": sha(d)}
-                                                for n, d in files.items()]}]  # fmt: skip
-    registry.write_text(dumps_registry({"schema": 1, "model": [read_registry_file(registry)["lab.tok"].to_dict()],
-                                        "tokenizer": tokenizer}))  # fmt: skip
+    registry = write_registry(
+        tmp_path / "lab-registry.toml",
+        entry("lab.tok", server.url + "/w.bin", config_overrides={"tokenizer": "lab/tiny"}),
+    )
+    tokenizer = [
+        {
+            "name": "lab/tiny",
+            "files": [{"name": n, "url": f"{server.url}/tok/{n}", "sha256": sha(d)} for n, d in files.items()],
+        }
+    ]
+    registry.write_text(
+        dumps_registry(
+            {"schema": 1, "model": [read_registry_file(registry)["lab.tok"].to_dict()], "tokenizer": tokenizer}
+        )
+    )
     monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(registry))
     server.files["/w.bin"] = PAYLOAD
     monkeypatch.setenv("SIGNKIT_OFFLINE", "1")

@@ -45,8 +45,14 @@ def write_run_like(model, folder: Path) -> Path:
     """A checkpoint as a training run leaves it: model.safetensors + a model.json saying how to rebuild it."""
     folder.mkdir(parents=True)
     save_model(model, str(folder / "model.safetensors"))
-    spec = {"config": model.config.to_dict(), "task": model.task, "num_classes": model.num_classes,
-            "classes": ["a", "b", "c", "d", "e"], "gloss_vocab": [], "language": "ase"}  # as signkit.train writes
+    spec = {
+        "config": model.config.to_dict(),
+        "task": model.task,
+        "num_classes": model.num_classes,
+        "classes": ["a", "b", "c", "d", "e"],
+        "gloss_vocab": [],
+        "language": "ase",
+    }  # as signkit.train writes
     (folder / "model.json").write_text(json.dumps(spec))
     return folder / "model.safetensors"
 
@@ -55,8 +61,15 @@ def test_export_add_download_load_round_trip_gives_identical_outputs(trained_isl
     weights = write_run_like(trained_islr, tmp_path / "run")
     server = ZooServer()
     try:
-        result = export(weights, "sigma-tiny.test-islr", tmp_path / "out", url_base=server.url + "/releases",
-                        licence="CC-BY-4.0", pretrained_on="synthetic", command="pytest")  # fmt: skip
+        result = export(
+            weights,
+            "sigma-tiny.test-islr",
+            tmp_path / "out",
+            url_base=server.url + "/releases",
+            licence="CC-BY-4.0",
+            pretrained_on="synthetic",
+            command="pytest",
+        )
         for path in result.folder.iterdir():
             server.files[f"/releases/sigma-tiny.test-islr/{path.name}"] = path.read_bytes()
         card = (result.folder / "README.md").read_text()
@@ -172,8 +185,13 @@ UNISIGN_PARTS = {"body": 9, "left": 21, "right": 21, "face_all": 18}
 
 
 def _bn(prefix: str, c: int) -> dict[str, tuple]:
-    return {f"{prefix}.weight": (c,), f"{prefix}.bias": (c,), f"{prefix}.running_mean": (c,),
-            f"{prefix}.running_var": (c,), f"{prefix}.num_batches_tracked": ()}  # fmt: skip
+    return {
+        f"{prefix}.weight": (c,),
+        f"{prefix}.bias": (c,),
+        f"{prefix}.running_mean": (c,),
+        f"{prefix}.running_var": (c,),
+        f"{prefix}.num_batches_tracked": (),
+    }
 
 
 def unisign_pose_shapes(hidden: int = 256, text_dim: int = 768, k: int = 2) -> dict[str, tuple]:
@@ -181,8 +199,7 @@ def unisign_pose_shapes(hidden: int = 256, text_dim: int = 768, k: int = 2) -> d
     for part, v in UNISIGN_PARTS.items():
         shapes[f"proj_linear.{part}.weight"] = (64, 3)
         shapes[f"proj_linear.{part}.bias"] = (64,)
-        chains = {"gcn_modules": [(64, 64), (64, 128), (128, 256)],
-                  "fusion_gcn_modules": [(256, 256)] * 3}  # fmt: skip
+        chains = {"gcn_modules": [(64, 64), (64, 128), (128, 256)], "fusion_gcn_modules": [(256, 256)] * 3}
         for chain, blocks in chains.items():
             for j, (cin, cout) in enumerate(blocks):
                 layer = f"layer{j}_0" if chain == "gcn_modules" else f"layer0_{j}"
@@ -255,9 +272,9 @@ def test_unisign_converter_maps_every_backbone_key_with_its_shape(tmp_path, monk
     path = tmp_path / "unisign.pth"
     torch.save({"model": sd}, path)
     (tmp_path / "reg.toml").write_text(
-        "schema = 1\n[[model]]\nname = \"unisign.test\"\narch = \"sigma-base\"\nformat = \"unisign\"\ntask = \"slt\"\n"
+        'schema = 1\n[[model]]\nname = "unisign.test"\narch = "sigma-base"\nformat = "unisign"\ntask = "slt"\n'
         'config_overrides = { tokenizer = "byt5" }\n'  # its vocabulary is not mT5's: name a tokenizer
-        "[[model.files]]\nname = \"w.pth\"\nurl = \"unisign.pth\"\npin = \"first-download\"\n"
+        '[[model.files]]\nname = "w.pth"\nurl = "unisign.pth"\npin = "first-download"\n'
     )
     monkeypatch.setenv("SIGNKIT_ZOO_REGISTRY", str(tmp_path / "reg.toml"))
     with pytest.warns(UserWarning, match="first download"):
@@ -266,10 +283,13 @@ def test_unisign_converter_maps_every_backbone_key_with_its_shape(tmp_path, monk
     assert report.new_keys and all(k.startswith(("signef.", "hal.", "stm_head.")) for k in report.new_keys)
     assert report.discarded_keys == ["fusion_gate.0.weight", "rgb_proj.weight"], "the RGB branch is listed"
     state = loaded.state_dict()
-    assert torch.equal(state["sign_encoder.gcn_modules.face_all.layer2_0.gcn.A"],
-                       sd["gcn_modules.face_all.layer2_0.gcn.A"])  # fmt: skip
-    assert torch.equal(state["text_model.encoder.block.0.layer.0.SelfAttention.q.weight"],
-                       sd["mt5_model.encoder.block.0.layer.0.SelfAttention.q.weight"])  # fmt: skip
+    assert torch.equal(
+        state["sign_encoder.gcn_modules.face_all.layer2_0.gcn.A"], sd["gcn_modules.face_all.layer2_0.gcn.A"]
+    )
+    assert torch.equal(
+        state["text_model.encoder.block.0.layer.0.SelfAttention.q.weight"],
+        sd["mt5_model.encoder.block.0.layer.0.SelfAttention.q.weight"],
+    )
 
 
 def test_unisign_untied_lm_head_is_kept_apart_or_refused_never_merged():
@@ -293,8 +313,13 @@ def test_unisign_untied_lm_head_is_kept_apart_or_refused_never_merged():
 
 def test_unisign_converter_refuses_foreign_checkpoints():
     with pytest.raises(ZooError, match="not a Uni-Sign checkpoint: 1 keys"):
-        convert_unisign({"gcn_modules.body.x": torch.zeros(1), "mt5_model.shared.weight": torch.zeros(1),
-                         "classifier.weight": torch.zeros(1)})  # fmt: skip
+        convert_unisign(
+            {
+                "gcn_modules.body.x": torch.zeros(1),
+                "mt5_model.shared.weight": torch.zeros(1),
+                "classifier.weight": torch.zeros(1),
+            }
+        )
     with pytest.raises(ZooError, match="lacks the pose branch"):
         convert_unisign({"mt5_model.shared.weight": torch.zeros(1)})
 
@@ -365,8 +390,11 @@ def test_sigma_tiny_reproduces_its_reference_embedding(monkeypatch):
     monkeypatch.setenv("SIGNKIT_OFFLINE", "1")
     pose = normalize(load_pose(sorted(lexicon_dir().rglob("*.pose"))[0]))
     coords, conf = remap_arrays(pose.coords, pose.conf, pose.layout, "mediapipe-holistic")
-    batch = {"pose": torch.from_numpy(coords)[None].float(), "conf": torch.from_numpy(conf)[None].float(),
-             "mask": torch.ones(1, coords.shape[0], dtype=torch.bool)}  # fmt: skip
+    batch = {
+        "pose": torch.from_numpy(coords)[None].float(),
+        "conf": torch.from_numpy(conf)[None].float(),
+        "mask": torch.ones(1, coords.shape[0], dtype=torch.bool),
+    }
     embedding = load("sigma-tiny").eval().embed_sign(batch)[0]
     assert torch.allclose(embedding[:8], torch.tensor(SIGMA_TINY_REFERENCE), atol=2e-4), embedding[:8]
 
@@ -399,9 +427,15 @@ def test_unisign_pth_loads_by_path_with_its_own_config(tmp_path, unisign_text_sd
 
 def test_geosign_hyperbolic_keys_are_dropped_and_listed(tmp_path, unisign_text_sd):
     sd = unisign_state_dict(unisign_text_sd, rgb=False)
-    sd.update({"hyp_proj_body.proj.weight": torch.zeros(8, 256), "manifold.isp_c": torch.zeros(()),
-               "geom_loss.manifold.isp_c": torch.zeros(()), "loss_alpha_logit": torch.zeros(()),
-               "global_step": torch.zeros((), dtype=torch.long)})  # fmt: skip
+    sd.update(
+        {
+            "hyp_proj_body.proj.weight": torch.zeros(8, 256),
+            "manifold.isp_c": torch.zeros(()),
+            "geom_loss.manifold.isp_c": torch.zeros(()),
+            "loss_alpha_logit": torch.zeros(()),
+            "global_step": torch.zeros((), dtype=torch.long),
+        }
+    )
     torch.save({"model": sd}, tmp_path / "best.pth")
     model = load(tmp_path / "best.pth", tokenizer="byt5")
     assert model.load_report.discarded_keys == sorted(
@@ -431,8 +465,11 @@ def test_unisign_pth_with_keys_missing_or_reshaped_is_refused_listing_them(tmp_p
 
 def test_checkpoint_of_no_known_family_says_what_was_looked_for(tmp_path):
     torch.save({"state_dict": {"backbone.conv1.weight": torch.zeros(2, 2)}}, tmp_path / "resnet.pth")
-    with pytest.raises(ZooError, match=r"no model family signkit knows: looked for signkit metadata.*config\.json.*"
-                                       r"Uni-Sign/Geo-Sign keys \(gcn_modules\.\*, mt5_model\.\*\)"):  # fmt: skip
+    with pytest.raises(
+        ZooError,
+        match=r"no model family signkit knows: looked for signkit metadata.*config\.json.*"
+        r"Uni-Sign/Geo-Sign keys \(gcn_modules\.\*, mt5_model\.\*\)",
+    ):
         load(tmp_path / "resnet.pth")
 
 
@@ -446,7 +483,10 @@ def test_missing_checkpoint_path_says_no_such_file(tmp_path, monkeypatch):
 def test_name_that_is_both_zoo_entry_and_folder_is_refused(tmp_path, monkeypatch, trained_islr):
     monkeypatch.chdir(tmp_path)
     write_run_like(trained_islr, tmp_path / "sigma-tiny")
-    with pytest.raises(ZooError, match=r"'sigma-tiny' is both a zoo entry and a folder here; say ./sigma-tiny .*"
-                                       r"zoo:sigma-tiny"):  # fmt: skip
+    with pytest.raises(
+        ZooError,
+        match=r"'sigma-tiny' is both a zoo entry and a folder here; say ./sigma-tiny .*"
+        r"zoo:sigma-tiny",
+    ):
         load("sigma-tiny")
     assert load("./sigma-tiny").task == "islr", "the explicit path is the folder"

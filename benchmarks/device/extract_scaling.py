@@ -46,14 +46,27 @@ def render_frame_folders(root: Path, clips: int, seconds: float, size: int = 512
 
 def same_outputs(reference: Path, other: Path) -> bool:
     files = sorted(p.relative_to(reference) for p in reference.rglob("*.npz"))
-    return bool(files) and all((reference / f).read_bytes() == (other / f).read_bytes() for f in files) and len(
-        files
-    ) == len(list(other.rglob("*.npz")))
+    return (
+        bool(files)
+        and all((reference / f).read_bytes() == (other / f).read_bytes() for f in files)
+        and len(files) == len(list(other.rglob("*.npz")))
+    )
 
 
 def time_extract_cmd(videos: Path, out: Path, workers: int) -> float:
-    cmd = [sys.executable, "-m", "signkit", "extract", str(videos), "-o", str(out), "--workers", str(workers), "-q",
-           "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "signkit",
+        "extract",
+        str(videos),
+        "-o",
+        str(out),
+        "--workers",
+        str(workers),
+        "-q",
+        "--json",
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - t0

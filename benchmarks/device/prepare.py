@@ -31,8 +31,13 @@ REPO = Path(__file__).resolve().parents[2]
 CALL_LIMIT = 64 * 2**20
 TRAIN_WHEELS = ("pose-format==0.15.0", "webdataset==1.0.2", "braceexpand==0.1.7")
 EXTRACT_WHEELS = ("mediapipe==0.10.14", "protobuf==4.25.9")
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "manylinux1_x86_64")  # fmt: skip
+PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+)
 
 
 def lexicon_source() -> Path:
@@ -92,8 +97,22 @@ def get_wheels(specs: tuple[str, ...], dest: Path, wheels_from: Path | None) -> 
         stem = f"{name.replace('-', '_')}-{version}-"
         found = sorted(wheels_from.glob(f"{stem}*.whl")) if wheels_from else []
         if not found:
-            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                   "--python-version", "3.12", "--implementation", "cp", "-d", str(dest), spec]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                "-d",
+                str(dest),
+                spec,
+            ]
             for p in PLATFORMS:
                 cmd += ["--platform", p]
             subprocess.run(cmd, check=True)
@@ -117,8 +136,9 @@ def repo_bytes() -> int:
 
 
 def ignore_device_folder() -> None:
-    common = subprocess.run(["git", "rev-parse", "--git-common-dir"], cwd=REPO, capture_output=True, text=True,
-                            check=True).stdout.strip()  # fmt: skip
+    common = subprocess.run(
+        ["git", "rev-parse", "--git-common-dir"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
     exclude = (REPO / common / "info" / "exclude").resolve()
     exclude.parent.mkdir(parents=True, exist_ok=True)
     text = exclude.read_text() if exclude.is_file() else ""
@@ -143,8 +163,11 @@ def main(argv: list[str] | None = None) -> None:
         get_wheels(TRAIN_WHEELS, dest / "train" / "wheels", wheels_from)
         src = Path(args.lexicon) if args.lexicon else lexicon_source()
         info = stage_lexicon(src, dest / "train" / "lexicon", int(args.lexicon_mb * 1e6))
-        print(f"lexicon: {info['files']} of {info['of']} .pose files, {info['languages']} sign "
-              f"languages, {info['bytes'] / 1e6:.1f} MB", flush=True)  # fmt: skip
+        print(
+            f"lexicon: {info['files']} of {info['of']} .pose files, {info['languages']} sign "
+            f"languages, {info['bytes'] / 1e6:.1f} MB",
+            flush=True,
+        )
     if args.only in (None, "extract"):
         get_wheels(EXTRACT_WHEELS, dest / "extract" / "wheels", wheels_from)
     for name in ("train", "extract"):
@@ -152,8 +175,10 @@ def main(argv: list[str] | None = None) -> None:
             size = tree_bytes(dest / name)
             total = size + repo
             verdict = "fits" if total <= CALL_LIMIT else "DOES NOT FIT"
-            print(f"{name}: {size / 2**20:.1f} MiB + repository {repo / 2**20:.1f} MiB = {total / 2**20:.1f} MiB of "
-                  f"64 MiB: {verdict}")  # fmt: skip
+            print(
+                f"{name}: {size / 2**20:.1f} MiB + repository {repo / 2**20:.1f} MiB = {total / 2**20:.1f} MiB of "
+                f"64 MiB: {verdict}"
+            )
             if total > CALL_LIMIT:
                 raise SystemExit(f"{dest / name} is too large for one call; lower --lexicon-mb")
 

@@ -61,35 +61,93 @@ def plan(args) -> list[Step]:
     device = "cpu" if dry else "cuda"
     ts = [py, str(BENCH / "train_step.py"), "--levers", "--json", f"{out}/train_step.json", "--device", device]
     if dry:
-        ts += ["--config", "sigma-tiny", "--batch-sizes", "2", "--frames", "8", "--steps", "1", "--warmup", "0",
-               "--text-len", "8", "--no-compile"]  # fmt: skip
+        ts += [
+            "--config",
+            "sigma-tiny",
+            "--batch-sizes",
+            "2",
+            "--frames",
+            "8",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--text-len",
+            "8",
+            "--no-compile",
+        ]
     else:
         ts += ["--batch-sizes", "16", "64", "--frames", "256", "--steps", "10", "--warmup", "3"]
-    tr = [py, str(BENCH / "device" / "train_real.py"), "--out", out, "--work", f"{work}/train_real",
-          "--device", device]  # fmt: skip
+    tr = [py, str(BENCH / "device" / "train_real.py"), "--out", out, "--work", f"{work}/train_real", "--device", device]
     if args.lexicon:
         tr += ["--lexicon", str(args.lexicon)]
     if dry:
-        tr += ["--config", "sigma-tiny", "--steps", "2", "--resume-steps", "3", "--batch-size", "2",
-               "--max-frames", "8", "--num-workers", "0", "--pack-workers", "1", "--log-every", "1"]  # fmt: skip
+        tr += [
+            "--config",
+            "sigma-tiny",
+            "--steps",
+            "2",
+            "--resume-steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--max-frames",
+            "8",
+            "--num-workers",
+            "0",
+            "--pack-workers",
+            "1",
+            "--log-every",
+            "1",
+        ]
     else:
-        tr += ["--config", "sigma-base", "--steps", str(args.real_steps), "--resume-steps", "20", "--batch-size", "16",
-               "--max-frames", "128"]
+        tr += [
+            "--config",
+            "sigma-base",
+            "--steps",
+            str(args.real_steps),
+            "--resume-steps",
+            "20",
+            "--batch-size",
+            "16",
+            "--max-frames",
+            "128",
+        ]
     ex = [py, str(BENCH / "device" / "extract_scaling.py"), "--out", out]
-    ex += ["--workers", "1", "2", "--clips", "2", "--seconds", "0.2"] if dry else ["--workers", "2", "4", "8", "16",
-                                                                                   "--clips", "32", "--seconds", "1.6"]
+    ex += (
+        ["--workers", "1", "2", "--clips", "2", "--seconds", "0.2"]
+        if dry
+        else ["--workers", "2", "4", "8", "16", "--clips", "32", "--seconds", "1.6"]
+    )
     if args.ray:
         ex.append("--ray")
-    par = [py, "-m", "pytest", str(PARITY_TEST), "-q", "-rA", "-p", "no:cacheprovider", "--junitxml",
-           f"{work}/parity.xml"]  # fmt: skip
+    par = [
+        py,
+        "-m",
+        "pytest",
+        str(PARITY_TEST),
+        "-q",
+        "-rA",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml",
+        f"{work}/parity.xml",
+    ]
     steps = [
         Step("env", 30, 5),
         Step("train_step", 300 if dry else 200, 30, ts, ("torch", "transformers"), "train_step.json"),
         Step("train_real", 600 if dry else 190, 60, tr, ("torch", "pose_format"), "train_real.json"),
-        Step("parity", 120 if dry else 50, 20, par, ("torch", "pytest"), "parity.json",
-             None if PARITY_TEST.is_file() else f"{PARITY_TEST.relative_to(REPO)} does not exist yet (issue 12)"),
+        Step(
+            "parity",
+            120 if dry else 50,
+            20,
+            par,
+            ("torch", "pytest"),
+            "parity.json",
+            None if PARITY_TEST.is_file() else f"{PARITY_TEST.relative_to(REPO)} does not exist yet (issue 12)",
+        ),
         Step("extract", 300 if dry else 180, 60, ex, ("mediapipe",), "extract_scaling.json"),
-    ]  # fmt: skip
+    ]
     for s in steps:
         if s.name == "train_step" and not dry:
             s.cmd += ["--budget-s", str(s.budget_s - 40)]  # stop starting measurements; the last one then finishes
@@ -106,21 +164,38 @@ def environment() -> dict:
         env.update(torch=torch.__version__, cuda=torch.version.cuda, cuda_available=torch.cuda.is_available())
         if torch.cuda.is_available():
             p = torch.cuda.get_device_properties(0)
-            env.update(device_name=p.name, memory_gib=p.total_memory / 2**30, sms=p.multi_processor_count,
-                       cudnn=torch.backends.cudnn.version())  # fmt: skip
+            env.update(
+                device_name=p.name,
+                memory_gib=p.total_memory / 2**30,
+                sms=p.multi_processor_count,
+                cudnn=torch.backends.cudnn.version(),
+            )
     except ImportError as e:
         env["torch"] = f"not importable: {e}"
     from importlib.metadata import PackageNotFoundError, version
 
-    for dist, mod in (("transformers", "transformers"), ("mediapipe", "mediapipe"), ("pose-format", "pose_format"),
-                      ("ray", "ray"), ("numpy", "numpy"), ("protobuf", "google.protobuf")):  # fmt: skip
+    for dist, mod in (
+        ("transformers", "transformers"),
+        ("mediapipe", "mediapipe"),
+        ("pose-format", "pose_format"),
+        ("ray", "ray"),
+        ("numpy", "numpy"),
+        ("protobuf", "google.protobuf"),
+    ):
         try:
             env[dist] = version(dist) if importlib.util.find_spec(mod) else "not importable"
         except (PackageNotFoundError, ModuleNotFoundError):
             env[dist] = "not installed"
     if shutil.which("nvidia-smi"):
-        q = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
-                            "--format=csv,noheader"], capture_output=True, text=True)  # fmt: skip
+        q = subprocess.run(
+            [
+                "nvidia-smi",
+                "--query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit",
+                "--format=csv,noheader",
+            ],
+            capture_output=True,
+            text=True,
+        )
         env["nvidia_smi"] = q.stdout.strip() or q.stderr.strip()
     return env
 
@@ -134,8 +209,9 @@ def run_step(step: Step, timeout: float, log, env: dict) -> tuple[str, float, st
     t0 = time.perf_counter()
     log.write(f"\n===== {step.name}: {' '.join(step.cmd)} (budget {timeout:.0f} s)\n")
     log.flush()
-    proc = subprocess.Popen(step.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env=env, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        step.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env, start_new_session=True
+    )
     tail: list[str] = []
     deadline = t0 + timeout
     timed_out = False
@@ -181,16 +257,43 @@ def headline(name: str, out: Path) -> dict:
     try:
         if name == "train_step":
             d = json.loads((out / "train_step.json").read_text())
-            return {"rows": [{k: r[k] for k in ("objective", "batch", "levers", "samples_per_s", "step_ms",
-                                                "peak_mem_gib", "mfu", "vs_unisign")} for r in d["rows"]],
-                    "skipped": len(d["skipped"]), "errors": len(d["errors"])}  # fmt: skip
+            return {
+                "rows": [
+                    {
+                        k: r[k]
+                        for k in (
+                            "objective",
+                            "batch",
+                            "levers",
+                            "samples_per_s",
+                            "step_ms",
+                            "peak_mem_gib",
+                            "mfu",
+                            "vs_unisign",
+                        )
+                    }
+                    for r in d["rows"]
+                ],
+                "skipped": len(d["skipped"]),
+                "errors": len(d["errors"]),
+            }
         if name == "train_real":
             d = json.loads((out / "train_real.json").read_text())["phases"]
             h = {}
             for p, r in d.items():
-                keep = ("samples", "seconds", "samples_per_s_overall", "samples_per_s_median_window", "peak_mem_gib",
-                        "loss_first", "loss_last", "max_abs_diff_resumed_vs_straight",
-                        "max_abs_diff_two_straight_runs", "atol", "passed")  # fmt: skip
+                keep = (
+                    "samples",
+                    "seconds",
+                    "samples_per_s_overall",
+                    "samples_per_s_median_window",
+                    "peak_mem_gib",
+                    "loss_first",
+                    "loss_last",
+                    "max_abs_diff_resumed_vs_straight",
+                    "max_abs_diff_two_straight_runs",
+                    "atol",
+                    "passed",
+                )
                 h[p] = {k: r[k] for k in keep if k in r}
             return h
         if name == "extract":
@@ -211,8 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lexicon", help="lexicon folder (index.csv + .pose); default: spoken-to-signed's copy")
     ap.add_argument("--real-steps", type=int, default=200, help="steps of the sigma-base fine-tune and pre-train")
     ap.add_argument("--ray", action="store_true", help="also the Ray engine at 16 workers (needs ray importable)")
-    ap.add_argument("--budget-s", type=float, default=None,
-                    help="the whole run stops by this many seconds (default 540; 1500 for a dry run on a shared CPU)")
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help="the whole run stops by this many seconds (default 540; 1500 for a dry run on a shared CPU)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="CPU, sigma-tiny, tiny shapes, 1-2 steps: tests the script")
     args = ap.parse_args(argv)
     if not args.out:
@@ -225,8 +332,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args.work = Path(args.work or tempfile.mkdtemp(prefix="signkit-device-"))
     start = time.perf_counter()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(
-        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ),
+    }
     if args.dry_run:
         env.setdefault("OMP_NUM_THREADS", "1")
     summary: dict = {"dry_run": args.dry_run, "budget_s": args.budget_s, "steps": {}}
@@ -256,17 +368,32 @@ def main(argv: list[str] | None = None) -> int:
             continue
         step_env = env
         if step.name == "parity":
-            step_env = {**env, "SIGNKIT_TEST_DEVICE": "cpu" if args.dry_run else "cuda",
-                        "SIGNKIT_TEST_AUTOCAST": "none" if args.dry_run else "bf16"}  # fmt: skip
+            step_env = {
+                **env,
+                "SIGNKIT_TEST_DEVICE": "cpu" if args.dry_run else "cuda",
+                "SIGNKIT_TEST_AUTOCAST": "none" if args.dry_run else "bf16",
+            }
         status, seconds, tail = run_step(step, min(step.budget_s, left), log, step_env)
         if step.name == "parity":
-            (args.out / "parity.json").write_text(json.dumps(
-                {"status": status, "seconds": seconds, "env": {k: step_env[k] for k in step_env
-                                                                if k.startswith("SIGNKIT_TEST_")},
-                 "note": "the bf16 numbers mean something only where the test reads SIGNKIT_TEST_DEVICE/AUTOCAST",
-                 "pytest_tail": tail[-3000:]}, indent=1))  # fmt: skip
-        summary["steps"][step.name] = {"status": status, "seconds": round(seconds, 1),
-                                       "result": headline(step.name, args.out)}  # fmt: skip
+            (args.out / "parity.json").write_text(
+                json.dumps(
+                    {
+                        "status": status,
+                        "seconds": seconds,
+                        "env": {k: step_env[k] for k in step_env if k.startswith("SIGNKIT_TEST_")},
+                        "note": (
+                            "the bf16 numbers mean something only where the test reads SIGNKIT_TEST_DEVICE/AUTOCAST"
+                        ),
+                        "pytest_tail": tail[-3000:],
+                    },
+                    indent=1,
+                )
+            )
+        summary["steps"][step.name] = {
+            "status": status,
+            "seconds": round(seconds, 1),
+            "result": headline(step.name, args.out),
+        }
         if status != "ok":
             summary["steps"][step.name]["tail"] = tail[-2000:]
         save()
@@ -280,18 +407,24 @@ def main(argv: list[str] | None = None) -> int:
 def print_summary(summary: dict) -> None:
     print(f"\n===== summary ({summary['seconds']} s of {summary['budget_s']:.0f}; dry run: {summary['dry_run']})")
     for name, s in summary["steps"].items():
-        print(f"{name:11s} {s['status']}" + (f" ({s['seconds']} s)" if "seconds" in s else "")
-              + (f": {s['why']}" if "why" in s else ""))  # fmt: skip
+        print(
+            f"{name:11s} {s['status']}"
+            + (f" ({s['seconds']} s)" if "seconds" in s else "")
+            + (f": {s['why']}" if "why" in s else "")
+        )
         res = s.get("result") or {}
         if name == "train_step":
             for r in res.get("rows", []):
                 mfu = f"{r['mfu']:.1%}" if r.get("mfu") is not None else "n/a"
                 vs = f"{r['vs_unisign']:.2f}x" if r.get("vs_unisign") else "n/a"
-                print(f"    {r['objective']:4s} b={r['batch']:<4d} {r['levers']:34s} {r['samples_per_s']:8.1f} "
-                      f"samples/s  {r['step_ms']:7.1f} ms  MFU {mfu}  vs Uni-Sign {vs}")  # fmt: skip
+                print(
+                    f"    {r['objective']:4s} b={r['batch']:<4d} {r['levers']:34s} {r['samples_per_s']:8.1f} "
+                    f"samples/s  {r['step_ms']:7.1f} ms  MFU {mfu}  vs Uni-Sign {vs}"
+                )
         elif name in ("train_real", "extract"):
-            for k, v in (res.items() if name == "train_real" else [("scaling", res.get("rows")),
-                                                                    ("ray", res.get("ray"))]):  # fmt: skip
+            for k, v in (
+                res.items() if name == "train_real" else [("scaling", res.get("rows")), ("ray", res.get("ray"))]
+            ):
                 print(f"    {k}: {v}")
 
 

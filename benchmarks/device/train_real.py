@@ -61,8 +61,14 @@ def do_pack(root: Path, out: Path, workers: int) -> dict:
     report = pack(root, out, labels=Benchmark("fingerspelling-lexicon", root), workers=workers)
     seconds = time.perf_counter() - t0
     nbytes = sum(p.stat().st_size for p in root.rglob("*.pose"))
-    return {"samples": report.total, "seconds": seconds, "input_mb": nbytes / 1e6,
-            "input_mb_per_s": nbytes / 1e6 / seconds, "workers": workers, "lexicon": str(root)}  # fmt: skip
+    return {
+        "samples": report.total,
+        "seconds": seconds,
+        "input_mb": nbytes / 1e6,
+        "input_mb_per_s": nbytes / 1e6 / seconds,
+        "workers": workers,
+        "lexicon": str(root),
+    }
 
 
 def model_config(name: str, task: str):
@@ -82,18 +88,33 @@ def build(name: str, task_name: str, packed: Path, device: torch.device):
     task = make_task(task_name, label_space(packed))
     cfg = model_config(name, task_name)
     with device:
-        model = create_model(cfg, None if task_name == "pretrain" else task_name,
-                             task.num_classes if task_name == "islr" else None)  # fmt: skip
+        model = create_model(
+            cfg, None if task_name == "pretrain" else task_name, task.num_classes if task_name == "islr" else None
+        )
     return task, model
 
 
 def train_config(args, task_name: str, packed: Path, steps: int, ckpt_every: int):
     from signkit.train import TrainConfig
 
-    return TrainConfig(task=task_name, model=args.config, from_scratch=True, data=str(packed), max_steps=steps,
-                       batch_size=args.batch_size, lr=args.lr, warmup_steps=min(20, steps // 5), dev_split=None,
-                       max_frames=args.max_frames, num_workers=args.num_workers, ckpt_every=ckpt_every,
-                       log_every=args.log_every, keep_last=1, progress=False, seed=0)  # fmt: skip
+    return TrainConfig(
+        task=task_name,
+        model=args.config,
+        from_scratch=True,
+        data=str(packed),
+        max_steps=steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup_steps=min(20, steps // 5),
+        dev_split=None,
+        max_frames=args.max_frames,
+        num_workers=args.num_workers,
+        ckpt_every=ckpt_every,
+        log_every=args.log_every,
+        keep_last=1,
+        progress=False,
+        seed=0,
+    )
 
 
 class KillAfter:
@@ -110,8 +131,17 @@ class KillAfter:
             yield batch
 
 
-def run_fit(args, task_name: str, packed: Path, run_dir: Path, steps: int, ckpt_every: int, device: torch.device,
-            kill_after: int = 0, resume: bool = False) -> dict:  # fmt: skip
+def run_fit(
+    args,
+    task_name: str,
+    packed: Path,
+    run_dir: Path,
+    steps: int,
+    ckpt_every: int,
+    device: torch.device,
+    kill_after: int = 0,
+    resume: bool = False,
+) -> dict:
     from signkit.train import fit
     from signkit.train.checkpoint import seed_everything
     from signkit.train.data import DatasetSource
@@ -119,8 +149,16 @@ def run_fit(args, task_name: str, packed: Path, run_dir: Path, steps: int, ckpt_
     seed_everything(0)
     task, model = build(args.config, task_name, packed, device)
     cfg = train_config(args, task_name, packed, steps, ckpt_every)
-    src = DatasetSource(packed, "train", args.batch_size, training=True, seed=0, max_frames=args.max_frames,
-                        num_workers=args.num_workers, layout=model.config.layout)  # fmt: skip
+    src = DatasetSource(
+        packed,
+        "train",
+        args.batch_size,
+        training=True,
+        seed=0,
+        max_frames=args.max_frames,
+        num_workers=args.num_workers,
+        layout=model.config.layout,
+    )
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -130,8 +168,11 @@ def run_fit(args, task_name: str, packed: Path, run_dir: Path, steps: int, ckpt_
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
     events = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln.strip()]
-    curve = [{k: e.get(k) for k in ("step", "loss", "lr", "samples_per_s", "grad_norm")} for e in events
-             if e.get("event") == "train"]  # fmt: skip
+    curve = [
+        {k: e.get(k) for k in ("step", "loss", "lr", "samples_per_s", "grad_norm")}
+        for e in events
+        if e.get("event") == "train"
+    ]
     rates = sorted(e["samples_per_s"] for e in curve[1:] if e.get("samples_per_s"))  # the first window warms up
     out = {
         "task": task_name,
@@ -179,10 +220,34 @@ def max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tuple[fl
 
 
 def child_cmd(args, run_dir: Path, kill_after: int, resume: bool) -> list[str]:
-    cmd = [sys.executable, str(HERE), "--child", str(run_dir), "--kill-after", str(kill_after), "--out", args.out,
-           "--packed", args.packed, "--config", args.config, "--batch-size", str(args.batch_size), "--lr", str(args.lr),
-           "--max-frames", str(args.max_frames), "--num-workers", str(args.num_workers), "--device", args.device,
-           "--resume-steps", str(args.resume_steps), "--log-every", str(args.log_every)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(HERE),
+        "--child",
+        str(run_dir),
+        "--kill-after",
+        str(kill_after),
+        "--out",
+        args.out,
+        "--packed",
+        args.packed,
+        "--config",
+        args.config,
+        "--batch-size",
+        str(args.batch_size),
+        "--lr",
+        str(args.lr),
+        "--max-frames",
+        str(args.max_frames),
+        "--num-workers",
+        str(args.num_workers),
+        "--device",
+        args.device,
+        "--resume-steps",
+        str(args.resume_steps),
+        "--log-every",
+        str(args.log_every),
+    ]
     return cmd + (["--resume"] if resume else [])
 
 
@@ -235,8 +300,17 @@ def child(args) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
     device = torch.device(args.device)
     steps = args.resume_steps
-    run_fit(args, "islr", Path(args.packed), Path(args.child), steps, resume_ckpt_every(steps), device,
-            kill_after=args.kill_after, resume=args.resume)  # fmt: skip
+    run_fit(
+        args,
+        "islr",
+        Path(args.packed),
+        Path(args.child),
+        steps,
+        resume_ckpt_every(steps),
+        device,
+        kill_after=args.kill_after,
+        resume=args.resume,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,8 +319,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--work", help="scratch folder for the pack and the runs (default: OUT/../train_real_work)")
     ap.add_argument("--lexicon", help="lexicon folder (index.csv + .pose files); default: spoken-to-signed's copy")
     ap.add_argument("--packed", help="an already packed dataset (skips the pack phase)")
-    ap.add_argument("--phases", nargs="+", default=["pack", "finetune", "pretrain", "resume"],
-                    choices=["pack", "finetune", "pretrain", "resume"])  # fmt: skip
+    ap.add_argument(
+        "--phases",
+        nargs="+",
+        default=["pack", "finetune", "pretrain", "resume"],
+        choices=["pack", "finetune", "pretrain", "resume"],
+    )
     ap.add_argument("--config", default="sigma-base")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--steps", type=int, default=200, help="optimiser steps of the fine-tune and the pre-train")
@@ -269,8 +347,11 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.work) if args.work else out.parent / "train_real_work"
     work.mkdir(parents=True, exist_ok=True)
     device = torch.device(args.device)
-    result: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                    "torch": torch.__version__, "phases": {}}  # fmt: skip
+    result: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "phases": {},
+    }
     path = out / "train_real.json"
     packed = Path(args.packed) if args.packed else work / "packed"
     if "pack" in args.phases and not args.packed:
@@ -283,16 +364,22 @@ def main(argv: list[str] | None = None) -> None:
             r = run_fit(args, task_name, packed, work / f"run-{phase}", args.steps, args.steps, device)
             result["phases"][phase] = r
             write_json(path, result)
-            print(f"{phase}: {r['samples_per_s_overall']:.1f} samples/s overall, median window "
-                  f"{r['samples_per_s_median_window']}, peak {r['peak_mem_gib']} GiB, loss {r['loss_first']} -> "
-                  f"{r['loss_last']}", flush=True)  # fmt: skip
+            print(
+                f"{phase}: {r['samples_per_s_overall']:.1f} samples/s overall, median window "
+                f"{r['samples_per_s_median_window']}, peak {r['peak_mem_gib']} GiB, loss {r['loss_first']} -> "
+                f"{r['loss_last']}",
+                flush=True,
+            )
     if "resume" in args.phases:
         r = resume_check(args, packed, work)
         result["phases"]["resume"] = r
         write_json(path, result)
-        print(f"resume: max |resumed - straight| {r['max_abs_diff_resumed_vs_straight']:.3g} "
-              f"(two straight runs: {r['max_abs_diff_two_straight_runs']:.3g}), atol {r['atol']}: "
-              f"{'passed' if r['passed'] else 'FAILED'}", flush=True)  # fmt: skip
+        print(
+            f"resume: max |resumed - straight| {r['max_abs_diff_resumed_vs_straight']:.3g} "
+            f"(two straight runs: {r['max_abs_diff_two_straight_runs']:.3g}), atol {r['atol']}: "
+            f"{'passed' if r['passed'] else 'FAILED'}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

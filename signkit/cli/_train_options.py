@@ -28,14 +28,32 @@ def _config(*decls: str, **attrs):
 
 
 _OPTIONS = [
-    click.option("--data", required=True,
-                 help="Packed dataset (written by `signkit pack`): a folder or a URL (s3://, gs://, https://)."),
-    click.option("-o", "--output", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-                 help="Run folder: config, checkpoints, metrics.jsonl."),
-    click.option("--train-config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                 help="JSON/TOML file of training options; CLI options override it."),
-    click.option("--set", "items", multiple=True, metavar="KEY=VALUE",
-                 help="Override any training option, e.g. --set warmup_steps=500 (repeatable)."),
+    click.option(
+        "--data",
+        required=True,
+        help="Packed dataset (written by `signkit pack`): a folder or a URL (s3://, gs://, https://).",
+    ),
+    click.option(
+        "-o",
+        "--output",
+        "run_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Run folder: config, checkpoints, metrics.jsonl.",
+    ),
+    click.option(
+        "--train-config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="JSON/TOML file of training options; CLI options override it.",
+    ),
+    click.option(
+        "--set",
+        "items",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override any training option, e.g. --set warmup_steps=500 (repeatable).",
+    ),
     _config("--max-steps", type=int, help="Optimiser steps to train for."),
     _config("--batch-size", type=int, help="Global batch size per micro-step (split across torchrun ranks)."),
     _config("--grad-accum", type=int, help="Micro-batches per optimiser step."),
@@ -51,10 +69,22 @@ _OPTIONS = [
     click.option("--resume", is_flag=True, help="Continue the run in -o from its latest checkpoint (same options)."),
     click.option("--no-progress", is_flag=True, help="No progress bar (logs still go to metrics.jsonl)."),
     click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object."),
-]  # fmt: skip
+]
 
-OVERRIDES = ("max_steps", "batch_size", "grad_accum", "lr", "head_lr", "max_frames", "seed", "num_workers",
-             "eval_every", "ckpt_every", "precision", "tensorboard")  # fmt: skip
+OVERRIDES = (
+    "max_steps",
+    "batch_size",
+    "grad_accum",
+    "lr",
+    "head_lr",
+    "max_frames",
+    "seed",
+    "num_workers",
+    "eval_every",
+    "ckpt_every",
+    "precision",
+    "tensorboard",
+)
 
 
 def train_options(f):
@@ -78,8 +108,14 @@ def run_training(kind: str, fixed: dict, opts: dict) -> None:
     D.shutdown()
     if not D.env_info().is_main:
         return
-    summary = {"run_dir": str(result.run_dir), "steps": result.state.step, "samples_seen": result.state.samples_seen,
-               "best_step": result.state.best_step, "best": result.best_eval, "last": result.last_eval}  # fmt: skip
+    summary = {
+        "run_dir": str(result.run_dir),
+        "steps": result.state.step,
+        "samples_seen": result.state.samples_seen,
+        "best_step": result.state.best_step,
+        "best": result.best_eval,
+        "last": result.last_eval,
+    }
     if opts["as_json"]:
         click.echo(json.dumps(summary, indent=2, default=float))
         return

@@ -41,8 +41,10 @@ def list_cmd(as_json: bool) -> None:
     for i in infos:
         classes = f"{i.classes} classes" if i.classes else "no classes"
         kind = "keypoints" if i.keypoints else "videos"
-        click.echo(f"{i.name:<24}{i.task:<5} {i.sign_language}/{i.spoken_language:<4} {classes:<13} "
-                   f"splits {','.join(i.splits)}  ({kind})")
+        click.echo(
+            f"{i.name:<24}{i.task:<5} {i.sign_language}/{i.spoken_language:<4} {classes:<13} "
+            f"splits {','.join(i.splits)}  ({kind})"
+        )
         click.echo(f"{'':<24}{i.title}")
         if i.subsets:
             click.echo(f"{'':<24}subsets: {', '.join(i.subsets)}")
@@ -53,8 +55,12 @@ def list_cmd(as_json: bool) -> None:
             click.echo(f"{'':<24}note: {i.notes}")
 
 
-_root_option = click.option("--root", type=click.Path(path_type=Path), default=None,
-                            help="Folder holding the release as distributed (annotation files found by name).")
+_root_option = click.option(
+    "--root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder holding the release as distributed (annotation files found by name).",
+)
 _subset_option = click.option("--subset", default=None, help="An official subset, e.g. WLASL100 or MSASL200.")
 
 
@@ -114,8 +120,9 @@ def _listed(title: str, items: list[str], total: int) -> None:
 @click.option("--absolute", is_flag=True, help="Write absolute media paths (default: relative to the CSV).")
 @click.option("--strict", is_flag=True, help="Fail if any sample's video or frames are missing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows written and the missing samples as JSON.")
-def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, absolute: bool, strict: bool,
-              as_json: bool) -> None:  # fmt: skip
+def clips_cmd(
+    name: str, root: Path | None, subset: str | None, output: Path, absolute: bool, strict: bool, as_json: bool
+) -> None:
     """Write the clip list `signkit extract` reads: one row per sample whose video or frames are present,
     with its key and clip bounds (WLASL frames, MS-ASL/How2Sign/OpenASL times); missing ones are listed.
 
@@ -139,8 +146,13 @@ def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, ab
     if as_json:
         gone = [{"key": r.key, "media": r.media} for r in missing]
         skipped = [{"where": r.where, "key": r.key, "reason": r.reason} for r in parsed.skipped]
-        click.echo(json.dumps({"clip_list": str(output), "rows": rows, "missing": gone, "skipped": skipped},
-                              indent=2, ensure_ascii=False))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {"clip_list": str(output), "rows": rows, "missing": gone, "skipped": skipped},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     for r in parsed.skipped[:20]:
         click.echo(f"skipped: {r.where}: {r.reason}", err=True)
@@ -155,8 +167,13 @@ def clips_cmd(name: str, root: Path | None, subset: str | None, output: Path, ab
 @datasets.command("poses")
 @click.argument("name")
 @_root_option
-@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="POSES_DIR to write {key}.npz into.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="POSES_DIR to write {key}.npz into.",
+)
 @click.option("--overwrite", is_flag=True, help="Rewrite pose files that exist (default: keep them and resume).")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts written and kept as JSON.")
 def poses_cmd(name: str, root: Path | None, output: Path, overwrite: bool, as_json: bool) -> None:

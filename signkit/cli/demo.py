@@ -9,8 +9,15 @@ import click
 
 
 @click.command()
-@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-out"),
-              show_default=True, help="Folder for everything the demo writes.")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-out"),
+    show_default=True,
+    help="Folder for everything the demo writes.",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Extraction processes (default: the cores).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object at the end.")
 def demo(out_dir: Path, workers: int | None, as_json: bool) -> None:

@@ -55,14 +55,23 @@ def evaluate(
     Example:
       signkit evaluate runs/lexicon --data packed/lexicon --split test
       signkit evaluate geosign.csl-daily-slt --data packed/csl-daily --split test -o eval/geosign --beams 4
-    """  # fmt: skip
+    """
     from ..train import evaluate as run_evaluate
 
     options = {}
     if wer_cleanup:
         options["wer_cleanup"] = wer_cleanup
-    result = run_evaluate(model, data, split, out_dir, batch_size=batch_size, max_frames=max_frames, options=options,
-                          beams=beams, max_new_tokens=max_new_tokens)  # fmt: skip
+    result = run_evaluate(
+        model,
+        data,
+        split,
+        out_dir,
+        batch_size=batch_size,
+        max_frames=max_frames,
+        options=options,
+        beams=beams,
+        max_new_tokens=max_new_tokens,
+    )
     if as_json:
         click.echo(json.dumps(result.metrics, indent=2, default=float))
         return

@@ -79,8 +79,13 @@ def print_summary(summary) -> None:
     for col in ("ok", "skipped", "failed", "flagged", "frames", "frames/s", "seconds"):
         table.add_column(col, justify="right")
     table.add_row(
-        str(summary.count("ok")), str(summary.count("skipped")), str(summary.count("failed")),
-        str(len(summary.flagged)), str(summary.frames), f"{summary.fps:.1f}", f"{summary.seconds:.1f}",
+        str(summary.count("ok")),
+        str(summary.count("skipped")),
+        str(summary.count("failed")),
+        str(len(summary.flagged)),
+        str(summary.frames),
+        f"{summary.fps:.1f}",
+        f"{summary.seconds:.1f}",
     )
     console.print(table)
     uploaded = f" (uploaded to {summary.log_url})" if summary.log_url else ""
@@ -89,38 +94,94 @@ def print_summary(summary) -> None:
 
 @click.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out_dir", required=True, metavar="POSES_DIR|URL",
-              help="Pose folder, or an fsspec URL (s3://bucket/poses, gs://..., file://...).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: the cores; with --engine ray: the cluster's CPUs).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run the workers here, or as Ray actors on a cluster (pip install 'signkit[ray]').")
-@click.option("--address", default=None, metavar="ADDR",
-              help="Ray cluster to join: 'auto' or host:port (default: start Ray here with --workers CPUs).")
-@click.option("--log", "log_path", type=click.Path(path_type=Path), default=None,
-              help="Run log (default: POSES_DIR/extract-log.jsonl; for a URL: ./extract-log-<url>.jsonl, "
-                   "merged into URL/extract-log.jsonl at the end).")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    metavar="POSES_DIR|URL",
+    help="Pose folder, or an fsspec URL (s3://bucket/poses, gs://..., file://...).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the cores; with --engine ray: the cluster's CPUs).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run the workers here, or as Ray actors on a cluster (pip install 'signkit[ray]').",
+)
+@click.option(
+    "--address",
+    default=None,
+    metavar="ADDR",
+    help="Ray cluster to join: 'auto' or host:port (default: start Ray here with --workers CPUs).",
+)
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run log (default: POSES_DIR/extract-log.jsonl; for a URL: ./extract-log-<url>.jsonl, "
+    "merged into URL/extract-log.jsonl at the end).",
+)
 @click.option("--overwrite", is_flag=True, help="Redo clips whose output exists (default: skip them).")
-@click.option("--estimator", default="mediapipe-holistic", show_default=True, metavar="NAME",
-              help="mediapipe-holistic (pip install 'signkit[mediapipe]') or rtmw (COCO-WholeBody-133 via "
-                   "onnxruntime, the keypoints public checkpoints were trained on; pip install 'signkit[rtmpose]').")
-@click.option("--preset", default=None, metavar="NAME",
-              help="rtmw: unisign = Uni-Sign's extraction (mode lightweight, whole image when no person is found).")
-@click.option("--mode", default=None, type=click.Choice(["lightweight", "balanced", "performance"]),
-              help="rtmw: rtmlib's model pair (default lightweight: YOLOX-tiny + RTMW-l 256x192).")
-@click.option("--device", default=None, type=click.Choice(["auto", "cpu", "cuda"]),
-              help="rtmw: onnxruntime device (default auto: CUDA where available).")
-@click.option("--model-complexity", type=click.IntRange(0, 2), default=None,
-              help="mediapipe-holistic: pose model 0 lite, 1 full (bundled, default), 2 heavy.")
-@click.option("--refine-face", is_flag=True, default=None,
-              help="mediapipe-holistic: 478 face points with irises (layout mediapipe-holistic-refined).")
-@click.option("--min-detection-confidence", type=click.FloatRange(0, 1), default=None,
-              help="mediapipe-holistic (default 0.5).")
-@click.option("--min-tracking-confidence", type=click.FloatRange(0, 1), default=None,
-              help="mediapipe-holistic (default 0.5).")
+@click.option(
+    "--estimator",
+    default="mediapipe-holistic",
+    show_default=True,
+    metavar="NAME",
+    help="mediapipe-holistic (pip install 'signkit[mediapipe]') or rtmw (COCO-WholeBody-133 via "
+    "onnxruntime, the keypoints public checkpoints were trained on; pip install 'signkit[rtmpose]').",
+)
+@click.option(
+    "--preset",
+    default=None,
+    metavar="NAME",
+    help="rtmw: unisign = Uni-Sign's extraction (mode lightweight, whole image when no person is found).",
+)
+@click.option(
+    "--mode",
+    default=None,
+    type=click.Choice(["lightweight", "balanced", "performance"]),
+    help="rtmw: rtmlib's model pair (default lightweight: YOLOX-tiny + RTMW-l 256x192).",
+)
+@click.option(
+    "--device",
+    default=None,
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="rtmw: onnxruntime device (default auto: CUDA where available).",
+)
+@click.option(
+    "--model-complexity",
+    type=click.IntRange(0, 2),
+    default=None,
+    help="mediapipe-holistic: pose model 0 lite, 1 full (bundled, default), 2 heavy.",
+)
+@click.option(
+    "--refine-face",
+    is_flag=True,
+    default=None,
+    help="mediapipe-holistic: 478 face points with irises (layout mediapipe-holistic-refined).",
+)
+@click.option(
+    "--min-detection-confidence", type=click.FloatRange(0, 1), default=None, help="mediapipe-holistic (default 0.5)."
+)
+@click.option(
+    "--min-tracking-confidence", type=click.FloatRange(0, 1), default=None, help="mediapipe-holistic (default 0.5)."
+)
 @click.option("--no-normalize", is_flag=True, help="Keep image (pixel) coordinates.")
-@click.option("--frame-fps", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
-              help="Frame rate of frame folders (PHOENIX, CSL-Daily: 25).")
+@click.option(
+    "--frame-fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=25.0,
+    show_default=True,
+    help="Frame rate of frame folders (PHOENIX, CSL-Daily: 25).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def extract(
@@ -164,14 +225,31 @@ def extract(
     from ..pose_extract import ExtractOptions
     from ..pose_extract import extract as run_extract
 
-    config = estimator_from_options(estimator, preset, {
-        "mode": mode, "device": device, "model_complexity": model_complexity, "refine_face": refine_face,
-        "min_detection_confidence": min_detection_confidence, "min_tracking_confidence": min_tracking_confidence,
-    })
+    config = estimator_from_options(
+        estimator,
+        preset,
+        {
+            "mode": mode,
+            "device": device,
+            "model_complexity": model_complexity,
+            "refine_face": refine_face,
+            "min_detection_confidence": min_detection_confidence,
+            "min_tracking_confidence": min_tracking_confidence,
+        },
+    )
     options = ExtractOptions(estimator=config, normalize=not no_normalize, frame_fps=frame_fps)
     with ExtractProgress(enabled=not quiet and not as_json) as progress:
-        summary = run_extract(inputs, out_dir, options, workers=workers, overwrite=overwrite, on_event=progress.event,
-                              engine=engine, address=address, log_path=log_path)
+        summary = run_extract(
+            inputs,
+            out_dir,
+            options,
+            workers=workers,
+            overwrite=overwrite,
+            on_event=progress.event,
+            engine=engine,
+            address=address,
+            log_path=log_path,
+        )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -200,8 +278,10 @@ def estimator_from_options(name: str, preset: str | None, given: dict):
     foreign = [k for k in given if k not in own]
     if foreign:
         flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
-        raise ExtractError(f"{flags} {'is' if len(foreign) == 1 else 'are'} not an option of --estimator {name} "
-                           f"(its options: {', '.join('--' + k.replace('_', '-') for k in own) or 'none'})")
+        raise ExtractError(
+            f"{flags} {'is' if len(foreign) == 1 else 'are'} not an option of --estimator {name} "
+            f"(its options: {', '.join('--' + k.replace('_', '-') for k in own) or 'none'})"
+        )
     if name == "rtmw" and "preset" in given:
         from ..pose_extract.rtmpose import RTMWConfig
 

@@ -35,5 +35,5 @@ def finetune(model: str, task: str | None, from_scratch: bool | None, **opts) ->
       signkit finetune --model sigma-tiny --data packed/lexicon --task islr -o runs/lexicon
       signkit finetune --model sigma-tiny --data packed/lexicon --task islr -o runs/lexicon --resume
       torchrun --nproc-per-node 4 -m signkit finetune --model sigma-base --data packed/wlasl --task islr -o runs/w
-    """  # fmt: skip
+    """
     run_training("finetune", {"model": model, "task": task, "from_scratch": from_scratch}, opts)

@@ -41,4 +41,3 @@ def info(path: str, as_json: bool) -> None:
             click.echo(f"{key:>{width}}: {words(value)}")
     for key, rows in tables.items():  # e.g. splits: one row per split
         print_table(key, rows)
-

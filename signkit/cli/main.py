@@ -93,8 +93,9 @@ class LazyGroup(click.Group):
             raise click.ClickException(os_error_message(e)) from None
         except KeyboardInterrupt:
             if ctx.invoked_subcommand in RESUME_FLAG:
-                click.echo("interrupted; rerun the same command with --resume to continue from the last checkpoint",
-                           err=True)
+                click.echo(
+                    "interrupted; rerun the same command with --resume to continue from the last checkpoint", err=True
+                )
             else:
                 click.echo("interrupted; finished work is kept, rerun the same command to continue", err=True)
             sys.exit(130)

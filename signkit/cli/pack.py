@@ -55,9 +55,25 @@ import click
     "-j", "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes that read poses."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object of counts instead of text.")
-def pack(poses_dir: Path | None, poses_opt: Path | None, out_dir: Path, labels, dataset_name, root, subset, split,
-         gloss_sequences, layout, shard_size, samples_per_shard, fps, strict, overwrite, workers,
-         as_json) -> None:  # fmt: skip
+def pack(
+    poses_dir: Path | None,
+    poses_opt: Path | None,
+    out_dir: Path,
+    labels,
+    dataset_name,
+    root,
+    subset,
+    split,
+    gloss_sequences,
+    layout,
+    shard_size,
+    samples_per_shard,
+    fps,
+    strict,
+    overwrite,
+    workers,
+    as_json,
+) -> None:
     """Pack pose files (.npz, .pose, Uni-Sign .pkl) into a dataset of WebDataset shards.
 
     What is not packed is listed in DATASET_DIR/refused.jsonl by kind: refused (the pose is empty, not finite or
@@ -115,8 +131,10 @@ def _summary(report) -> None:
         click.echo(f"{len(report.skipped_rows)} row(s) of the release name no usable sample, skipped:", err=True)
         for row in report.skipped_rows[:5]:
             click.echo(f"  {row}", err=True)
-    for what, items in (("have no label row and were not packed", report.unlabelled),
-                        ("refused", [f"{k}: {why}" for k, why in report.refused])):  # fmt: skip
+    for what, items in (
+        ("have no label row and were not packed", report.unlabelled),
+        ("refused", [f"{k}: {why}" for k, why in report.refused]),
+    ):
         if items:
             click.echo(f"error: {len(items)} pose file(s) {what}, listed in {listed}:", err=True)
             for item in items[:5]:

@@ -42,15 +42,23 @@ def predict(
     Example:
       signkit predict clip.mp4 poses/clip02.npz --model runs/wlasl100 --top-k 3
       signkit predict --model geosign.csl-daily-slt --data packed/csl-daily --split test --json
-    """  # fmt: skip
+    """
     from ..inference import iter_predictions
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         seen = 0
-        for p in iter_predictions(inputs, model, data=data, split=split, top_k=top_k, beams=beams,
-                                  max_new_tokens=max_new_tokens, language=language,
-                                  batch_size=batch_size):  # fmt: skip
+        for p in iter_predictions(
+            inputs,
+            model,
+            data=data,
+            split=split,
+            top_k=top_k,
+            beams=beams,
+            max_new_tokens=max_new_tokens,
+            language=language,
+            batch_size=batch_size,
+        ):
             seen = _echo_warnings(caught, seen)
             click.echo(json.dumps(p.to_dict(), ensure_ascii=False) if as_json else p.summary())
         _echo_warnings(caught, seen)

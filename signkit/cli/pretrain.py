@@ -25,5 +25,5 @@ def pretrain(arch: str, **opts) -> None:
     Example:
       signkit pretrain --config sigma-tiny --data packed/how2sign -o runs/pre
       signkit zoo export runs/pre -o export/
-    """  # fmt: skip
+    """
     run_training("pretrain", {"model": arch, "task": "pretrain"}, opts)

@@ -25,9 +25,15 @@ def verify(dataset_dir: str, as_json: bool) -> None:
 
     report = verify_dataset(dataset_dir)
     if as_json:
-        out = {"path": str(report.root), "ok": report.ok, "shards": report.shards_checked,
-               "samples": report.samples_checked, "sample_checksums": report.sample_checksums,
-               "problems": report.problems, "notes": report.notes}  # fmt: skip
+        out = {
+            "path": str(report.root),
+            "ok": report.ok,
+            "shards": report.shards_checked,
+            "samples": report.samples_checked,
+            "sample_checksums": report.sample_checksums,
+            "problems": report.problems,
+            "notes": report.notes,
+        }
         click.echo(json.dumps(out, indent=2))
     else:
         for problem in report.problems:

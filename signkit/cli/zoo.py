@@ -122,8 +122,12 @@ def info(name: str, as_json: bool) -> None:
 
 @zoo_group.command()
 @click.argument("name")
-@click.option("--retries", default=5, show_default=True,
-              help="Attempts after a transient failure (with backoff), for https:// and hf:// alike.")
+@click.option(
+    "--retries",
+    default=5,
+    show_default=True,
+    help="Attempts after a transient failure (with backoff), for https:// and hf:// alike.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the model's name and its files' paths as JSON.")
 def download(name: str, retries: int, as_json: bool) -> None:
     """Download a model's files into $SIGNKIT_HOME (verified by sha256, resumable, safe to run concurrently).
@@ -230,8 +234,9 @@ def add(registry_file: Path, as_json: bool) -> None:
         dest = zoo.add_registry(registry_file)
     names = sorted(zoo.registry.read_registry_file(dest))
     if as_json:
-        click.echo(json.dumps({"added": names, "registry": str(dest), "warnings": [str(w.message) for w in caught]},
-                              indent=2))  # fmt: skip
+        click.echo(
+            json.dumps({"added": names, "registry": str(dest), "warnings": [str(w.message) for w in caught]}, indent=2)
+        )
         return
     _echo_warnings(caught)
     click.echo(f"added {', '.join(names)} (registry copied to {dest})")
@@ -240,22 +245,47 @@ def add(registry_file: Path, as_json: bool) -> None:
 @zoo_group.command()
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", help="Release name, 'arch.tag' (e.g. sigma-base.mylab); default: <arch>.<run folder>.")
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("."), show_default=True,
-              help="Folder that receives <name>/.")  # fmt: skip
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder that receives <name>/.",
+)
 @click.option("--url-base", help="Where the folder will be uploaded (https://... or hf://owner/repo); else local.")
 @click.option("--licence", default="", help="Licence of the weights (SPDX id).")
 @click.option("--pretrained-on", default="", help="Data the weights were trained on.")
 @click.option("--citation", default="", help="How to cite the weights.")
 @click.option("--description", default="", help="One line for the model card and `zoo list`.")
 @click.option("--command", "made_with", default="", help="The exact command that produced the checkpoint.")
-@click.option("--from", "source_format", type=click.Choice(["signkit", "unisign"]), default="signkit",
-              show_default=True, help="Checkpoint format; unisign converts a Uni-Sign .pth.")  # fmt: skip
+@click.option(
+    "--from",
+    "source_format",
+    type=click.Choice(["signkit", "unisign"]),
+    default="signkit",
+    show_default=True,
+    help="Checkpoint format; unisign converts a Uni-Sign .pth.",
+)
 @click.option("--arch", default="sigma-base", show_default=True, help="Config for --from unisign.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export of the same name in -o.")
 @click.option("--json", "as_json", is_flag=True, help="Print the export's folder, files and entry as JSON.")
-def export(checkpoint: Path, name: str | None, out_dir: Path, url_base: str | None, licence: str, pretrained_on: str,
-           citation: str, description: str, made_with: str, source_format: str, arch: str, overwrite: bool,
-           as_json: bool) -> None:  # fmt: skip
+def export(
+    checkpoint: Path,
+    name: str | None,
+    out_dir: Path,
+    url_base: str | None,
+    licence: str,
+    pretrained_on: str,
+    citation: str,
+    description: str,
+    made_with: str,
+    source_format: str,
+    arch: str,
+    overwrite: bool,
+    as_json: bool,
+) -> None:
     """Export a checkpoint as a release: safetensors + config + model card + registry entry with sha256.
 
     CHECKPOINT is a training run folder (its best, else latest, checkpoint), a checkpoint folder, or a weights file.
@@ -266,9 +296,20 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, url_base: str | No
           --command "signkit pretrain --config sigma-base --data data/ -o runs/pretrain"
       signkit zoo add exports/sigma-base.mylab/entry.toml
     """
-    result = zoo.export(checkpoint, name, out_dir, url_base=url_base, licence=licence, pretrained_on=pretrained_on,
-                        citation=citation, description=description, command=made_with, source_format=source_format,
-                        arch=arch, overwrite=overwrite)  # fmt: skip
+    result = zoo.export(
+        checkpoint,
+        name,
+        out_dir,
+        url_base=url_base,
+        licence=licence,
+        pretrained_on=pretrained_on,
+        citation=citation,
+        description=description,
+        command=made_with,
+        source_format=source_format,
+        arch=arch,
+        overwrite=overwrite,
+    )
     if as_json:
         files = [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in result.entry.files]
         out = {"name": result.entry.name, "folder": str(result.folder), "registry": str(result.registry)}
@@ -278,4 +319,3 @@ def export(checkpoint: Path, name: str | None, out_dir: Path, url_base: str | No
     for spec in result.entry.files:
         click.echo(f"  {spec.name}  {spec.size} bytes  sha256 {spec.sha256}")
     click.echo(f"registry entry: {result.registry}")
-

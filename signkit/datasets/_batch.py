@@ -153,4 +153,3 @@ def collate(samples: list[dict[str, Any]], dtype: torch.dtype = torch.float16) -
     float16 by default: it is what the shards hold, so float32 here adds no precision, only twice the bytes to
     write, to pass between processes and to copy to the device; cast there (``.float()``), where it is free."""
     return finish_batch(pad_samples(samples, dtype))
-

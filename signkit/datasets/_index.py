@@ -58,8 +58,18 @@ def _column_pairs(rows, columns: tuple[str, ...], dtype) -> np.ndarray | None:
 
 
 # The manifest columns the loader reads (the others stay on disk).
-INDEX_COLUMNS = ("key", "shard", "split", "index", "num_frames", "label", *TEXT_FIELDS, *OFFSET_COLUMNS, *SUM_COLUMNS,
-                  *FRAME_COLUMNS)
+INDEX_COLUMNS = (
+    "key",
+    "shard",
+    "split",
+    "index",
+    "num_frames",
+    "label",
+    *TEXT_FIELDS,
+    *OFFSET_COLUMNS,
+    *SUM_COLUMNS,
+    *FRAME_COLUMNS,
+)
 
 
 def open_index(info: DatasetInfo, split: str) -> dict[str, ShardRows]:
@@ -111,8 +121,10 @@ def index_manifest(table, split: str, root) -> dict[str, ShardRows]:
         keep = keep.set_column(keep.schema.get_field_index(name), name, pc.dictionary_encode(keep[name]))
     return {
         names[ids[a]]: ShardRows(
-            keep.slice(a, b - a), frames[a:b],
-            at[a:b] if at is not None else None, sums[a:b] if sums is not None else None,
+            keep.slice(a, b - a),
+            frames[a:b],
+            at[a:b] if at is not None else None,
+            sums[a:b] if sums is not None else None,
             frame[a:b] if frame is not None else None,
         )
         for a, b in zip(starts.tolist(), stops.tolist(), strict=True)

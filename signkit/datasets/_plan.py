@@ -91,4 +91,3 @@ def bucketed(
     # what is left in the buckets is batched together, so a worker whose share is a multiple of the batch size
     # (see `aligned_share`) yields only full batches
     yield from batched((s for b in buckets for s in b), batch_size, drop_last)
-

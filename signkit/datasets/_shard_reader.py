@@ -62,7 +62,6 @@ class ShardReader:
                 return f" at sample {keys[i]!r}"
         return ""
 
-
     def check_layout(self, first: ShardInfo) -> None:
         """dataset.json's layout and dtype against the first sample's stored ``.npy`` header: one small read (each
         read checks its own sample; `verify` checks them all). Shards behind a URL are checked as they stream."""
@@ -79,7 +78,6 @@ class ShardReader:
                 f"{first.name} holds {dtype}{shape} for its first sample; dataset.json was edited or does not belong "
                 "to these shards: re-pack the dataset"
             )
-
 
     def _offsets_from_headers(self, file: ShardFile, shard: ShardInfo) -> list[tuple[int, int]]:
         expected = self._rows[shard.name].keys()

@@ -8,11 +8,13 @@ from collections.abc import Collection
 from typing import Any, BinaryIO
 
 # numpy scalars and dtypes; what a pickle of plain values with numpy numbers needs.
-NUMPY_SCALARS = frozenset({
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-})
+NUMPY_SCALARS = frozenset(
+    {
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
+)
 # numpy arrays as well (and what their pickles reference), and nothing that can run code.
 NUMPY_ARRAYS = NUMPY_SCALARS | {
     ("numpy", "ndarray"),

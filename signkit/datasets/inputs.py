@@ -25,6 +25,7 @@ PICKLE_SUFFIXES = (".pkl", ".pickle")
 INPUT_SUFFIXES = POSE_FILE_SUFFIXES + PICKLE_SUFFIXES
 UNISIGN_LAYOUT = "coco-wholebody-133"
 
+
 def find_pose_inputs(poses_dir: str | os.PathLike) -> dict[str, Path]:
     """key -> file for every pose input under ``poses_dir`` (key = relative path without suffix, '/'-separated).
 

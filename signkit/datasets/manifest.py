@@ -209,8 +209,10 @@ def consistency_problems(info: DatasetInfo, table, split: str | None = None) -> 
     if isinstance(declared, dict):
         for sp in sorted({s.split for s in shards} | set(declared if split is None else [split])):
             want = declared.get(sp) or {}
-            have = {"samples": sum(s.samples for s in shards if s.split == sp),
-                    "shards": sum(1 for s in shards if s.split == sp)}  # fmt: skip
+            have = {
+                "samples": sum(s.samples for s in shards if s.split == sp),
+                "shards": sum(1 for s in shards if s.split == sp),
+            }
             for what, n in have.items():
                 if want.get(what) != n:
                     problems.append(f"dataset.json says split {sp!r} has {want.get(what)} {what}, shards {n}; {fix}")

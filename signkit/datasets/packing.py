@@ -520,10 +520,22 @@ class _Shards:
         extractor = row.pop("extractor")
         self.extractors[extractor] = self.extractors.get(extractor, 0) + 1
         self.rows.append(
-            {**row, "key": key, "shard": writer.path.name, "split": rec.split, "label": rec.label, "gloss": rec.gloss,
-             "text": rec.text, "signer": rec.signer, "language": rec.language, "source": rec.source, "index": index,
-             "pose_offset": offsets[f"{key}.pose.npy"], "conf_offset": offsets[f"{key}.conf.npy"]}
-        )  # fmt: skip
+            {
+                **row,
+                "key": key,
+                "shard": writer.path.name,
+                "split": rec.split,
+                "label": rec.label,
+                "gloss": rec.gloss,
+                "text": rec.text,
+                "signer": rec.signer,
+                "language": rec.language,
+                "source": rec.source,
+                "index": index,
+                "pose_offset": offsets[f"{key}.pose.npy"],
+                "conf_offset": offsets[f"{key}.conf.npy"],
+            }
+        )
         self.report.samples[rec.split] += 1
         full = writer.size >= self.target_size
         if full or (self.samples_per_shard is not None and writer.count >= self.samples_per_shard):
@@ -595,9 +607,12 @@ def _write(
             del report.samples[s], report.shards[s]
     write_manifest(out.rows, tmp / MANIFEST)
     listed = [{"key": k, "kind": "refused", "reason": why} for k, why in report.refused]
-    listed += [{"key": k, "kind": "unlabelled", "reason": f"no label row names this pose ({found[k]})"}
-               for k in report.unlabelled]  # fmt: skip
-    listed += [{"key": k, "kind": "missing", "reason": "missing pose: no pose file with this key"}
-               for k in report.missing]  # fmt: skip
+    listed += [
+        {"key": k, "kind": "unlabelled", "reason": f"no label row names this pose ({found[k]})"}
+        for k in report.unlabelled
+    ]
+    listed += [
+        {"key": k, "kind": "missing", "reason": "missing pose: no pose file with this key"} for k in report.missing
+    ]
     atomic_write_text(tmp / REFUSED, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in listed))
     return report, out.shards, out.normalization(), out.made_by()

@@ -39,14 +39,24 @@ from .schema import canonical_split
 from .transforms import Augment, crop_start, temporal_crop
 
 __all__ = [  # the public names of the reader's pieces stay importable from here
-    "TEXT_FIELDS", "SignDataset", "SignLoader", "aligned_share", "batched", "bucketed", "collate", "finish_batch",
-    "num_frames", "open", "pad_samples", "shuffle_buffer", "slot_ranges",
+    "TEXT_FIELDS",
+    "SignDataset",
+    "SignLoader",
+    "aligned_share",
+    "batched",
+    "bucketed",
+    "collate",
+    "finish_batch",
+    "num_frames",
+    "open",
+    "pad_samples",
+    "shuffle_buffer",
+    "slot_ranges",
 ]
 
 
 def _identity(batch: Any) -> Any:  # batches are built by the pipeline; keep DataLoader from walking them again
     return batch
-
 
 
 class SignDataset(IterableDataset):

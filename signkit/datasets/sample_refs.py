@@ -107,16 +107,28 @@ class SampleRef:
 
     def window(self, start: int, length: int) -> SampleRef:
         """The same sample cut to ``length`` frames from ``start`` (a temporal crop, read as such)."""
-        return SampleRef(self.file, self.key, self.pose_at, self.conf_at, self.frames, self.points,
-                         self.start + start, length, self.pose_sum, self.conf_sum)
+        return SampleRef(
+            self.file,
+            self.key,
+            self.pose_at,
+            self.conf_at,
+            self.frames,
+            self.points,
+            self.start + start,
+            length,
+            self.pose_sum,
+            self.conf_sum,
+        )
 
     def read_into(self, pose: np.ndarray, conf: np.ndarray) -> None:
         """Read the arrays into ``pose`` [length, K, 3] and ``conf`` [length, K], contiguous float16 arrays, and
         check their checksums (a window reads each whole array once to check it)."""
         pose_shape, conf_shape = (self.frames, self.points, 3), (self.frames, self.points)
         if self.pose_sum is not None and self.length != self.frames:
-            for suffix, at, shape, dest, want in (("pose.npy", self.pose_at, pose_shape, pose, self.pose_sum),
-                                                  ("conf.npy", self.conf_at, conf_shape, conf, self.conf_sum)):
+            for suffix, at, shape, dest, want in (
+                ("pose.npy", self.pose_at, pose_shape, pose, self.pose_sum),
+                ("conf.npy", self.conf_at, conf_shape, conf, self.conf_sum),
+            ):
                 whole = np.empty(shape, dtype=STORE_DTYPE)
                 self._read(suffix, at, shape, whole, 0)
                 check(whole, want, self.file.name, self.key, suffix)

@@ -14,8 +14,16 @@ from .. import _keys
 from ..errors import DatasetError
 
 SPLITS = ("train", "dev", "test")
-_SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "val": "dev", "valid": "dev",
-                  "validation": "dev", "test": "test", "testing": "test"}  # fmt: skip
+_SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "dev": "dev",
+    "val": "dev",
+    "valid": "dev",
+    "validation": "dev",
+    "test": "test",
+    "testing": "test",
+}
 
 # Manifest columns, in order (DESIGN.md, "Files and shards").
 MANIFEST_COLUMNS = (

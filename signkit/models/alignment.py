@@ -87,8 +87,9 @@ def cluster_similarity(cs: torch.Tensor, ws: torch.Tensor, ct: torch.Tensor, wt:
 class HAL(nn.Module):
     """Global + local sign-text contrastive alignment (projections, prototypes and temperatures)."""
 
-    def __init__(self, dim: int, embed_dim: int, num_clusters: int, cluster_temperature: float,
-                 init_temperature: float):  # fmt: skip
+    def __init__(
+        self, dim: int, embed_dim: int, num_clusters: int, cluster_temperature: float, init_temperature: float
+    ):
         super().__init__()
         self.sign_proj = nn.Linear(dim, embed_dim)
         self.text_proj = nn.Linear(dim, embed_dim)

@@ -43,12 +43,27 @@ class ModelFamily:
         return ", ".join("pretrain" if t is None else t for t in self.tasks)
 
 
-FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (
-    ModelFamily("sigma", SigmaConfig, SigmaModel, SIGMA_CONFIGS, SIGMA_TASKS,
-                "part-wise ST-GCN + T5 with SignEF, HAL and SGT (docs/sigma.md)"),
-    ModelFamily("stgcn-classifier", STGCNClassifierConfig, STGCNClassifier, STGCN_CONFIGS, STGCN_TASKS,
-                "a plain ST-GCN over one whole-body graph + a linear head"),
-)}  # fmt: skip
+FAMILIES: dict[str, ModelFamily] = {
+    f.name: f
+    for f in (
+        ModelFamily(
+            "sigma",
+            SigmaConfig,
+            SigmaModel,
+            SIGMA_CONFIGS,
+            SIGMA_TASKS,
+            "part-wise ST-GCN + T5 with SignEF, HAL and SGT (docs/sigma.md)",
+        ),
+        ModelFamily(
+            "stgcn-classifier",
+            STGCNClassifierConfig,
+            STGCNClassifier,
+            STGCN_CONFIGS,
+            STGCN_TASKS,
+            "a plain ST-GCN over one whole-body graph + a linear head",
+        ),
+    )
+}
 
 
 def family_of(config: Any) -> ModelFamily:
@@ -102,8 +117,11 @@ def check_task(config: Any, task: str | None) -> None:
         others = [f.name for f in FAMILIES.values() if task in f.tasks]
         raise ConfigError(
             f"{config.name} (model family {family.name}) does {family.task_names()} only, not {wanted}"
-            + (f"; use a model of family {' or '.join(others)} (e.g. {next(iter(FAMILIES[others[0]].configs))})"
-               if others else "")
+            + (
+                f"; use a model of family {' or '.join(others)} (e.g. {next(iter(FAMILIES[others[0]].configs))})"
+                if others
+                else ""
+            )
         )
 
 

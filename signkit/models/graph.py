@@ -17,25 +17,55 @@ from ..pose import correspondence, get_layout
 
 PART_NAMES = ("body", "left_hand", "right_hand", "face")
 
-_UNI_SIGN_BODY = ("nose", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-                  "left_wrist", "right_wrist")  # fmt: skip
+_UNI_SIGN_BODY = (
+    "nose",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+)
 _UNI_SIGN_BODY_EDGES = ((0, 1), (0, 2), (0, 3), (0, 4), (3, 5), (5, 7), (4, 6), (6, 8))
-_HAND = ("wrist", "thumb_cmc", "thumb_mcp", "thumb_ip", "thumb_tip", "index_finger_mcp", "index_finger_pip",
-         "index_finger_dip", "index_finger_tip", "middle_finger_mcp", "middle_finger_pip", "middle_finger_dip",
-         "middle_finger_tip", "ring_finger_mcp", "ring_finger_pip", "ring_finger_dip", "ring_finger_tip",
-         "pinky_mcp", "pinky_pip", "pinky_dip", "pinky_tip")  # fmt: skip
+_HAND = (
+    "wrist",
+    "thumb_cmc",
+    "thumb_mcp",
+    "thumb_ip",
+    "thumb_tip",
+    "index_finger_mcp",
+    "index_finger_pip",
+    "index_finger_dip",
+    "index_finger_tip",
+    "middle_finger_mcp",
+    "middle_finger_pip",
+    "middle_finger_dip",
+    "middle_finger_tip",
+    "ring_finger_mcp",
+    "ring_finger_pip",
+    "ring_finger_dip",
+    "ring_finger_tip",
+    "pinky_mcp",
+    "pinky_pip",
+    "pinky_dip",
+    "pinky_tip",
+)
 # Uni-Sign's hand graph: each finger a chain from the wrist (no palm edges between finger bases).
 _UNI_SIGN_HAND_EDGES = tuple(
     e for f in range(5) for e in [(0, 4 * f + 1)] + [(4 * f + k, 4 * f + k + 1) for k in (1, 2, 3)]
 )
 # Jaw (iBUG 0, 2, ..., 16), inner lips (iBUG 60-67) and the nose tip (iBUG 30) last: the face's anchor.
-_UNI_SIGN_FACE = tuple(f"face68_{i}" for i in range(0, 17, 2)) + tuple(f"face68_{i}" for i in range(60, 68)) + (
-    "face68_30",
+_UNI_SIGN_FACE = (
+    tuple(f"face68_{i}" for i in range(0, 17, 2)) + tuple(f"face68_{i}" for i in range(60, 68)) + ("face68_30",)
 )
 _UNI_SIGN_FACE_EDGES = (
-    tuple((i, i + 1) for i in range(8)) + tuple((i, i + 1) for i in range(9, 16)) + ((16, 9),)
+    tuple((i, i + 1) for i in range(8))
+    + tuple((i, i + 1) for i in range(9, 16))
+    + ((16, 9),)
     + tuple((17, i) for i in range(17))
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -93,8 +123,9 @@ def part_graphs(layout: str, point_set: str = "uni-sign") -> dict[str, PartGraph
             graphs[part] = PartGraph(part, idx, lay.part_edges[part], anchor, body_local(f"{side}_wrist"))
         # The face is made relative to the body's nose point, which every layout has.
         face_idx = lay.part_indices("face")
-        graphs["face"] = PartGraph("face", face_idx + (lay.index("nose"),), lay.part_edges["face"], len(face_idx),
-                                   body_local("nose"))  # fmt: skip
+        graphs["face"] = PartGraph(
+            "face", face_idx + (lay.index("nose"),), lay.part_edges["face"], len(face_idx), body_local("nose")
+        )
         return graphs
     raise LayoutError(f"unknown point set {point_set!r}; use 'uni-sign' or 'full'")
 

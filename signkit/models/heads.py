@@ -85,13 +85,15 @@ def ctc_prefix_beam_search(log_probs: np.ndarray, beam_size: int = 5, blank: int
                     add(prefix, -math.inf, pnb + p)  # or it merges into the same symbol
                 else:
                     add(ext, -math.inf, total + p)
-        beams = dict(sorted(((k, (v[0], v[1])) for k, v in nxt.items()),
-                            key=lambda kv: -_logaddexp(*kv[1]))[:beam_size])  # fmt: skip
+        beams = dict(
+            sorted(((k, (v[0], v[1])) for k, v in nxt.items()), key=lambda kv: -_logaddexp(*kv[1]))[:beam_size]
+        )
     best = max(beams.items(), key=lambda kv: _logaddexp(*kv[1]))[0]
     return list(best)
 
 
-def ctc_beam_decode(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 5,
-                    blank: int = 0) -> list[list[int]]:  # fmt: skip
+def ctc_beam_decode(
+    log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 5, blank: int = 0
+) -> list[list[int]]:
     lp = log_probs.float().cpu().numpy()
     return [ctc_prefix_beam_search(lp[b, :n], beam_size, blank) for b, n in enumerate(lengths.tolist())]

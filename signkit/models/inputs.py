@@ -68,13 +68,15 @@ class UniSignInput(nn.Module):
     def __init__(self, graphs: dict[str, PartGraph], cfg: SignEncoderConfig):
         super().__init__()
         for part in PART_NAMES:
-            self.register_buffer(f"index_{part}", torch.tensor(graphs[part].indices, dtype=torch.long),
-                                 persistent=False)  # fmt: skip
+            self.register_buffer(
+                f"index_{part}", torch.tensor(graphs[part].indices, dtype=torch.long), persistent=False
+            )
         self.anchors = {p: graphs[p].anchor for p in PART_NAMES}
         self.threshold = cfg.conf_threshold
 
-    def forward(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor,
-                frame_size: torch.Tensor | None) -> dict[str, torch.Tensor]:  # fmt: skip
+    def forward(
+        self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor, frame_size: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
         if frame_size is None:
             raise ConfigError(
                 "the uni-sign input transform needs each sample's source frame size (batch['frame_size'] [B, 2], "
@@ -121,8 +123,9 @@ class PartInputs(nn.Module):
         else:
             self.parts = nn.ModuleDict({p: SignkitPartInput(graphs[p], cfg) for p in PART_NAMES})
 
-    def forward(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor,
-                frame_size: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    def forward(
+        self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor, frame_size: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         if self.transform == "uni-sign":
             return self.unisign(pose, conf, mask, frame_size)
         return {p: self.parts[p](pose, conf, mask) for p in PART_NAMES}

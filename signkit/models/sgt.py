@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 
-def mine_hard_negatives(sim: torch.Tensor, same: torch.Tensor, mode: str = "sample",
-                        generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def mine_hard_negatives(
+    sim: torch.Tensor, same: torch.Tensor, mode: str = "sample", generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For a [B, B] sign x text similarity: (a negative text per sign, a negative sign per text, valid [B]).
 
     ``same[i, j]`` is True where text j is the same string as text i (never a negative). Rows with no negative
@@ -42,5 +43,6 @@ def same_text_matrix(ids: torch.Tensor) -> torch.Tensor:
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float) -> torch.Tensor:
     """Token cross-entropy over [B, L, V] logits; label -100 is ignored."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100,
-                           label_smoothing=label_smoothing)  # fmt: skip
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, label_smoothing=label_smoothing
+    )

@@ -72,8 +72,9 @@ class SigmaModel(nn.Module):
         if missing:
             names = [keys[i] for i in missing] if keys else missing
             raise ModelError(f"samples without text cannot train this task: {names[:5]}; give them text or drop them")
-        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.config.max_text_tokens,
-                             return_tensors="pt")  # fmt: skip
+        enc = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.config.max_text_tokens, return_tensors="pt"
+        )
         device = self.device
         return enc["input_ids"].to(device), enc["attention_mask"].to(device).bool()
 
@@ -164,8 +165,9 @@ class SigmaModel(nn.Module):
 
     # ---- losses -------------------------------------------------------------------------------------------------
     def _lm_logits(self, enc: torch.Tensor, enc_mask: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        out = self.text_model(encoder_outputs=(enc,), attention_mask=enc_mask.long(),
-                              decoder_input_ids=self.text_model._shift_right(ids))  # fmt: skip
+        out = self.text_model(
+            encoder_outputs=(enc,), attention_mask=enc_mask.long(), decoder_input_ids=self.text_model._shift_right(ids)
+        )
         return out.logits
 
     def _lm(self, enc: torch.Tensor, enc_mask: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -231,15 +233,27 @@ class SigmaModel(nn.Module):
         terms = {}
         if "targets" in batch:
             log_probs = logits.float().log_softmax(-1).transpose(0, 1)
-            terms["ctc"] = F.ctc_loss(log_probs, batch["targets"].to(logits.device), lengths,
-                                      batch["target_lengths"].to(logits.device), blank=0, reduction="mean",
-                                      zero_infinity=True)  # fmt: skip
+            terms["ctc"] = F.ctc_loss(
+                log_probs,
+                batch["targets"].to(logits.device),
+                lengths,
+                batch["target_lengths"].to(logits.device),
+                blank=0,
+                reduction="mean",
+                zero_infinity=True,
+            )
         return SigmaOutput(terms.get("ctc", logits.sum() * 0.0), terms, logits=logits, lengths=lengths)
 
     # ---- inference ----------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def predict(self, batch: dict, k: int = 5, beam_size: int | None = None, length_penalty: float | None = None,
-                max_length: int | None = None):  # fmt: skip
+    def predict(
+        self,
+        batch: dict,
+        k: int = 5,
+        beam_size: int | None = None,
+        length_penalty: float | None = None,
+        max_length: int | None = None,
+    ):
         """islr: (top-k class indices [B, k], probabilities [B, k]); cslr: id sequences (greedy when beam_size is
         1, else prefix beam search); slt and pre-training: generated strings. ``beam_size``, ``length_penalty`` and
         ``max_length`` (new tokens) default to the config's ``num_beams``, ``length_penalty``, ``max_new_tokens``."""
@@ -257,16 +271,24 @@ class SigmaModel(nn.Module):
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
 
     @torch.no_grad()
-    def generate(self, batch: dict, num_beams: int | None = None, max_new_tokens: int | None = None,
-                 length_penalty: float | None = None) -> torch.Tensor:  # fmt: skip
+    def generate(
+        self,
+        batch: dict,
+        num_beams: int | None = None,
+        max_new_tokens: int | None = None,
+        length_penalty: float | None = None,
+    ) -> torch.Tensor:
         """Generated token ids [B, L] (decoder start token first); unset arguments come from the config."""
         embeds, mask = self.sign_inputs(batch)
         cfg = self.config
         return self.text_model.generate(
-            inputs_embeds=embeds, attention_mask=mask.long(), do_sample=False,
-            num_beams=num_beams or cfg.num_beams, max_new_tokens=max_new_tokens or cfg.max_new_tokens,
+            inputs_embeds=embeds,
+            attention_mask=mask.long(),
+            do_sample=False,
+            num_beams=num_beams or cfg.num_beams,
+            max_new_tokens=max_new_tokens or cfg.max_new_tokens,
             length_penalty=cfg.length_penalty if length_penalty is None else length_penalty,
-        )  # fmt: skip
+        )
 
 
 def parameter_counts(model: nn.Module) -> dict[str, int]:

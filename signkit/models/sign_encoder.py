@@ -66,14 +66,16 @@ class SignEncoder(nn.Module):
         if conf.shape != pose.shape[:3] or mask.shape != pose.shape[:2]:
             raise ConfigError(f"conf must be [B, T, K] and mask [B, T]; got {tuple(conf.shape)}, {tuple(mask.shape)}")
 
-    def part_inputs(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor,
-                    frame_size: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    def part_inputs(
+        self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor, frame_size: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """The four part tensors [B, T, V, 3] the configured input transform makes (for inspection and parity)."""
         self.check_input(pose, conf, mask)
         return self.inputs(pose, conf, mask.bool(), frame_size)
 
-    def forward(self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor,
-                frame_size: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    def forward(
+        self, pose: torch.Tensor, conf: torch.Tensor, mask: torch.Tensor, frame_size: torch.Tensor | None = None
+    ) -> torch.Tensor:
         parts = self.part_inputs(pose, conf, mask, frame_size)
         mask = mask.bool()
         body_feat = None
@@ -82,8 +84,9 @@ class SignEncoder(nn.Module):
         # joint statistics in training, as its running statistics (updated by both) do in eval. Two calls gave
         # each hand its own training statistics but one shared running mean: a train/eval gap that kept CSLR
         # from reproducing in eval the words it had overfit in training (tests/test_fs_words.py).
-        groups = [("body",), ("left_hand", "right_hand"), ("face",)] if self.cfg.share_hands else \
-            [(p,) for p in PART_NAMES]
+        groups = (
+            [("body",), ("left_hand", "right_hand"), ("face",)] if self.cfg.share_hands else [(p,) for p in PART_NAMES]
+        )
         for group in groups:
             key = MODULE_KEYS[group[-1]]
             n = len(group)

@@ -74,8 +74,16 @@ class GCNUnit(nn.Module):
 class STGCNBlock(nn.Module):
     """Spatial GCN, then (if ``t_kernel > 1``) a temporal convolution over each point's track, plus residual."""
 
-    def __init__(self, in_channels: int, out_channels: int, t_kernel: int, A: torch.Tensor, adaptive: bool = True,
-                 masked_bn: bool = True, dropout: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        t_kernel: int,
+        A: torch.Tensor,
+        adaptive: bool = True,
+        masked_bn: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.gcn = GCNUnit(in_channels, out_channels, A, adaptive, masked_bn)
         if t_kernel > 1:
@@ -111,8 +119,16 @@ class STGCNBlock(nn.Module):
 class STGCNChain(nn.Module):
     """A chain of `STGCNBlock` named ``layer{i}_{j}`` (stage i, repeat j) as in Uni-Sign."""
 
-    def __init__(self, in_channels: int, stages: list[tuple[int, int]], t_kernel: int, A: torch.Tensor,
-                 adaptive: bool = True, masked_bn: bool = True, dropout: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        stages: list[tuple[int, int]],
+        t_kernel: int,
+        A: torch.Tensor,
+        adaptive: bool = True,
+        masked_bn: bool = True,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         last = in_channels
         for i, (channels, depth) in enumerate(stages):

@@ -53,9 +53,14 @@ class STGCNClassifierConfig(ModelConfigBase):
 
     def input_config(self) -> SignEncoderConfig:
         """The input-transform settings in the form `PartInputs` takes (and validates)."""
-        return SignEncoderConfig(point_set=self.point_set, input_transform=self.input_transform,
-                                 conf_threshold=self.conf_threshold, body_scale=self.body_scale,
-                                 part_scale=self.part_scale, clip=self.clip)  # fmt: skip
+        return SignEncoderConfig(
+            point_set=self.point_set,
+            input_transform=self.input_transform,
+            conf_threshold=self.conf_threshold,
+            body_scale=self.body_scale,
+            part_scale=self.part_scale,
+            clip=self.clip,
+        )
 
     def validate(self) -> STGCNClassifierConfig:
         self.input_config().validate()
@@ -125,8 +130,15 @@ class STGCNClassifier(nn.Module):
         self.inputs = PartInputs(graphs, config.input_config())
         num_points, edges = whole_body_graph(graphs)
         A = torch.from_numpy(adjacency(num_points, edges).astype(np.float32))
-        self.stgcn = STGCNChain(3, [(c, 1) for c in config.channels], config.temporal_kernel, A,
-                                config.adaptive_graph, config.masked_batchnorm, config.dropout)  # fmt: skip
+        self.stgcn = STGCNChain(
+            3,
+            [(c, 1) for c in config.channels],
+            config.temporal_kernel,
+            A,
+            config.adaptive_graph,
+            config.masked_batchnorm,
+            config.dropout,
+        )
         self.head = ISLRHead(config.channels[-1], num_classes, config.head_dropout)
 
     @property

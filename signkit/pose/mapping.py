@@ -14,13 +14,75 @@ from .layouts import COCO_BODY_POINTS, HAND_POINTS, get_layout
 # iBUG-68 face points -> MediaPipe face-mesh vertex (the closest mesh vertex; the mesh has no exact jaw contour,
 # so the jaw points 0-16 are approximate).
 IBUG68_FROM_FACEMESH = (
-    162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389,  # jaw 0-16
-    71, 63, 105, 66, 107, 336, 296, 334, 293, 301,  # brows 17-26
-    168, 197, 5, 4, 75, 97, 2, 326, 305,  # nose 27-35
-    33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380,  # eyes 36-47
-    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,  # outer lips 48-59
-    78, 82, 13, 312, 308, 317, 14, 87,  # inner lips 60-67
-)  # fmt: skip
+    162,
+    234,
+    93,
+    58,
+    172,
+    136,
+    149,
+    148,
+    152,
+    377,
+    378,
+    365,
+    397,
+    288,
+    323,
+    454,
+    389,  # jaw 0-16
+    71,
+    63,
+    105,
+    66,
+    107,
+    336,
+    296,
+    334,
+    293,
+    301,  # brows 17-26
+    168,
+    197,
+    5,
+    4,
+    75,
+    97,
+    2,
+    326,
+    305,  # nose 27-35
+    33,
+    160,
+    158,
+    133,
+    153,
+    144,
+    362,
+    385,
+    387,
+    263,
+    373,
+    380,  # eyes 36-47
+    61,
+    39,
+    37,
+    0,
+    267,
+    269,
+    291,
+    405,
+    314,
+    17,
+    84,
+    181,  # outer lips 48-59
+    78,
+    82,
+    13,
+    312,
+    308,
+    317,
+    14,
+    87,  # inner lips 60-67
+)
 
 # COCO body names that MediaPipe Pose calls differently; the other 17 COCO body names are MediaPipe's own.
 _COCO_BODY_FROM_MEDIAPIPE = {"left_big_toe": "left_foot_index", "right_big_toe": "right_foot_index"}

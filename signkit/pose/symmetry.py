@@ -20,13 +20,36 @@ from .layouts import get_layout
 # iBUG-68 (0-based) mirror pairs; the points not listed lie on the midline (chin 8, nose ridge 27-30, 33, 51, 57,
 # 62, 66). The same pairs as the COCO-WholeBody face flip table.
 IBUG68_PAIRS = (
-    (0, 16), (1, 15), (2, 14), (3, 13), (4, 12), (5, 11), (6, 10), (7, 9),  # jaw
-    (17, 26), (18, 25), (19, 24), (20, 23), (21, 22),  # brows
-    (31, 35), (32, 34),  # nostrils
-    (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),  # eyes
-    (48, 54), (49, 53), (50, 52), (55, 59), (56, 58),  # outer lips
-    (60, 64), (61, 63), (65, 67),  # inner lips
-)  # fmt: skip
+    (0, 16),
+    (1, 15),
+    (2, 14),
+    (3, 13),
+    (4, 12),
+    (5, 11),
+    (6, 10),
+    (7, 9),  # jaw
+    (17, 26),
+    (18, 25),
+    (19, 24),
+    (20, 23),
+    (21, 22),  # brows
+    (31, 35),
+    (32, 34),  # nostrils
+    (36, 45),
+    (37, 44),
+    (38, 43),
+    (39, 42),
+    (40, 47),
+    (41, 46),  # eyes
+    (48, 54),
+    (49, 53),
+    (50, 52),
+    (55, 59),
+    (56, 58),  # outer lips
+    (60, 64),
+    (61, 63),
+    (65, 67),  # inner lips
+)
 
 # layout -> (face table, prefix of the face points' names)
 FACE_TABLES = {

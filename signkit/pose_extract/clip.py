@@ -92,7 +92,10 @@ def extract_clip(
         "normalization": None,
         "extractor": meta if meta is not None else options.estimator.meta(),
         "source": {
-            **clip.source_meta(), "key": clip.key, "absolute_path": os.path.abspath(clip.path), **source_stat(clip)
+            **clip.source_meta(),
+            "key": clip.key,
+            "absolute_path": os.path.abspath(clip.path),
+            **source_stat(clip),
         },
         "flags": flags,
     }

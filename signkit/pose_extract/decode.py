@@ -160,8 +160,10 @@ def _open_video(path: Path):
     if _is_still_image(container.format.name):
         name = container.format.name
         container.close()
-        raise VideoError(f"{path}: a still image ({name}), not a video, whatever its extension; to extract images "
-                         "as frames, put them in a folder (one image per frame) and give the folder")
+        raise VideoError(
+            f"{path}: a still image ({name}), not a video, whatever its extension; to extract images "
+            "as frames, put them in a folder (one image per frame) and give the folder"
+        )
     stream = container.streams.video[0]
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else 0.0

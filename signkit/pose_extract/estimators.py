@@ -87,13 +87,20 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
     entry.name: entry
     for entry in (
         EstimatorEntry(
-            "mediapipe-holistic", "signkit.pose_extract.mediapipe_backend", "HolisticConfig", "mediapipe",
+            "mediapipe-holistic",
+            "signkit.pose_extract.mediapipe_backend",
+            "HolisticConfig",
+            "mediapipe",
             "mediapipe-holistic",
             "MediaPipe Holistic (tracking across frames, CPU); face mesh and hands; Python <= 3.12",
             ("mediapipe",),
         ),
         EstimatorEntry(
-            "rtmw", "signkit.pose_extract.rtmpose", "RTMWConfig", "rtmpose", "coco-wholebody-133",
+            "rtmw",
+            "signkit.pose_extract.rtmpose",
+            "RTMWConfig",
+            "rtmpose",
+            "coco-wholebody-133",
             "RTMPose/RTMW whole-body via onnxruntime (CPU or CUDA), the keypoints Uni-Sign, Geo-Sign, MSKA "
             "and Sigma were trained on; any Python onnxruntime supports",
             ("onnxruntime", "cv2"),

@@ -75,8 +75,12 @@ def clean_key(key: str) -> str:
     return _keys.clean_key(key, ExtractError)
 
 
-def _walk(folder: str, entries: list[os.DirEntry] | None = None, relative: str = "",
-          visited: set[tuple[int, int]] | None = None) -> Iterable[tuple[str, str]]:
+def _walk(
+    folder: str,
+    entries: list[os.DirEntry] | None = None,
+    relative: str = "",
+    visited: set[tuple[int, int]] | None = None,
+) -> Iterable[tuple[str, str]]:
     """``(path, path relative to the walk's root)`` of the video files and frame folders under ``folder`` (whose
     listing is ``entries``, if already read), in sorted order, never descending into a frame folder.
 
@@ -141,9 +145,7 @@ def discover(inputs: Iterable[str | os.PathLike]) -> list[Clip]:
         elif path.suffix.lower() in VIDEO_SUFFIXES:
             clips.append(Clip(path, make_key(path.name)))
         else:
-            raise ExtractError(
-                f"{path}: not a video ({', '.join(VIDEO_SUFFIXES)}), a folder or a .csv clip list"
-            )
+            raise ExtractError(f"{path}: not a video ({', '.join(VIDEO_SUFFIXES)}), a folder or a .csv clip list")
     if not clips:
         shown = ", ".join(str(i) for i in inputs)
         raise ExtractError(

@@ -137,8 +137,9 @@ class _Pool:
         try:
             self.tasks, self.messages = self.ctx.Queue(), self.ctx.Queue()  # starts the resource tracker: a process
         except OSError as e:
-            raise ExtractError(f"cannot start helper processes ({e.strerror or e}); check that {sys.executable} "
-                               "runs for this user") from None
+            raise ExtractError(
+                f"cannot start helper processes ({e.strerror or e}); check that {sys.executable} runs for this user"
+            ) from None
         self.run = run
         self.by_key = {c.key: c for c in todo}
         self.procs: dict[int, mp.process.BaseProcess] = {}
@@ -159,15 +160,16 @@ class _Pool:
         wid, self.next_wid = self.next_wid, self.next_wid + 1
         run = self.run
         p = self.ctx.Process(
-            target=_worker_main, args=(wid, self.tasks, self.messages, run.out, run.options, run.extractor,
-                                       os.getpid()),
+            target=_worker_main,
+            args=(wid, self.tasks, self.messages, run.out, run.options, run.extractor, os.getpid()),
             daemon=True,
         )
         try:
             p.start()
         except OSError as e:  # the interpreter cannot be executed at all
-            raise ExtractError(f"cannot start a worker process ({e.strerror or e}: {sys.executable}); check that "
-                               "this user can run it") from None
+            raise ExtractError(
+                f"cannot start a worker process ({e.strerror or e}: {sys.executable}); check that this user can run it"
+            ) from None
         self.procs[wid], self.current[wid] = p, None
 
     def serve(self) -> None:

@@ -278,8 +278,11 @@ def _graph_config(config: HolisticConfig, threads: int | None) -> bytes:
     validated.initialize(binary_graph_path=str(root / _GRAPH))
     graph = calculator_pb2.CalculatorGraphConfig.FromString(validated.binary_config)
     options = {
-        _DETECTION_NODE: (detections_pb2.TensorsToDetectionsCalculatorOptions, "min_score_thresh",
-                          config.min_detection_confidence),
+        _DETECTION_NODE: (
+            detections_pb2.TensorsToDetectionsCalculatorOptions,
+            "min_score_thresh",
+            config.min_detection_confidence,
+        ),
         _TRACKING_NODE: (thresholding_pb2.ThresholdingCalculatorOptions, "threshold", config.min_tracking_confidence),
     }
     for node in graph.node:
@@ -287,8 +290,9 @@ def _graph_config(config: HolisticConfig, threads: int | None) -> bytes:
             kind, name, value = options.pop(node.name)
             setattr(node.options.Extensions[kind.ext], name, value)
     if options:
-        raise ExtractError(f"mediapipe {mediapipe_version()}: the Holistic graph lacks {sorted(options)}; "
-                           "install mediapipe==0.10.14")
+        raise ExtractError(
+            f"mediapipe {mediapipe_version()}: the Holistic graph lacks {sorted(options)}; install mediapipe==0.10.14"
+        )
     if threads is not None:
         del graph.executor[:]  # the default executor's entry; num_threads sizes it instead
         graph.num_threads = threads
@@ -385,14 +389,16 @@ class HolisticEstimator:
         from mediapipe.python import packet_creator
 
         self._run = _GraphRun(self._graph)
-        self._graph.start_run({
-            "model_complexity": packet_creator.create_int(self.config.model_complexity),
-            "smooth_landmarks": packet_creator.create_bool(True),
-            "enable_segmentation": packet_creator.create_bool(False),
-            "smooth_segmentation": packet_creator.create_bool(True),
-            "refine_face_landmarks": packet_creator.create_bool(self.config.refine_face),
-            "use_prev_landmarks": packet_creator.create_bool(True),
-        })
+        self._graph.start_run(
+            {
+                "model_complexity": packet_creator.create_int(self.config.model_complexity),
+                "smooth_landmarks": packet_creator.create_bool(True),
+                "enable_segmentation": packet_creator.create_bool(False),
+                "smooth_segmentation": packet_creator.create_bool(True),
+                "refine_face_landmarks": packet_creator.create_bool(self.config.refine_face),
+                "use_prev_landmarks": packet_creator.create_bool(True),
+            }
+        )
         return self._run
 
     def reset(self) -> None:

@@ -49,9 +49,16 @@ class ClipWorker:
     def run(self, clip: Clip) -> ClipResult:
         local_out = isinstance(self.out, LocalOutput)
         if self.cwd is None and (not clip.path.is_absolute() or (local_out and not self.out.root.is_absolute())):
-            return ClipResult(clip.key, str(clip.path), self.out.target(clip.key), "failed", error=(
-                f"{clip.path}: a relative path, on a node without the folder the command ran in; "
-                "give absolute paths on a shared filesystem"))
+            return ClipResult(
+                clip.key,
+                str(clip.path),
+                self.out.target(clip.key),
+                "failed",
+                error=(
+                    f"{clip.path}: a relative path, on a node without the folder the command ran in; "
+                    "give absolute paths on a shared filesystem"
+                ),
+            )
         result, self.estimator = run_clip(clip, self.out, self.options, self.estimator, meta=self.meta)
         return result
 
@@ -100,8 +107,10 @@ class RayEngine:
                 else:
                     ray.init(address=address, **settings)
             except (ConnectionError, ValueError, RuntimeError) as e:
-                raise ExtractError(f"cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0]}); "
-                                   "start one with `ray start --head` or give its address") from None
+                raise ExtractError(
+                    f"cannot connect to the Ray cluster at {address} ({str(e).splitlines()[0]}); "
+                    "start one with `ray start --head` or give its address"
+                ) from None
             self.started = True
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < 1:

@@ -173,8 +173,11 @@ def model_paths(config: RTMWConfig) -> dict[str, Path]:
     if is_offline():  # name every file that is missing, not only the first
         from ..zoo.downloading import origin_for
 
-        missing = [s for s in config.sources.values()
-                   if "://" in s and not _cached(s).is_file() and origin_for(*_spec(s)).remote]  # a mirror folder is ok
+        missing = [
+            s
+            for s in config.sources.values()
+            if "://" in s and not _cached(s).is_file() and origin_for(*_spec(s)).remote
+        ]  # a mirror folder is ok
         if missing:
             names = ", ".join(_cached(s).name for s in missing)
             raise ExtractError(
@@ -228,8 +231,10 @@ def _unpacked(archive: Path) -> Path:
         with zipfile.ZipFile(archive) as z:
             members = [m for m in z.namelist() if m.endswith(".onnx")]
             if len(members) != 1:
-                raise ExtractError(f"{archive}: expected one .onnx file in the zip, found {members or 'none'}; "
-                                   "delete it to download again")
+                raise ExtractError(
+                    f"{archive}: expected one .onnx file in the zip, found {members or 'none'}; "
+                    "delete it to download again"
+                )
             with atomic_path(target) as tmp, z.open(members[0]) as src, open(tmp, "wb") as dst:
                 while block := src.read(1 << 20):
                     dst.write(block)
@@ -256,8 +261,9 @@ def _session(path: Path, config: RTMWConfig, role: str, inputs: list, outputs: l
     ort = require_onnxruntime()
     available = ort.get_available_providers()
     if config.device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise ExtractError("device cuda: this onnxruntime has no CUDA provider; pip install onnxruntime-gpu "
-                           "or use device cpu")
+        raise ExtractError(
+            "device cuda: this onnxruntime has no CUDA provider; pip install onnxruntime-gpu or use device cpu"
+        )
     cuda = config.device in ("cuda", "auto") and "CUDAExecutionProvider" in available
     providers = (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
     options = ort.SessionOptions()
@@ -272,8 +278,10 @@ def _session(path: Path, config: RTMWConfig, role: str, inputs: list, outputs: l
     found_in = [list(i.shape) for i in session.get_inputs()]
     found_out = [list(o.shape) for o in session.get_outputs()]
     if not _shapes_match(found_in, inputs) or not _shapes_match(found_out, outputs):
-        raise ExtractError(f"{path}: not an RTMW {role} model: expected inputs {inputs} and outputs {outputs}, "
-                           f"found inputs {found_in} and outputs {found_out}")
+        raise ExtractError(
+            f"{path}: not an RTMW {role} model: expected inputs {inputs} and outputs {outputs}, "
+            f"found inputs {found_in} and outputs {found_out}"
+        )
     return session
 
 
@@ -299,8 +307,13 @@ class RTMWEstimator:
         (dw, dh), (pw, ph) = config.sizes
         self.det_size, self.pose_size = (dw, dh), (pw, ph)
         self.det = _session(paths["det"], config, "detector", [[1, 3, dh, dw]], [[1, "N", 5], [1, "N"]])
-        self.pose = _session(paths["pose"], config, "pose", [[1, 3, ph, pw]],
-                             [[1, NUM_KEYPOINTS, int(pw * SIMCC_SPLIT)], [1, NUM_KEYPOINTS, int(ph * SIMCC_SPLIT)]])
+        self.pose = _session(
+            paths["pose"],
+            config,
+            "pose",
+            [[1, 3, ph, pw]],
+            [[1, NUM_KEYPOINTS, int(pw * SIMCC_SPLIT)], [1, NUM_KEYPOINTS, int(ph * SIMCC_SPLIT)]],
+        )
         self._det_io = (self.det.get_inputs()[0].name, [o.name for o in self.det.get_outputs()])
         self._pose_io = (self.pose.get_inputs()[0].name, [o.name for o in self.pose.get_outputs()])
         self._mean, self._std = np.array(MEAN), np.array(STD)
@@ -332,10 +345,12 @@ class RTMWEstimator:
         w, h = self.pose_size
         aspect = w / h
         width, height = scale[:1], scale[1:]
-        scale = np.where(width > height * aspect, np.hstack([width, width / aspect]),
-                         np.hstack([height * aspect, height]))
-        crop = self._cv2.warpAffine(bgr, _warp_matrix(self._cv2, center, scale, (w, h)), (int(w), int(h)),
-                                    flags=self._cv2.INTER_LINEAR)
+        scale = np.where(
+            width > height * aspect, np.hstack([width, width / aspect]), np.hstack([height * aspect, height])
+        )
+        crop = self._cv2.warpAffine(
+            bgr, _warp_matrix(self._cv2, center, scale, (w, h)), (int(w), int(h)), flags=self._cv2.INTER_LINEAR
+        )
         name, outputs = self._pose_io
         simcc_x, simcc_y = self.pose.run(outputs, {name: _nchw((crop - self._mean) / self._std)})[:2]
         x, y = simcc_x[0], simcc_y[0]
@@ -407,4 +422,3 @@ def _third_point(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a - b`` turned 90 degrees counter-clockwise about ``b``."""
     d = a - b
     return b + np.r_[-d[1], d[0]]
-

@@ -284,8 +284,10 @@ def extract(
     clips = items if items and all(isinstance(c, Clip) for c in items) else discover(items)
     out = open_output(out_dir)
     if getattr(out, "process_local", False):
-        raise ExtractError(f"{out_dir}: memory:// lives in one process and the workers are other processes; "
-                           "give a folder or a shared URL")
+        raise ExtractError(
+            f"{out_dir}: memory:// lives in one process and the workers are other processes; "
+            "give a folder or a shared URL"
+        )
     if not out.exists():  # nothing can be finished: check the models before creating anything
         options.estimator.prepare()
     out.prepare()
@@ -328,8 +330,9 @@ def _extract_locked(clips, out, options, workers, overwrite, emit, engine_cls, a
     return ExtractSummary(run.results, time.monotonic() - t0, log.path, log_url)
 
 
-def _plan(clips: list[Clip], out: Output, log: RunLog, overwrite: bool, emit,
-          estimator: str) -> tuple[list[Clip], list[Clip]]:
+def _plan(
+    clips: list[Clip], out: Output, log: RunLog, overwrite: bool, emit, estimator: str
+) -> tuple[list[Clip], list[Clip]]:
     """Split the clips into (to extract, finished). A finished clip matches its log line (source and output) or
     is an unlogged output of an interrupted run (logged now, if it reads as a pose of the same source)."""
     if overwrite:
@@ -365,8 +368,10 @@ def _check_same_estimator(logged: dict[str, dict], name: str, log: Path) -> None
     for record in logged.values():
         other = (record.get("extractor") or {}).get("name")
         if other and other != name:
-            raise ExtractError(f"{log.parent} holds poses extracted with {other} (see {log.name}); this run uses "
-                               f"{name}: give another -o, or --overwrite to redo them with {name}")
+            raise ExtractError(
+                f"{log.parent} holds poses extracted with {other} (see {log.name}); this run uses "
+                f"{name}: give another -o, or --overwrite to redo them with {name}"
+            )
 
 
 def _same_output(logged: dict | None, now: dict) -> bool:
@@ -405,10 +410,20 @@ def _log_recovered(clip: Clip, out: Output, log: RunLog) -> str | None:
     source = pose.meta.get("source") or {}
     if not same_source({k: source[k] for k in ("size", "mtime_ns") if k in source}, clip):
         return "its output was made from another source"
-    log.write(ClipResult(clip.key, str(clip.path), out.target(clip.key), "ok", frames=pose.num_frames,
-                         flags=list(pose.meta.get("flags", [])), extractor=pose.meta.get("extractor"),
-                         recovered=True, source_stat=fingerprint(clip),
-                         output_stat=out.finished_stats([clip.key]).get(clip.key)))
+    log.write(
+        ClipResult(
+            clip.key,
+            str(clip.path),
+            out.target(clip.key),
+            "ok",
+            frames=pose.num_frames,
+            flags=list(pose.meta.get("flags", [])),
+            extractor=pose.meta.get("extractor"),
+            recovered=True,
+            source_stat=fingerprint(clip),
+            output_stat=out.finished_stats([clip.key]).get(clip.key),
+        )
+    )
     return None
 
 
@@ -441,5 +456,6 @@ def _publish_log(out: Output, log: Path) -> str | None:
     except Exception as e:
         if failing:
             return None
-        raise ExtractError(f"the run log is kept in {log}, but uploading it to {out.url} failed ({e}); "
-                           "the next run uploads it") from None
+        raise ExtractError(
+            f"the run log is kept in {log}, but uploading it to {out.url} failed ({e}); the next run uploads it"
+        ) from None

@@ -89,8 +89,14 @@ class TrainConfig:
         return cls(**data)
 
 
-_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a string",
-          "tuple[float, float]": "two numbers, e.g. [0.9, 0.999]", "dict[str, Any]": "a table of options"}
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "tuple[float, float]": "two numbers, e.g. [0.9, 0.999]",
+    "dict[str, Any]": "a table of options",
+}
 
 
 def _checked(name: str, value: Any, annotation: str) -> Any:

@@ -83,8 +83,9 @@ def evaluate(
         labels.language = labels.language or trained.language
     options = {**(meta or {}).get("options", {}), **(options or {})}
     if task_name in ("slt", GENERATIVE_ISLR):
-        options.update(decoding(net.config, beams or options.get("beam_size"),
-                                max_new_tokens or options.get("max_length")))  # fmt: skip
+        options.update(
+            decoding(net.config, beams or options.get("beam_size"), max_new_tokens or options.get("max_length"))
+        )
     elif task_name == "cslr" and beams:  # CTC: greedy unless a beam is asked for (max_new_tokens does not apply)
         options["beam_size"] = beams
     t = make_task(task_name, labels, options)
@@ -104,8 +105,14 @@ def evaluate(
         scores["majority_baseline_top1"] = majority_baseline(split_labels(data, "train"), eval_labels)
     if task_name == "cslr" and has_split(data, "train"):
         scores.update(wer_baselines(split_glosses(data, "train"), [p["ref"] for p in preds]))
-    result = {"model": str(model), "data": str(data), "split": source.split, "task": task_name,
-              "samples": len(preds), "metrics": scores}  # fmt: skip
+    result = {
+        "model": str(model),
+        "data": str(data),
+        "split": source.split,
+        "task": task_name,
+        "samples": len(preds),
+        "metrics": scores,
+    }
     pred_file = out_dir / "predictions.jsonl"
     with atomic_path(pred_file) as tmp, open(tmp, "w") as f:
         for p in preds:
@@ -123,6 +130,9 @@ def _task_for(model_task: str | None, labels: LabelSpace, data: str | Path, spli
     from ..datasets import canonical_split, read_manifest
 
     table = read_manifest(data)
-    rows = [t for s, t in zip(table["split"].to_pylist(), table["text"].to_pylist(), strict=True)
-            if s == canonical_split(split)]  # fmt: skip
+    rows = [
+        t
+        for s, t in zip(table["split"].to_pylist(), table["text"].to_pylist(), strict=True)
+        if s == canonical_split(split)
+    ]
     return "slt" if any(rows) else GENERATIVE_ISLR

@@ -114,8 +114,11 @@ class MetricsLog:
             return
         if self.path.exists():
             # drop what a killed run logged after its last checkpoint: those steps will be run again
-            keep = [ln for ln in self.path.read_text().splitlines() if ln.strip() and
-                    json.loads(ln).get("step", 0) <= resume_step]  # fmt: skip
+            keep = [
+                ln
+                for ln in self.path.read_text().splitlines()
+                if ln.strip() and json.loads(ln).get("step", 0) <= resume_step
+            ]
             atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
         if tensorboard:
             try:

@@ -154,21 +154,42 @@ _SPELL = [
 ]
 _REPEAT = r"(?<![\w-])(\b[A-Z]+(?![\w-])) \1(?![\w-])"
 PHOENIX_2014_RULES: list[tuple[str, str]] = [
-    (r"loc-", ""), (r"cl-", ""), (r"qu-", ""), (r"poss-", ""), (r"lh-", ""),
-    (r"S0NNE", "SONNE"), (r"HABEN2", "HABEN"),
-    (r"__EMOTION__", ""), (r"__PU__", ""), (r"__LEFTHAND__", ""),
-    (r"WIE AUSSEHEN", "WIE-AUSSEHEN"), (r"ZEIGEN ", "ZEIGEN-BILDSCHIRM "), (r"ZEIGEN$", "ZEIGEN-BILDSCHIRM"),
+    (r"loc-", ""),
+    (r"cl-", ""),
+    (r"qu-", ""),
+    (r"poss-", ""),
+    (r"lh-", ""),
+    (r"S0NNE", "SONNE"),
+    (r"HABEN2", "HABEN"),
+    (r"__EMOTION__", ""),
+    (r"__PU__", ""),
+    (r"__LEFTHAND__", ""),
+    (r"WIE AUSSEHEN", "WIE-AUSSEHEN"),
+    (r"ZEIGEN ", "ZEIGEN-BILDSCHIRM "),
+    (r"ZEIGEN$", "ZEIGEN-BILDSCHIRM"),
     *_SPELL,
-    (r"([A-Z][A-Z])RAUM", r"\1"), (r"-PLUSPLUS", ""), (r" +", " "),
-    *[(_REPEAT, r"\1")] * 4, (r" +", " "),
-]  # fmt: skip
+    (r"([A-Z][A-Z])RAUM", r"\1"),
+    (r"-PLUSPLUS", ""),
+    (r" +", " "),
+    *[(_REPEAT, r"\1")] * 4,
+    (r" +", " "),
+]
 # PHOENIX-2014T's references are already clean; its evaluation applies the same idea to hypotheses.
 PHOENIX_2014T_RULES: list[tuple[str, str]] = [
-    (r"__LEFTHAND__", ""), (r"__EPENTHESIS__", ""), (r"__EMOTION__", ""), (r"\b__[^_ ]*__\b", ""),
-    (r"\bloc-([^ ]*)\b", r"\1"), (r"\bcl-([^ ]*)\b", r"\1"), (r"\b([^ ]*)-PLUSPLUS\b", r"\1"),
-    (r"\b([A-Z][A-Z]*)RAUM\b", r"\1"), (r"WIE AUSSEHEN", "WIE-AUSSEHEN"),
-    *_SPELL, (r" +", " "), *[(_REPEAT, r"\1")] * 4, (r" +", " "),
-]  # fmt: skip
+    (r"__LEFTHAND__", ""),
+    (r"__EPENTHESIS__", ""),
+    (r"__EMOTION__", ""),
+    (r"\b__[^_ ]*__\b", ""),
+    (r"\bloc-([^ ]*)\b", r"\1"),
+    (r"\bcl-([^ ]*)\b", r"\1"),
+    (r"\b([^ ]*)-PLUSPLUS\b", r"\1"),
+    (r"\b([A-Z][A-Z]*)RAUM\b", r"\1"),
+    (r"WIE AUSSEHEN", "WIE-AUSSEHEN"),
+    *_SPELL,
+    (r" +", " "),
+    *[(_REPEAT, r"\1")] * 4,
+    (r" +", " "),
+]
 CLEANUPS = {"phoenix-2014": PHOENIX_2014_RULES, "phoenix-2014t": PHOENIX_2014T_RULES}
 
 
@@ -197,8 +218,14 @@ class WerResult:
     sentences: int
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"wer": self.wer, "sub": self.substitutions, "del": self.deletions, "ins": self.insertions,
-                "ref_words": self.ref_words, "sentences": self.sentences}  # fmt: skip
+        return {
+            "wer": self.wer,
+            "sub": self.substitutions,
+            "del": self.deletions,
+            "ins": self.insertions,
+            "ref_words": self.ref_words,
+            "sentences": self.sentences,
+        }
 
 
 def wer(
@@ -242,8 +269,10 @@ def wer_baselines(train_refs: Sequence[str], references: Sequence[str]) -> dict[
         return {}
     values, counts = np.unique(np.asarray(list(train_refs), dtype=object), return_counts=True)
     top = str(values[np.argmax(counts)])
-    return {"baseline_wer_most_frequent": wer(references, [top] * len(references)).wer,
-            "baseline_wer_empty": wer(references, [""] * len(references)).wer}  # fmt: skip
+    return {
+        "baseline_wer_most_frequent": wer(references, [top] * len(references)).wer,
+        "baseline_wer_empty": wer(references, [""] * len(references)).wer,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------------

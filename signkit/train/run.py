@@ -106,8 +106,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> Fit
     if config.dev_split and has_split(config.data, config.dev_split):
         dev_src = DatasetSource(config.data, config.dev_split, config.batch_size, training=False, **common)
     elif config.dev_split:
-        log.warning("%s has no %s split: training without evaluation or a best checkpoint", config.data,
-                    config.dev_split)  # fmt: skip
+        log.warning(
+            "%s has no %s split: training without evaluation or a best checkpoint", config.data, config.dev_split
+        )
     from ..datasets import read_dataset_json
 
     data_estimators = read_dataset_json(config.data).estimators

@@ -105,15 +105,17 @@ class ISLRTask(Task):
         out = []
         for i, key in enumerate(batch["key"]):
             top = idx[i].tolist()
-            out.append({
-                "key": key,
-                "label": labels[i],
-                "pred": top[0],
-                "pred_gloss": self._gloss(top[0]),
-                "topk": top,
-                "scores": [round(s, 6) for s in scores[i].tolist()],
-                "logits": logits[i].tolist(),
-            })  # fmt: skip
+            out.append(
+                {
+                    "key": key,
+                    "label": labels[i],
+                    "pred": top[0],
+                    "pred_gloss": self._gloss(top[0]),
+                    "topk": top,
+                    "scores": [round(s, 6) for s in scores[i].tolist()],
+                    "logits": logits[i].tolist(),
+                }
+            )
         return out
 
     def _gloss(self, index: int) -> str | None:
@@ -171,8 +173,10 @@ class CSLRTask(Task):
             for key, s, n in zip(batch["key"], seqs, batch["length"].tolist(), strict=True):
                 need = len(s) + sum(a == b for a, b in zip(s, s[1:], strict=False))  # a blank between repeats
                 if need > n:
-                    raise DatasetError(f"sample {key} has {n} frames but its {len(s)} glosses need {need} for CTC; "
-                                       "raise max_frames or drop the sample")
+                    raise DatasetError(
+                        f"sample {key} has {n} frames but its {len(s)} glosses need {need} for CTC; "
+                        "raise max_frames or drop the sample"
+                    )
         longest = max(len(s) for s in seqs)
         targets = torch.zeros(len(seqs), longest, dtype=torch.int64)
         for i, s in enumerate(seqs):
@@ -189,8 +193,9 @@ class CSLRTask(Task):
         ]
 
     def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
-        res = metrics.wer([p["ref"] for p in predictions], [p["hyp"] for p in predictions],
-                          cleanup=self.options.get("wer_cleanup"))  # fmt: skip
+        res = metrics.wer(
+            [p["ref"] for p in predictions], [p["hyp"] for p in predictions], cleanup=self.options.get("wer_cleanup")
+        )
         return res.to_dict()
 
 
@@ -217,8 +222,11 @@ class SLTTask(Task):
     def score(self, predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
         if not predictions:
             return {}
-        return metrics.translation_metrics([p["hyp"] for p in predictions], [p["ref"] for p in predictions],
-                                           language=text_language(self.labels.language))  # fmt: skip
+        return metrics.translation_metrics(
+            [p["hyp"] for p in predictions],
+            [p["ref"] for p in predictions],
+            language=text_language(self.labels.language),
+        )
 
 
 # A packed dataset records its samples' *sign* language (manifest ``language``); the scorer needs the language of
@@ -279,12 +287,20 @@ class GenerativeISLRTask(Task):
         hits = np.asarray([p["pred"] == p["label"] for p in scored], dtype=np.float64)
         labels = np.asarray([p["label"] for p in scored])
         per_class = [hits[labels == c].mean() for c in np.unique(labels)]
-        return {"top1": 100.0 * float(hits.mean()), "per_class_top1": 100.0 * float(np.mean(per_class)),
-                "samples": len(scored)}  # fmt: skip
+        return {
+            "top1": 100.0 * float(hits.mean()),
+            "per_class_top1": 100.0 * float(np.mean(per_class)),
+            "samples": len(scored),
+        }
 
 
-TASK_TYPES: dict[str, type[Task]] = {"islr": ISLRTask, "cslr": CSLRTask, "slt": SLTTask, "pretrain": PretrainTask,
-                                     "islr-generative": GenerativeISLRTask}  # fmt: skip
+TASK_TYPES: dict[str, type[Task]] = {
+    "islr": ISLRTask,
+    "cslr": CSLRTask,
+    "slt": SLTTask,
+    "pretrain": PretrainTask,
+    "islr-generative": GenerativeISLRTask,
+}
 
 
 def make_task(name: str, labels: LabelSpace | None = None, options: dict[str, Any] | None = None) -> Task:

@@ -38,8 +38,15 @@ if TYPE_CHECKING:
 POSE_PREFIXES = ("proj_linear.", "gcn_modules.", "fusion_gcn_modules.", "part_para", "pose_proj.")
 TEXT_PREFIX = "mt5_model."
 RGB_PREFIXES = ("rgb_support_backbone.", "rgb_proj.", "fusion_pose_rgb_linear.", "fusion_pose_rgb_DA.", "fusion_gate.")
-HYPERBOLIC_PREFIXES = ("hyp_proj_", "hyp_attn_", "manifold.", "geom_loss.", "loss_alpha_logit", "global_step",
-                       "text_pool_attn.")  # fmt: skip
+HYPERBOLIC_PREFIXES = (
+    "hyp_proj_",
+    "hyp_attn_",
+    "manifold.",
+    "geom_loss.",
+    "loss_alpha_logit",
+    "global_step",
+    "text_pool_attn.",
+)
 MT5_VOCAB = 250112
 PROMPT = "Translate sign language video to {language}: "
 NEW_IN_SIGMA = ("signef.", "hal.", "stm_head.")
@@ -102,12 +109,17 @@ def _mt5_sizes(sd: dict[str, torch.Tensor]) -> dict:
     from ..models.config import MT5_BASE
 
     t = "text_model."
-    need = [t + "shared.weight", t + "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-            t + "encoder.block.0.layer.0.SelfAttention.q.weight"]  # fmt: skip
+    need = [
+        t + "shared.weight",
+        t + "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+        t + "encoder.block.0.layer.0.SelfAttention.q.weight",
+    ]
     missing = [k for k in need if k not in sd]
     if missing:
-        raise ZooError(f"the Uni-Sign checkpoint's mT5 lacks {', '.join(k[len(t):] for k in missing)}; "
-                       "it is incomplete (download it again)")  # fmt: skip
+        raise ZooError(
+            f"the Uni-Sign checkpoint's mT5 lacks {', '.join(k[len(t) :] for k in missing)}; "
+            "it is incomplete (download it again)"
+        )
 
     def blocks(stack: str) -> int:
         found = {int(k.split(".")[3]) for k in sd if k.startswith(f"{t}{stack}.block.")}
@@ -116,9 +128,15 @@ def _mt5_sizes(sd: dict[str, torch.Tensor]) -> dict:
     vocab, d_model = sd[t + "shared.weight"].shape
     buckets, heads = sd[need[1]].shape
     cfg = dict(MT5_BASE)
-    cfg.update(vocab_size=int(vocab), d_model=int(d_model), num_heads=int(heads),
-               relative_attention_num_buckets=int(buckets), d_kv=int(sd[need[2]].shape[0]) // int(heads),
-               num_layers=blocks("encoder"), num_decoder_layers=blocks("decoder"))  # fmt: skip
+    cfg.update(
+        vocab_size=int(vocab),
+        d_model=int(d_model),
+        num_heads=int(heads),
+        relative_attention_num_buckets=int(buckets),
+        d_kv=int(sd[need[2]].shape[0]) // int(heads),
+        num_layers=blocks("encoder"),
+        num_decoder_layers=blocks("decoder"),
+    )
     ff = t + "encoder.block.0.layer.1.DenseReluDense."
     if ff + "wi_0.weight" in sd:
         cfg.update(d_ff=int(sd[ff + "wi_0.weight"].shape[0]), feed_forward_proj="gated-gelu")
@@ -142,8 +160,10 @@ def unisign_config(converted: ConvertedCheckpoint, tokenizer: str | None = None)
         tokenizer = "google/mt5-base"
     proj = converted.state_dict.get("sign_encoder.pose_proj.weight")
     if proj is not None and proj.shape[0] != text["d_model"]:
-        raise ZooError(f"the checkpoint's pose_proj gives {proj.shape[0]} features but its mT5 takes {text['d_model']}"
-                       "; it is not a Uni-Sign model signkit knows")  # fmt: skip
+        raise ZooError(
+            f"the checkpoint's pose_proj gives {proj.shape[0]} features but its mT5 takes {text['d_model']}"
+            "; it is not a Uni-Sign model signkit knows"
+        )
     return SigmaConfig(
         name=f"{converted.family}-converted",
         layout="coco-wholebody-133",

@@ -287,15 +287,17 @@ def fetch_hf(url: str, partial: Path, opts: DownloadOptions) -> None:
     for attempt in range(opts.retries + 1):
         try:
             path = huggingface_hub.hf_hub_download(
-                repo_id, filename, revision=revision, local_dir=staging,
+                repo_id,
+                filename,
+                revision=revision,
+                local_dir=staging,
                 endpoint=os.environ.get("HF_ENDPOINT") or None,
-            )  # fmt: skip
+            )
             break
         except hf_errors.LocalEntryNotFoundError as e:  # no connection (or offline) and nothing cached by the Hub
             if is_offline() or attempt == opts.retries:
                 raise _hf_error(url, e, opts.retries) from None
-        except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError,
-                hf_errors.EntryNotFoundError) as e:  # fmt: skip
+        except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError, hf_errors.EntryNotFoundError) as e:
             raise _hf_error(url, e) from None
         except hf_errors.HfHubHTTPError as e:
             status = getattr(getattr(e, "response", None), "status_code", None)
@@ -321,8 +323,10 @@ def list_hf_repo(url: str) -> list[tuple[str, str]]:
     try:
         tree = list(api.list_repo_tree(repo_id, revision=revision or None, recursive=True))
     except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as e:
-        raise ZooError(f"{url}: the Hugging Face Hub has no such repository or revision ({type(e).__name__}); "
-                       "fix the url in the registry (a gated repository needs `hf auth login`)") from None  # fmt: skip
+        raise ZooError(
+            f"{url}: the Hugging Face Hub has no such repository or revision ({type(e).__name__}); "
+            "fix the url in the registry (a gated repository needs `hf auth login`)"
+        ) from None
     except hf_errors.HfHubHTTPError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ZooError(f"{url}: listing the repository failed, the Hub answered: {first}; rerun later") from None
@@ -348,12 +352,16 @@ def resolve_pattern(entry: ZooEntry, spec: FileSpec) -> tuple[str, str]:
     where = f"{entry.name}/{spec.name}: pattern {spec.pattern!r} (registry {entry.registry or 'built-in'})"
     if not matches:
         shown = ", ".join(sorted(path for path, _ in files)[:12]) or "no files"
-        raise ZooError(f"{where} matches no file of {spec.url} (it has: {shown}); the release may have moved or "
-                       "been renamed: fix the pattern, or download the file by hand and load it by path")  # fmt: skip
+        raise ZooError(
+            f"{where} matches no file of {spec.url} (it has: {shown}); the release may have moved or "
+            "been renamed: fix the pattern, or download the file by hand and load it by path"
+        )
     if len(matches) > 1:
         shown = ", ".join(path for path, _ in matches[:12])
-        raise ZooError(f"{where} matches {len(matches)} files of {spec.url} ({shown}); signkit never guesses "
-                       "which one: make the pattern match exactly one")  # fmt: skip
+        raise ZooError(
+            f"{where} matches {len(matches)} files of {spec.url} ({shown}); signkit never guesses "
+            "which one: make the pattern match exactly one"
+        )
     path, sha = matches[0]
     return f"hf://{repo}/{path}" + (f"@{revision}" if revision else ""), sha
 
@@ -439,20 +447,23 @@ def _cached_intact(dest: Path, spec: FileSpec) -> bool:
     if not dest.is_file():
         return False
     if spec.size is not None and dest.stat().st_size != spec.size:
-        warnings.warn(f"{dest} has {dest.stat().st_size} bytes, not {spec.size}: deleted, downloading it again",
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"{dest} has {dest.stat().st_size} bytes, not {spec.size}: deleted, downloading it again", stacklevel=3
+        )
         dest.unlink(missing_ok=True)
         return False
     if not check_cached(dest, spec.sha256 or pinned_sha256(spec.url)):
-        warnings.warn(f"{dest} no longer matches its sha256 (changed on disk): deleted, downloading it again",
-                      stacklevel=3)  # fmt: skip
+        warnings.warn(
+            f"{dest} no longer matches its sha256 (changed on disk): deleted, downloading it again", stacklevel=3
+        )
         dest.unlink(missing_ok=True)
         return False
     return True
 
 
-def _verify_and_commit(entry: ZooEntry, spec: FileSpec, origin: Origin, partial: Path, dest: Path,
-                       listed_sha: str = "", resolved: str = "") -> None:  # fmt: skip
+def _verify_and_commit(
+    entry: ZooEntry, spec: FileSpec, origin: Origin, partial: Path, dest: Path, listed_sha: str = "", resolved: str = ""
+) -> None:
     """Size, sha256 (the registry's, else the pinned one, else the one the Hub listed), then the atomic rename;
     a file without a known checksum is pinned (with the file a pattern resolved to)."""
     with open(partial, "rb") as f:
@@ -472,8 +483,13 @@ def _verify_and_commit(entry: ZooEntry, spec: FileSpec, origin: Origin, partial:
     expected = spec.sha256 or pinned or listed_sha
     if expected and got != expected:
         partial.unlink()
-        why = ("" if spec.sha256 else " (pinned on first download; `signkit zoo remove --unpin` to re-pin)" if pinned
-               else " (as the Hugging Face Hub lists it)")  # fmt: skip
+        why = (
+            ""
+            if spec.sha256
+            else " (pinned on first download; `signkit zoo remove --unpin` to re-pin)"
+            if pinned
+            else " (as the Hugging Face Hub lists it)"
+        )
         raise ZooError(
             f"checksum mismatch for {entry.name}/{spec.name} from {origin.location}: expected sha256 {expected}"
             f"{why}, got {got}; the file was discarded. Rerun to download again, or report a changed upload"
@@ -624,4 +640,3 @@ def remove(name: str) -> list[Path]:
         removed = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".verified"))
         shutil.rmtree(folder)
     return removed
-

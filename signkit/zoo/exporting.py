@@ -110,8 +110,17 @@ def export(
     folder.mkdir(parents=True, exist_ok=True)
 
     with atomic_path(folder / WEIGHTS) as tmp:
-        write_weights(model, tmp, {"name": name, "config": config_to_dict(config), "task": source.task,
-                                   "num_classes": source.num_classes, "version": __version__})  # fmt: skip
+        write_weights(
+            model,
+            tmp,
+            {
+                "name": name,
+                "config": config_to_dict(config),
+                "task": source.task,
+                "num_classes": source.num_classes,
+                "version": __version__,
+            },
+        )
         tmp.chmod(0o644)  # a release is meant to be read by others (the temporary file is private)
     atomic_write_text(folder / CONFIG, json.dumps(config_to_dict(config), indent=2, sort_keys=True) + "\n")
     if source.labels:

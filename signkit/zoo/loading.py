@@ -139,8 +139,10 @@ def load_state_dict_strict(
             del sd[key]
     ckpt_head = {k: v for k, v in sd.items() if k.startswith(HEAD_PREFIX)}
     model_head = {k: v for k, v in expected.items() if k.startswith(HEAD_PREFIX)}
-    head_fits = bool(ckpt_head) and ckpt_head.keys() == model_head.keys() and all(
-        ckpt_head[k].shape == model_head[k].shape for k in ckpt_head
+    head_fits = (
+        bool(ckpt_head)
+        and ckpt_head.keys() == model_head.keys()
+        and all(ckpt_head[k].shape == model_head[k].shape for k in ckpt_head)
     )
     if ckpt_head and not head_fits:
         report.discarded_keys += sorted(ckpt_head)
@@ -256,8 +258,9 @@ def _source_from_entry(entry: ZooEntry, paths: dict[str, Path]) -> ModelSource:
     return source
 
 
-def unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: str | None,
-                    overrides: dict[str, Any] | None = None) -> ModelSource:  # fmt: skip
+def unisign_source(
+    label: str, state_dict: dict[str, torch.Tensor], tokenizer: str | None, overrides: dict[str, Any] | None = None
+) -> ModelSource:
     """A Uni-Sign-family checkpoint (Uni-Sign, Geo-Sign): converted, with the config it implies (`unisign_config`)."""
     from ..models import config_with_overrides
     from .convert_unisign import convert_unisign, unisign_config
@@ -270,10 +273,20 @@ def unisign_source(label: str, state_dict: dict[str, torch.Tensor], tokenizer: s
         except (ConfigError, TypeError, ValueError) as e:
             raise ZooError(f"{label}: wrong config overrides for a Uni-Sign checkpoint: {e}") from None
         if config.sign_encoder.input_transform != "uni-sign" or config.layout != "coco-wholebody-133":
-            raise ZooError(f"{label}: a Uni-Sign checkpoint takes the uni-sign input transform and layout "
-                           "coco-wholebody-133; drop those config overrides")  # fmt: skip
-    source = ModelSource(label, converted.state_dict, config, "slt", None, allow_new=converted.new_prefixes,
-                         notes=[converted.note], dropped=converted.dropped)  # fmt: skip
+            raise ZooError(
+                f"{label}: a Uni-Sign checkpoint takes the uni-sign input transform and layout "
+                "coco-wholebody-133; drop those config overrides"
+            )
+    source = ModelSource(
+        label,
+        converted.state_dict,
+        config,
+        "slt",
+        None,
+        allow_new=converted.new_prefixes,
+        notes=[converted.note],
+        dropped=converted.dropped,
+    )
     source.hint = (
         f"It has {converted.family} keys but not all of a pose-only {converted.family} model's (sizes read from its "
         "mT5); it is incomplete or of another version: download it again"
@@ -352,8 +365,9 @@ def _looks_like_path(name: str) -> bool:
     return "/" in name or "\\" in name or name.startswith(("~", ".")) or name.lower().endswith(CHECKPOINT_SUFFIXES)
 
 
-def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = None,
-                   tokenizer: str | None = None) -> ModelSource:  # fmt: skip
+def resolve_source(
+    name_or_path: str | Path, options: DownloadOptions | None = None, tokenizer: str | None = None
+) -> ModelSource:
     """Where the weights come from: a path (explicit, or a bare name that only exists as a file or folder here), or a
     zoo entry. A bare name that is both is refused; ``zoo:NAME`` always means the entry."""
     from ..models import config_with_overrides
@@ -361,8 +375,10 @@ def resolve_source(name_or_path: str | Path, options: DownloadOptions | None = N
     source = _resolve(name_or_path, options, tokenizer)
     if tokenizer is not None and getattr(source.config, "tokenizer", None) != tokenizer:
         if not hasattr(source.config, "tokenizer"):
-            raise ZooError(f"{source.label} is a {source.config.name} model, which has no text model or tokenizer; "
-                           "drop the tokenizer option")  # fmt: skip
+            raise ZooError(
+                f"{source.label} is a {source.config.name} model, which has no text model or tokenizer; "
+                "drop the tokenizer option"
+            )
         source.config = config_with_overrides(source.config, {"tokenizer": tokenizer})
     return source
 
@@ -434,8 +450,9 @@ def load(
     except ConfigError as e:
         raise ZooError(f"cannot build the model for {source.label}: {e}") from None
     attach_tokenizer(model, options)  # fetched through the zoo (cache, mirror, offline mode), not the HF cache
-    report = load_state_dict_strict(model, source.state_dict, source.label, source.allow_new, source.discard,
-                                    source.hint)  # fmt: skip
+    report = load_state_dict_strict(
+        model, source.state_dict, source.label, source.allow_new, source.discard, source.hint
+    )
     report.notes += [n for n in source.notes if n]
     report.discarded_keys = sorted(report.discarded_keys + source.dropped)
     model.load_report = report

@@ -172,7 +172,7 @@ def _parse_file(data: Any, where: str) -> FileSpec:
         raise ZooError(f"{where}: file {data['name']}: sha256 must be 64 hex digits, got {sha!r}")
     if not sha and not pin:
         raise ZooError(
-            f"{where}: file {data['name']} has no sha256; add it (sha256sum FILE), or set pin = \"first-download\" "
+            f'{where}: file {data["name"]} has no sha256; add it (sha256sum FILE), or set pin = "first-download" '
             "if the publisher gives none"
         )
     size = data.get("size")
@@ -245,7 +245,7 @@ def parse_entry(data: Any, registry: str) -> ZooEntry:
         raise ZooError(f"{where}: file names must be unique, got {names}")
     status = data.get("status", "released")
     if status == "released" and not files:
-        raise ZooError(f"{where}: a released entry needs [[model.files]]; mark it status = \"unreleased\" otherwise")
+        raise ZooError(f'{where}: a released entry needs [[model.files]]; mark it status = "unreleased" otherwise')
     if status == "unreleased" and not data.get("how_to_get"):
         raise ZooError(f"{where}: an unreleased entry needs how_to_get (how a user can produce the weights)")
     config_file = data.get("config_file", "")

@@ -80,8 +80,10 @@ class Parsed:
 def skipped_error(name: str, skipped: list[SkippedRow]) -> DatasetError:
     shown = "; ".join(f"{s.where}: {s.reason}" for s in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
-    return DatasetError(f"{name}: {len(skipped)} row(s) of the release name no usable sample ({shown}{more}); "
-                        "drop --strict to skip them")
+    return DatasetError(
+        f"{name}: {len(skipped)} row(s) of the release name no usable sample ({shown}{more}); "
+        "drop --strict to skip them"
+    )
 
 
 class Source:
@@ -199,10 +201,14 @@ def find_file(root: Path, names: Sequence[str], source: str) -> Path:
             return hits[0]
         if len(hits) > 1:
             listing = ", ".join(str(p.relative_to(root)) for p in hits[:4])
-            raise DatasetError(f"{source}: found {len(hits)} files named {name} under {root} ({listing}); "
-                               "pass a --root that holds only one copy of the release")
-    raise DatasetError(f"{source}: no {' or '.join(names)} under {root}; pass the folder that holds the release "
-                       "as it was distributed (see `signkit datasets list`)")
+            raise DatasetError(
+                f"{source}: found {len(hits)} files named {name} under {root} ({listing}); "
+                "pass a --root that holds only one copy of the release"
+            )
+    raise DatasetError(
+        f"{source}: no {' or '.join(names)} under {root}; pass the folder that holds the release "
+        "as it was distributed (see `signkit datasets list`)"
+    )
 
 
 def find_optional(root: Path, name: str) -> Path | None:
@@ -229,8 +235,13 @@ def read_json(path: Path) -> Any:
         raise row_error(path, e.lineno, f"invalid JSON ({e.msg})") from None
 
 
-def read_rows(path: Path, delimiter: str = ",", header: Sequence[str] | None = None,
-              min_fields: int | None = None, quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, list[str]]]:
+def read_rows(
+    path: Path,
+    delimiter: str = ",",
+    header: Sequence[str] | None = None,
+    min_fields: int | None = None,
+    quoting: int = csv.QUOTE_MINIMAL,
+) -> Iterator[tuple[int, list[str]]]:
     """``(line, fields)`` of a delimited file; checks the header when one is expected and the field count."""
     text = read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
@@ -248,8 +259,9 @@ def read_rows(path: Path, delimiter: str = ",", header: Sequence[str] | None = N
         yield reader.line_num, [f.strip() for f in fields]
 
 
-def read_dict_rows(path: Path, required: Sequence[str], delimiter: str = ",",
-                   quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, dict[str, str]]]:
+def read_dict_rows(
+    path: Path, required: Sequence[str], delimiter: str = ",", quoting: int = csv.QUOTE_MINIMAL
+) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` of a delimited file with a header that must contain ``required`` (in any order)."""
     text = read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
@@ -327,8 +339,9 @@ def hash_split(key: str, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
 
 def check_unique_keys(records: Iterable[SampleRecord], source: str) -> None:
     """A release that lists one key twice is an error naming ``source`` (the rule: `signkit._keys`)."""
-    _check_unique_keys(records, lambda _, r: DatasetError(
-        f"{source}: two samples share the key {r.key!r}; the release lists it twice"))
+    _check_unique_keys(
+        records, lambda _, r: DatasetError(f"{source}: two samples share the key {r.key!r}; the release lists it twice")
+    )
 
 
 @dataclass

@@ -35,8 +35,12 @@ def split_by_media(root: str | os.PathLike, records: Iterable[SampleRecord]) -> 
     return present, missing
 
 
-def write_clip_list(records: Iterable[SampleRecord], path: str | os.PathLike,
-                    root: str | os.PathLike | None = None, absolute: bool = False) -> int:
+def write_clip_list(
+    records: Iterable[SampleRecord],
+    path: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    absolute: bool = False,
+) -> int:
     """Write the clip list of ``records`` to ``path`` atomically; returns the number of rows.
 
     ``root`` is the release folder the records' ``media`` is relative to (absolute media needs none). Media paths
@@ -49,8 +53,9 @@ def write_clip_list(records: Iterable[SampleRecord], path: str | os.PathLike,
     return _clip_list.write_clip_list(_rows(records, path.resolve().parent, root, absolute), path)
 
 
-def _rows(records: Iterable[SampleRecord], base: Path, root: str | os.PathLike | None,
-          absolute: bool) -> Iterator[ClipRow]:
+def _rows(
+    records: Iterable[SampleRecord], base: Path, root: str | os.PathLike | None, absolute: bool
+) -> Iterator[ClipRow]:
     for r in records:
         if r.media is None:
             raise DatasetError(f"sample {r.key} has no media to extract (a keypoint dataset is packed directly)")

@@ -10,8 +10,13 @@ from ...errors import DatasetError
 from ._registry import get_source
 
 
-def write_poses(name: str, root: str | os.PathLike | None, poses_dir: str | os.PathLike,
-                overwrite: bool = False, subset: str | None = None) -> tuple[int, int]:
+def write_poses(
+    name: str,
+    root: str | os.PathLike | None,
+    poses_dir: str | os.PathLike,
+    overwrite: bool = False,
+    subset: str | None = None,
+) -> tuple[int, int]:
     """Write the keypoints of dataset ``name`` (of ``subset`` if given) as signkit pose files; returns
     ``(written, kept)``."""
     from ...pose import save_pose

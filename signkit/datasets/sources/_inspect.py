@@ -18,12 +18,15 @@ MAX_LISTED = 20
 def missing_error(name: str, root: Any, missing: list[SampleRecord]) -> DatasetError:
     shown = ", ".join(f"{r.key} ({r.media})" for r in missing[:5])
     more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-    return DatasetError(f"{name}: {len(missing)} sample(s) have no media under {root}: {shown}{more}; "
-                        "download them, or drop --strict to go on without them")
+    return DatasetError(
+        f"{name}: {len(missing)} sample(s) have no media under {root}: {shown}{more}; "
+        "download them, or drop --strict to go on without them"
+    )
 
 
-def inspect_source(name: str, root: str | os.PathLike | None, subset: str | None = None,
-                   strict: bool = False) -> dict[str, Any]:
+def inspect_source(
+    name: str, root: str | os.PathLike | None, subset: str | None = None, strict: bool = False
+) -> dict[str, Any]:
     """What signkit reads from the release of ``name`` under ``root``: samples per split and subset, classes,
     signers, sentences, and how many samples have their video / frames / keypoint file present.
 

@@ -19,8 +19,19 @@ from .wlasl import WLASL
 _SOURCES: dict[str, Source] = {
     s.info.name: s
     for s in (
-        WLASL(), MSASL(), AUTSL(), LSA64(), Phoenix2014(), Phoenix2014T(), CSLDaily(), How2Sign(), OpenASL(),
-        ASLSigns(), ASLFingerspelling(), FingerspellingLexicon(), FingerspelledWords(),
+        WLASL(),
+        MSASL(),
+        AUTSL(),
+        LSA64(),
+        Phoenix2014(),
+        Phoenix2014T(),
+        CSLDaily(),
+        How2Sign(),
+        OpenASL(),
+        ASLSigns(),
+        ASLFingerspelling(),
+        FingerspellingLexicon(),
+        FingerspelledWords(),
     )
 }
 

@@ -76,16 +76,19 @@ class AUTSL(Source):
                 if not 0 <= label < len(classes):
                     raise row_error(path, line, f"class id {label} not in {CLASS_FILE} (0..{len(classes) - 1})")
                 video = f"{sample}_color.mp4"
-                records.append(record_at(
-                    path, line,
-                    key=f"{split}/{sample}",
-                    split=split,
-                    source=self.name,
-                    label=label,
-                    gloss=classes[label][0],
-                    signer=match.group(1),
-                    language=self.info.sign_language,
-                    media=media.find(video, prefer=(VIDEO_DIRS[split],)) or f"{VIDEO_DIRS[split]}/{video}",
-                    extra={"gloss_en": classes[label][1]},
-                ))
+                records.append(
+                    record_at(
+                        path,
+                        line,
+                        key=f"{split}/{sample}",
+                        split=split,
+                        source=self.name,
+                        label=label,
+                        gloss=classes[label][0],
+                        signer=match.group(1),
+                        language=self.info.sign_language,
+                        media=media.find(video, prefer=(VIDEO_DIRS[split],)) or f"{VIDEO_DIRS[split]}/{video}",
+                        extra={"gloss_en": classes[label][1]},
+                    )
+                )
         return records

@@ -75,16 +75,19 @@ class CSLDaily(Source):
             frames = release / FRAMES / name
             if not frames.is_dir() and (release / "frames_512x512" / name).is_dir():
                 frames = release / "frames_512x512" / name
-            records.append(record_at(
-                split_path, line,
-                key=name,
-                split=row["split"],
-                source=self.name,
-                gloss=normalize_gloss(" ".join(_tokens(item["label_gloss"]))) or None,
-                text=normalize_gloss("".join(_tokens(item["label_char"]))),
-                signer=signer_or_none(item.get("signer")),
-                language=self.info.sign_language,
-                media=rel(root, frames),
-                extra={"words": _tokens(item.get("label_word", []))},
-            ))
+            records.append(
+                record_at(
+                    split_path,
+                    line,
+                    key=name,
+                    split=row["split"],
+                    source=self.name,
+                    gloss=normalize_gloss(" ".join(_tokens(item["label_gloss"]))) or None,
+                    text=normalize_gloss("".join(_tokens(item["label_char"]))),
+                    signer=signer_or_none(item.get("signer")),
+                    language=self.info.sign_language,
+                    media=rel(root, frames),
+                    extra={"words": _tokens(item.get("label_word", []))},
+                )
+            )
         return records

@@ -66,8 +66,10 @@ class WordOptions:
         scheme, *items = [s.strip() for s in subset.split(",")]
         scheme = scheme.lower().replace("_", "-")
         if scheme not in SCHEMES:
-            raise DatasetError(f"fs-words: unknown split scheme {scheme!r}; use {' or '.join(SCHEMES)}, optionally "
-                               "followed by ,words=N,languages=ase+gsg,heldout=N,seed=N")
+            raise DatasetError(
+                f"fs-words: unknown split scheme {scheme!r}; use {' or '.join(SCHEMES)}, optionally "
+                "followed by ,words=N,languages=ase+gsg,heldout=N,seed=N"
+            )
         known = {f.name: f for f in fields(cls) if f.name != "scheme"}
         values: dict[str, Any] = {"scheme": scheme}
         for item in items:
@@ -108,7 +110,7 @@ def segment(word: str, alphabet: list[str]) -> list[str] | None:
     for key in alphabet:  # sorted longest first
         i = word.find(key)
         if i >= 0:
-            left, right = segment(word[:i], alphabet), segment(word[i + len(key):], alphabet)
+            left, right = segment(word[:i], alphabet), segment(word[i + len(key) :], alphabet)
             return None if left is None or right is None else [*left, key, *right]
     return None
 
@@ -202,8 +204,9 @@ class FingerspelledWords(Source):
         records, provenance = _select(str(root), opts)
         return list(records), provenance
 
-    def poses(self, root: str | os.PathLike | None, exclude: Container[str] = (),
-              subset: str | None = None) -> Iterator[tuple[str, Pose]]:
+    def poses(
+        self, root: str | os.PathLike | None, exclude: Container[str] = (), subset: str | None = None
+    ) -> Iterator[tuple[str, Pose]]:
         root = self.resolve_root(root)
         composer = Composer(root)
         for record in self.records(root, subset):
@@ -212,8 +215,10 @@ class FingerspelledWords(Source):
             pose = composer.compose(record.language, record.extra["letters"])
             need = ctc_frames(record.gloss.split())
             if pose.num_frames < need:
-                raise DatasetError(f"fs-words: sample {record.key} has {pose.num_frames} frames, fewer than the "
-                                   f"{need} its CTC target needs; report this with the key")
+                raise DatasetError(
+                    f"fs-words: sample {record.key} has {pose.num_frames} frames, fewer than the "
+                    f"{need} its CTC target needs; report this with the key"
+                )
             yield record.key, pose
 
 
@@ -223,10 +228,15 @@ def _select(root_dir: str, opts: WordOptions) -> tuple[tuple[SampleRecord, ...],
     wanted = set(opts.languages)
     unknown = wanted - set(alph.pairs) - set(alph.mirrors)
     if unknown:
-        raise DatasetError(f"fs-words: no letters for sign language(s) {sorted(unknown)} in the lexicon; "
-                           f"known: {', '.join(sorted(alph.pairs))}")
-    skipped: dict[str, str] = {s: f"its clips are those of {m} (the index mirrors them)"
-                               for s, m in alph.mirrors.items() if not wanted or s in wanted}
+        raise DatasetError(
+            f"fs-words: no letters for sign language(s) {sorted(unknown)} in the lexicon; "
+            f"known: {', '.join(sorted(alph.pairs))}"
+        )
+    skipped: dict[str, str] = {
+        s: f"its clips are those of {m} (the index mirrors them)"
+        for s, m in alph.mirrors.items()
+        if not wanted or s in wanted
+    }
     per_language: dict[str, Any] = {}
     chosen: dict[str, list[tuple[str, list[str]]]] = {}
     for signed in sorted(alph.pairs):
@@ -252,15 +262,21 @@ def _select(root_dir: str, opts: WordOptions) -> tuple[tuple[SampleRecord, ...],
                 eligible.append((w, letters))
         random.Random(f"{opts.seed}/{signed}").shuffle(eligible)
         chosen[signed] = eligible[: opts.words]
-        per_language[signed] = {"spoken_language": spoken, "word_list": listed, "eligible": len(eligible),
-                                "kept": len(chosen[signed]), "skipped_missing_letters": lacking}
+        per_language[signed] = {
+            "spoken_language": spoken,
+            "word_list": listed,
+            "eligible": len(eligible),
+            "kept": len(chosen[signed]),
+            "skipped_missing_letters": lacking,
+        }
     if not chosen:
         raise DatasetError(f"fs-words: no sign language left to compose (skipped: {skipped})")
     heldout: list[str] = []
     if opts.scheme == "by-sign-language":
         if opts.heldout >= len(chosen):
-            raise DatasetError(f"fs-words: heldout={opts.heldout} leaves no sign language to train on "
-                               f"({len(chosen)} in use)")
+            raise DatasetError(
+                f"fs-words: heldout={opts.heldout} leaves no sign language to train on ({len(chosen)} in use)"
+            )
         heldout = sorted(random.Random(opts.seed).sample(sorted(chosen), opts.heldout))
     records = []
     for signed, items in chosen.items():
@@ -269,12 +285,18 @@ def _select(root_dir: str, opts: WordOptions) -> tuple[tuple[SampleRecord, ...],
             if opts.scheme == "by-sign-language":
                 split = "test" if signed in heldout else ("train" if split == "train" else "dev")
             key = f"{signed}/{safe_key(word)}"
-            records.append(SampleRecord(
-                key=key, split=split, source="fs-words",
-                gloss=" ".join(letter_token(alph.row(signed, k)["term"]) for k in letters),
-                text=word, language=signed, media=None,
-                extra={"spoken_language": alph.pairs[signed], "letters": letters},
-            ))  # fmt: skip
+            records.append(
+                SampleRecord(
+                    key=key,
+                    split=split,
+                    source="fs-words",
+                    gloss=" ".join(letter_token(alph.row(signed, k)["term"]) for k in letters),
+                    text=word,
+                    language=signed,
+                    media=None,
+                    extra={"spoken_language": alph.pairs[signed], "letters": letters},
+                )
+            )
     provenance = {
         "options": opts.to_dict(),
         "heldout_sign_languages": heldout,
@@ -337,8 +359,9 @@ class Composer:
         k = (signed, key, first, last)
         if k not in self._cache:
             pose = cat.normalize_pose(self.clip(signed, key, last))
-            self._cache[k] = cat.process_sign(pose, keep_onset=first, keep_offset=last,
-                                              max_sign_seconds=MAX_SIGN_SECONDS)
+            self._cache[k] = cat.process_sign(
+                pose, keep_onset=first, keep_offset=last, max_sign_seconds=MAX_SIGN_SECONDS
+            )
         return self._cache[k]
 
     def compose_pose_format(self, signed: str, letters: list[str]):

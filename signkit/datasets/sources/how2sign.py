@@ -24,8 +24,11 @@ from ._base import (
     safe_key,
 )
 
-SPLIT_FILES = {"train": "how2sign_realigned_train.csv", "dev": "how2sign_realigned_val.csv",
-               "test": "how2sign_realigned_test.csv"}  # fmt: skip
+SPLIT_FILES = {
+    "train": "how2sign_realigned_train.csv",
+    "dev": "how2sign_realigned_val.csv",
+    "test": "how2sign_realigned_test.csv",
+}
 COLUMNS = ("VIDEO_ID", "VIDEO_NAME", "SENTENCE_ID", "SENTENCE_NAME", "START_REALIGNED", "END_REALIGNED", "SENTENCE")
 
 
@@ -64,17 +67,25 @@ class How2Sign(Source):
                 if clip is None:
                     clip = media.find_stem(row["VIDEO_NAME"]) or f"raw_videos/{row['VIDEO_NAME']}.mp4"
                     bounds = (start or None, end)
-                records.append(record_at(
-                    path, line,
-                    key=safe_key(row["SENTENCE_NAME"]),
-                    split=split,
-                    source=self.name,
-                    text=text,
-                    language=self.info.sign_language,
-                    media=clip,
-                    start=bounds[0],
-                    end=bounds[1],
-                    extra={"video_id": row["VIDEO_ID"], "video_name": row["VIDEO_NAME"],
-                           "sentence_id": row["SENTENCE_ID"], "start_realigned": start, "end_realigned": end},
-                ))
+                records.append(
+                    record_at(
+                        path,
+                        line,
+                        key=safe_key(row["SENTENCE_NAME"]),
+                        split=split,
+                        source=self.name,
+                        text=text,
+                        language=self.info.sign_language,
+                        media=clip,
+                        start=bounds[0],
+                        end=bounds[1],
+                        extra={
+                            "video_id": row["VIDEO_ID"],
+                            "video_name": row["VIDEO_NAME"],
+                            "sentence_id": row["SENTENCE_ID"],
+                            "start_realigned": start,
+                            "end_realigned": end,
+                        },
+                    )
+                )
         return records

@@ -47,8 +47,13 @@ def _to_pose(xyz: np.ndarray, source: str) -> Pose:
 
     seen = np.isfinite(xyz[..., 0]) & np.isfinite(xyz[..., 1])
     coords = np.where(seen[..., None], np.nan_to_num(xyz, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
-    meta = {"frame_size": None, "normalization": None, "coordinates": "image-normalized [0, 1]",
-            "fps_assumed": True, "source_format": source}  # fmt: skip
+    meta = {
+        "frame_size": None,
+        "normalization": None,
+        "coordinates": "image-normalized [0, 1]",
+        "fps_assumed": True,
+        "source_format": source,
+    }
     return Pose(coords.astype(np.float32), seen.astype(np.float32), ASSUMED_FPS, LAYOUT, meta)
 
 
@@ -122,17 +127,20 @@ class ASLSigns(Source):
             if sign not in label_of:
                 raise row_error(path, line, f"sign {sign!r} is not in sign_to_prediction_index_map.json")
             key = f"{row['participant_id']}/{row['sequence_id']}"
-            records.append(record_at(
-                path, line,
-                key=key,
-                split=hash_split(key),
-                source=self.name,
-                label=label_of[sign],
-                gloss=sign,
-                signer=row["participant_id"] or None,
-                language=self.info.sign_language,
-                media=rel(root, path.parent / row["path"]),
-            ))
+            records.append(
+                record_at(
+                    path,
+                    line,
+                    key=key,
+                    split=hash_split(key),
+                    source=self.name,
+                    label=label_of[sign],
+                    gloss=sign,
+                    signer=row["participant_id"] or None,
+                    language=self.info.sign_language,
+                    media=rel(root, path.parent / row["path"]),
+                )
+            )
         return records
 
     def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:
@@ -142,8 +150,10 @@ class ASLSigns(Source):
                 continue
             file = root / record.media
             if not file.is_file():
-                raise DatasetError(f"asl-signs: landmark file {file} of sample {record.key} is missing; "
-                                   "re-download the release or list missing files with `signkit datasets inspect`")
+                raise DatasetError(
+                    f"asl-signs: landmark file {file} of sample {record.key} is missing; "
+                    "re-download the release or list missing files with `signkit datasets inspect`"
+                )
             yield record.key, long_parquet_to_pose(file)
 
 
@@ -172,17 +182,20 @@ class ASLFingerspelling(Source):
             if not phrase:
                 raise row_error(path, line, "empty phrase")
             key = f"{row['file_id']}/{row['sequence_id']}"
-            records.append(record_at(
-                path, line,
-                key=key,
-                split=hash_split(key),
-                source=self.name,
-                text=phrase,
-                signer=row["participant_id"] or None,
-                language=self.info.sign_language,
-                media=rel(root, path.parent / row["path"]),
-                extra={"sequence_id": int(row["sequence_id"])},
-            ))
+            records.append(
+                record_at(
+                    path,
+                    line,
+                    key=key,
+                    split=hash_split(key),
+                    source=self.name,
+                    text=phrase,
+                    signer=row["participant_id"] or None,
+                    language=self.info.sign_language,
+                    media=rel(root, path.parent / row["path"]),
+                    extra={"sequence_id": int(row["sequence_id"])},
+                )
+            )
         return records
 
     def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:
@@ -205,12 +218,15 @@ class ASLFingerspelling(Source):
                 raise DatasetError(f"{file}: cannot read as an asl-fingerspelling landmark parquet ({e})") from None
             seq = table.column("sequence_id").to_numpy()
             frame = table.column("frame").to_numpy()
-            values = np.stack([table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns],
-                              axis=-1).reshape(len(seq), NUM_POINTS, 3)
+            values = np.stack(
+                [table.column(c).to_numpy(zero_copy_only=False).astype(np.float64) for c in columns], axis=-1
+            ).reshape(len(seq), NUM_POINTS, 3)
             for record in records:
                 rows = np.flatnonzero(seq == record.extra["sequence_id"])
                 if rows.size == 0:
-                    raise DatasetError(f"{file}: no rows for sequence_id {record.extra['sequence_id']} "
-                                       f"(sample {record.key}); the file does not match train.csv")
+                    raise DatasetError(
+                        f"{file}: no rows for sequence_id {record.extra['sequence_id']} "
+                        f"(sample {record.key}); the file does not match train.csv"
+                    )
                 rows = rows[np.argsort(frame[rows], kind="stable")]
                 yield record.key, _to_pose(values[rows], "kaggle-asl-fingerspelling")

@@ -56,8 +56,10 @@ class FingerspellingLexicon(Source):
         try:
             import spoken_to_signed
         except ImportError:
-            raise DatasetError("fingerspelling-lexicon: pass --root, or install the package that ships it: "
-                               "pip install spoken-to-signed") from None
+            raise DatasetError(
+                "fingerspelling-lexicon: pass --root, or install the package that ships it: "
+                "pip install spoken-to-signed"
+            ) from None
         return Path(spoken_to_signed.__file__).parent / "assets" / "fingerspelling_lexicon"
 
     def _rows(self, root: Path) -> tuple[Path, list[tuple[int, dict[str, str]]]]:
@@ -93,17 +95,19 @@ class FingerspellingLexicon(Source):
             extra = {k: row[k] for k in ("spoken_language", "glosses", "start", "end", "priority") if k in row}
             if mirrors:
                 extra["mirrored_as"] = mirrors
-            records.append(SampleRecord(
-                key=key,
-                split=hash_split(key),
-                source=self.name,
-                label=classes.index(row["signed_language"]),
-                gloss=row["signed_language"],
-                text=normalize_gloss(row["words"]) or None,
-                language=row["signed_language"],
-                media=row["path"],
-                extra=extra,
-            ))
+            records.append(
+                SampleRecord(
+                    key=key,
+                    split=hash_split(key),
+                    source=self.name,
+                    label=classes.index(row["signed_language"]),
+                    gloss=row["signed_language"],
+                    text=normalize_gloss(row["words"]) or None,
+                    language=row["signed_language"],
+                    media=row["path"],
+                    extra=extra,
+                )
+            )
         return records
 
     def poses(self, root: str | os.PathLike | None, exclude: Container[str] = ()) -> Iterator[tuple[str, Pose]]:

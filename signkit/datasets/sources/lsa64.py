@@ -49,17 +49,19 @@ class LSA64(Source):
                 split = "train" if signer <= 8 else ("dev" if signer == 9 else "test")
             else:
                 split = "train" if rep <= 3 else ("dev" if rep == 4 else "test")
-            records.append(SampleRecord(
-                key=f"{sign:03d}_{signer:03d}_{rep:03d}",
-                split=split,
-                source=self.name,
-                label=sign - 1,
-                gloss=f"{sign:03d}",
-                signer=f"{signer:03d}",
-                language=self.info.sign_language,
-                media=rel_path,
-                extra={"repetition": rep},
-            ))
+            records.append(
+                SampleRecord(
+                    key=f"{sign:03d}_{signer:03d}_{rep:03d}",
+                    split=split,
+                    source=self.name,
+                    label=sign - 1,
+                    gloss=f"{sign:03d}",
+                    signer=f"{signer:03d}",
+                    language=self.info.sign_language,
+                    media=rel_path,
+                    extra={"repetition": rep},
+                )
+            )
         check_unique_keys(records, self.name)
         return records
 
@@ -83,15 +85,20 @@ class LSA64(Source):
                 sign, signer, rep = int(m.group(1)), int(m.group(2)), int(m.group(3))
                 path = Path(dirpath, name)
                 if not (1 <= sign <= NUM_SIGNS and 1 <= signer <= 10 and 1 <= rep <= 5):
-                    raise DatasetError(f"{path}: sign/signer/repetition out of range (001-064/001-010/001-005); "
-                                       "is this an LSA64 video?")
+                    raise DatasetError(
+                        f"{path}: sign/signer/repetition out of range (001-064/001-010/001-005); "
+                        "is this an LSA64 video?"
+                    )
                 found.append((path.relative_to(root).as_posix(), sign, signer, rep))
         if not found:
-            raise DatasetError(f"lsa64: no videos named like 001_001_001.mp4 under {root}; "
-                               "pass the folder you unpacked the release to")
+            raise DatasetError(
+                f"lsa64: no videos named like 001_001_001.mp4 under {root}; pass the folder you unpacked the release to"
+            )
         found.sort(key=lambda v: (v[1], v[2], v[3]))
         for a, b in zip(found, found[1:], strict=False):
             if a[1:] == b[1:]:
-                raise DatasetError(f"lsa64: {a[0]} and {b[0]} are the same video twice (raw and cut copies?); "
-                                   "pass the folder of one copy as --root")
+                raise DatasetError(
+                    f"lsa64: {a[0]} and {b[0]} are the same video twice (raw and cut copies?); "
+                    "pass the folder of one copy as --root"
+                )
         return found

@@ -96,20 +96,27 @@ class MSASL(Source):
                     length = "zero length" if end == start else "negative length"
                     skipped.append(SkippedRow(f"{path}: {where}", key, f"{length}: ends at {end}s, starts at {start}s"))
                     continue
-                records.append(record_at(
-                    path, None, where,
-                    key=key,
-                    split=split,
-                    source=self.name,
-                    label=label,
-                    gloss=classes[label],
-                    signer=signer_or_none(s.get("signer_id")),
-                    language=self.info.sign_language,
-                    media=media.find_stem(yt) or f"videos/{yt}.mp4",
-                    start=start or None,
-                    end=end,
-                    clip_unit="seconds",
-                    extra={k: s[k] for k in ("clean_text", "org_text", "fps", "box", "width", "height", "url",
-                                             "start", "end") if k in s},
-                ))
+                records.append(
+                    record_at(
+                        path,
+                        None,
+                        where,
+                        key=key,
+                        split=split,
+                        source=self.name,
+                        label=label,
+                        gloss=classes[label],
+                        signer=signer_or_none(s.get("signer_id")),
+                        language=self.info.sign_language,
+                        media=media.find_stem(yt) or f"videos/{yt}.mp4",
+                        start=start or None,
+                        end=end,
+                        clip_unit="seconds",
+                        extra={
+                            k: s[k]
+                            for k in ("clean_text", "org_text", "fps", "box", "width", "height", "url", "start", "end")
+                            if k in s
+                        },
+                    )
+                )
         return Parsed(records, skipped)

@@ -57,24 +57,38 @@ class OpenASL(Source):
             text = normalize_gloss(row["raw-text"])
             if not text:
                 raise row_error(path, line, "empty raw-text")
-            clip = next((hit for c in (vid, vid.replace(":", "-"), vid.replace(":", "_"))
-                         if (hit := media.find_stem(c)) is not None), None)
+            clip = next(
+                (
+                    hit
+                    for c in (vid, vid.replace(":", "-"), vid.replace(":", "_"))
+                    if (hit := media.find_stem(c)) is not None
+                ),
+                None,
+            )
             bounds: tuple[float | None, float | None] = (None, None)
             if clip is None:
                 clip = media.find_stem(yid) or f"raw-video/{yid}.mp4"
                 bounds = (start or None, end)
-            records.append(record_at(
-                path, line,
-                key=safe_key(vid),
-                split=row["split"],
-                source=self.name,
-                gloss=normalize_gloss(row.get("gloss", "")) or None,
-                text=text,
-                language=self.info.sign_language,
-                media=clip,
-                start=bounds[0],
-                end=bounds[1],
-                extra={"yid": yid, "vid": vid, "start_time": start, "end_time": end,
-                       "tokenized_text": row.get("tokenized-text", "")},
-            ))
+            records.append(
+                record_at(
+                    path,
+                    line,
+                    key=safe_key(vid),
+                    split=row["split"],
+                    source=self.name,
+                    gloss=normalize_gloss(row.get("gloss", "")) or None,
+                    text=text,
+                    language=self.info.sign_language,
+                    media=clip,
+                    start=bounds[0],
+                    end=bounds[1],
+                    extra={
+                        "yid": yid,
+                        "vid": vid,
+                        "start_time": start,
+                        "end_time": end,
+                        "tokenized_text": row.get("tokenized-text", ""),
+                    },
+                )
+            )
         return records

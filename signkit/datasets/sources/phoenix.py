@@ -63,23 +63,27 @@ class Phoenix2014(Source):
         for split in _SPLITS:
             path = self.find(root, f"{split}{infix}.corpus.csv")
             release = path.parent.parent.parent
-            for line, row in read_dict_rows(path, ("id", "folder", "signer", "annotation"), delimiter="|",
-                                            quoting=csv.QUOTE_NONE):
+            for line, row in read_dict_rows(
+                path, ("id", "folder", "signer", "annotation"), delimiter="|", quoting=csv.QUOTE_NONE
+            ):
                 gloss = normalize_gloss(row["annotation"])
                 if not gloss:
                     raise row_error(path, line, f"sample {row['id']!r} has an empty annotation")
                 folder = _frame_dir(row["folder"], path, line)
-                records.append(record_at(
-                    path, line,
-                    key=f"{split}/{row['id']}",
-                    split=split,
-                    source=self.name,
-                    gloss=gloss,
-                    signer=row["signer"] or None,
-                    language=self.info.sign_language,
-                    media=rel(root, release / FRAMES / split / folder),
-                    extra={"fps": FPS},
-                ))
+                records.append(
+                    record_at(
+                        path,
+                        line,
+                        key=f"{split}/{row['id']}",
+                        split=split,
+                        source=self.name,
+                        gloss=gloss,
+                        signer=row["signer"] or None,
+                        language=self.info.sign_language,
+                        media=rel(root, release / FRAMES / split / folder),
+                        extra={"fps": FPS},
+                    )
+                )
         check_unique_keys(records, self.name)
         return records
 
@@ -119,16 +123,19 @@ class Phoenix2014T(Source):
                 text = normalize_gloss(row["translation"])
                 if not text:
                     raise row_error(path, line, f"sample {name!r} has an empty translation")
-                records.append(record_at(
-                    path, line,
-                    key=f"{split}/{name}",
-                    split=split,
-                    source=self.name,
-                    gloss=normalize_gloss(row["orth"]) or None,
-                    text=text,
-                    signer=row["speaker"] or None,
-                    language=self.info.sign_language,
-                    media=rel(root, frames),
-                    extra={"fps": FPS},
-                ))
+                records.append(
+                    record_at(
+                        path,
+                        line,
+                        key=f"{split}/{name}",
+                        split=split,
+                        source=self.name,
+                        gloss=normalize_gloss(row["orth"]) or None,
+                        text=text,
+                        signer=row["speaker"] or None,
+                        language=self.info.sign_language,
+                        media=rel(root, frames),
+                        extra={"fps": FPS},
+                    )
+                )
         return records

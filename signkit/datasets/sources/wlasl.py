@@ -96,20 +96,36 @@ class WLASL(Source):
                         clip, bounds = f"videos/{video_id}.mp4", (None, None)  # expected there; missing
                 else:
                     clip = cut or f"videos/{video_id}.mp4"
-                records.append(record_at(
-                    path, None, where,
-                    key=safe_key(video_id),
-                    split=str(inst["split"]),
-                    source=self.name,
-                    label=label,
-                    gloss=gloss,
-                    signer=signer_or_none(inst.get("signer_id")),
-                    language=self.info.sign_language,
-                    media=clip,
-                    start=None if bounds[0] in (None, 0) else float(bounds[0]),
-                    end=None if bounds[1] is None else float(bounds[1]),
-                    clip_unit="frames",
-                    extra={k: inst[k] for k in ("bbox", "fps", "variation_id", "source", "url", "instance_id",
-                                                "frame_start", "frame_end") if k in inst},
-                ))
+                records.append(
+                    record_at(
+                        path,
+                        None,
+                        where,
+                        key=safe_key(video_id),
+                        split=str(inst["split"]),
+                        source=self.name,
+                        label=label,
+                        gloss=gloss,
+                        signer=signer_or_none(inst.get("signer_id")),
+                        language=self.info.sign_language,
+                        media=clip,
+                        start=None if bounds[0] in (None, 0) else float(bounds[0]),
+                        end=None if bounds[1] is None else float(bounds[1]),
+                        clip_unit="frames",
+                        extra={
+                            k: inst[k]
+                            for k in (
+                                "bbox",
+                                "fps",
+                                "variation_id",
+                                "source",
+                                "url",
+                                "instance_id",
+                                "frame_start",
+                                "frame_end",
+                            )
+                            if k in inst
+                        },
+                    )
+                )
         return records
