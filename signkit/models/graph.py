@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import LayoutError
 from ..pose import correspondence, get_layout
+from ..pose.layouts import HAND_POINTS
 
 PART_NAMES = ("body", "left_hand", "right_hand", "face")
 
@@ -29,29 +30,6 @@ _UNI_SIGN_BODY = (
     "right_wrist",
 )
 _UNI_SIGN_BODY_EDGES = ((0, 1), (0, 2), (0, 3), (0, 4), (3, 5), (5, 7), (4, 6), (6, 8))
-_HAND = (
-    "wrist",
-    "thumb_cmc",
-    "thumb_mcp",
-    "thumb_ip",
-    "thumb_tip",
-    "index_finger_mcp",
-    "index_finger_pip",
-    "index_finger_dip",
-    "index_finger_tip",
-    "middle_finger_mcp",
-    "middle_finger_pip",
-    "middle_finger_dip",
-    "middle_finger_tip",
-    "ring_finger_mcp",
-    "ring_finger_pip",
-    "ring_finger_dip",
-    "ring_finger_tip",
-    "pinky_mcp",
-    "pinky_pip",
-    "pinky_dip",
-    "pinky_tip",
-)
 # Uni-Sign's hand graph: each finger a chain from the wrist (no palm edges between finger bases).
 _UNI_SIGN_HAND_EDGES = tuple(
     e for f in range(5) for e in [(0, 4 * f + 1)] + [(4 * f + k, 4 * f + k + 1) for k in (1, 2, 3)]
@@ -103,7 +81,7 @@ def part_graphs(layout: str, point_set: str = "uni-sign") -> dict[str, PartGraph
         body = _resolve(lay.name, _UNI_SIGN_BODY)
         graphs = {"body": PartGraph("body", body, _UNI_SIGN_BODY_EDGES, None)}
         for side, wrist in (("left", 7), ("right", 8)):
-            idx = _resolve(lay.name, tuple(f"{side}_hand_{p}" for p in _HAND))
+            idx = _resolve(lay.name, tuple(f"{side}_hand_{p}" for p in HAND_POINTS))
             graphs[f"{side}_hand"] = PartGraph(f"{side}_hand", idx, _UNI_SIGN_HAND_EDGES, 0, wrist)
         face = _resolve(lay.name, _UNI_SIGN_FACE)
         graphs["face"] = PartGraph("face", face, _UNI_SIGN_FACE_EDGES, len(face) - 1, 0)
