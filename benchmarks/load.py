@@ -11,11 +11,9 @@ via one ``collate``), warm page cache for every path:
   floor  the least any loader of these batches must do: one preadv per array into a reused batch buffer, zeroed
          padding, no checks, no pipeline (how close the padded batches themselves let anyone get to (c))
 
-and the pack rate (input MB/s) of ``signkit pack`` against plain ``tar`` of the same files, and what the per-sample
-checksums cost: ours against the same shards with the checksum columns dropped from the manifest (read as a dataset
-packed before them), in paired rounds (median and interquartile range of the per-round ratio, wall and CPU time).
-Goal (issue 3): ours >= 3x (a) and (b), >= 0.5x (c); (issue 15) checksums cost <= 5 %, warm and cold. Writes the
-"Loading" section of docs/benchmarks.md with ``--write``.
+and the pack rate (input MB/s) of ``signkit pack`` against plain ``tar`` of the same files. Goal (issue 3): ours
+>= 3x (a) and (b), >= 0.5x (c). Writes the "Loading" section of docs/benchmarks.md with ``--write``. What the
+per-sample checksums cost is ``checksum_cost.py``.
 
     python benchmarks/load.py --samples 2400 --write
 """
@@ -23,7 +21,6 @@ Goal (issue 3): ours >= 3x (a) and (b), >= 0.5x (c); (issue 15) checksums cost <
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import pickle
 import platform
@@ -174,88 +171,6 @@ def _floor_rate(ds_root: Path, n: int, repeats: int) -> tuple[float, float]:
     return _rate(batches, paths, n, repeats)
 
 
-def without_checksums(ds_root: Path, out: Path) -> Path:
-    """The same dataset (shards hard-linked: the same files, the same page cache) with the checksum columns
-    dropped from its manifest, as a dataset packed before them is read."""
-    import pyarrow.parquet as pq
-
-    from signkit.datasets.manifest import SUM_COLUMNS
-
-    (out / "shards").mkdir(parents=True)
-    for shard in (ds_root / "shards").iterdir():
-        os.link(shard, out / "shards" / shard.name)
-    shutil.copyfile(ds_root / "dataset.json", out / "dataset.json")
-    pq.write_table(sd.read_manifest(ds_root).drop_columns(list(SUM_COLUMNS)), out / "manifest.parquet")
-    return out
-
-
-def _cpu_ns(pids: list[int]) -> int:
-    """CPU time (ns) these processes have run so far, all their threads, from ``/proc/PID/task/*/schedstat``
-    (nanosecond clock, counts only time on a CPU, so other processes' load does not inflate it)."""
-    total = 0
-    for pid in pids:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError):  # a thread that just ended
-                total += int((task / "schedstat").read_text().split()[0])
-    return total
-
-
-def _children() -> list[int]:
-    """This process's child processes (the DataLoader workers)."""
-    me, out = os.getpid(), []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            if int(stat.read_text().rpartition(")")[2].split()[1]) == me:
-                out.append(int(stat.parent.name))
-    return out
-
-
-def _paired_rates(checked, bare, files: list[Path], n: int, rounds: int) -> dict[str, dict[str, np.ndarray]]:
-    """Per round, a pass of each path over the same files, warm then cold, in ABBA order (checked first in even
-    rounds, bare first in odd ones) so that a shared machine's load and any drift fall on both alike.
-    Returns, per path, arrays over the rounds of wall samples/s and CPU samples/s (this process + its workers,
-    `_cpu_ns`), warm and cold; the ratios are taken per round (a pair of neighbouring passes)."""
-    paths = {"checked": checked, "bare": bare}
-    got: dict[str, dict[str, list[float]]] = {k: {m: [] for m in ("wall0", "wall1", "cpu0", "cpu1")} for k in paths}
-    for name in paths:  # warm-up: workers started, page cache filled
-        assert sum(int(b["length"].shape[0]) for b in paths[name]()) == n
-    pids = [os.getpid(), *_children()]
-    for r in range(rounds):
-        for cold in (0, 1):
-            for name in ("checked", "bare") if r % 2 == 0 else ("bare", "checked"):
-                if cold:
-                    evict(files)
-                t0, c0 = time.perf_counter(), _cpu_ns(pids)
-                count = sum(int(b["length"].shape[0]) for b in paths[name]())
-                wall, cpu = time.perf_counter() - t0, (_cpu_ns(pids) - c0) / 1e9
-                assert count == n, (count, n)
-                got[name][f"wall{cold}"].append(count / wall)
-                got[name][f"cpu{cold}"].append(count / max(cpu, 1e-9))
-    return {k: {m: np.array(v) for m, v in d.items()} for k, d in got.items()}
-
-
-def checksum_cost(ds_root: Path, work: Path, shards: list[Path], n: int, workers: list[int], rounds: int) -> dict:
-    """The loader with and without per-sample checksums, per worker count, and the streaming reader (the path
-    without ``os.preadv``) in one process."""
-    bare = without_checksums(ds_root, work / "ds-no-checksums")
-    out = {}
-    for w in workers:
-        checked_loader = sd.open(ds_root, shuffle=False).loader(BATCH, num_workers=w)
-        bare_loader = sd.open(bare, shuffle=False).loader(BATCH, num_workers=w)
-        out[f"loader, {w} workers"] = _paired_rates(
-            lambda a=checked_loader: a, lambda b=bare_loader: b, shards, n, rounds
-        )
-    preadv = os.preadv
-    del os.preadv  # the streaming reader, as on Windows (and for URLs, which stream the same way)
-    try:
-        checked = sd.open(ds_root, shuffle=False).loader(BATCH)
-        plain = sd.open(bare, shuffle=False).loader(BATCH)
-        out["streaming reader, 0 workers"] = _paired_rates(lambda: checked, lambda: plain, shards, n, rounds)
-    finally:
-        os.preadv = preadv
-    return out
-
-
 def build_inputs(work: Path, samples: int) -> tuple[list[Path], list[Path]]:
     """``samples`` .pose files (hard links to the lexicon, renamed) and as many pickles (same data, float32)."""
     src = lexicon_files()
@@ -285,7 +200,7 @@ def _dir_bytes(files: list[Path]) -> int:
     return sum(f.stat().st_size for f in files)
 
 
-def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int, rounds: int, work: Path) -> dict:
+def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int, work: Path) -> dict:
     pose_files, pickle_files = build_inputs(work, samples)
     in_mb = _dir_bytes(pose_files) / 1e6
     # pack rate vs plain tar of the same .pose files
@@ -324,9 +239,7 @@ def run(samples: int, workers: list[int], pack_workers: list[int], repeats: int,
     data_bytes = sum(s["pose"].nbytes + s["conf"].nbytes for s in decoded)
     padded_bytes = _typical_batch_bytes(decoded) * -(-len(decoded) // BATCH)
     frames = sd.dataset_summary(ds_root)["splits"]["train"]["frames_min_mean_max"]
-    checksums = checksum_cost(ds_root, work, shards, samples, workers, rounds)
     return {
-        "checksums": checksums,
         "samples": samples,
         "frames": frames,
         "in_mb": in_mb,
@@ -448,48 +361,7 @@ def render(r: dict, note: str) -> str:
         "(augmentation), which they do and then hand over as (a) and (b) do.",
         "",
     ]
-    lines += render_checksums(r)
     return "\n".join(lines)
-
-
-def _median_iqr(x: np.ndarray) -> str:
-    q1, med, q3 = np.percentile(x, [25, 50, 75])
-    return f"{med:.3f}x [{q1:.3f}, {q3:.3f}]"
-
-
-def checksum_ratios(rates: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per round, with / without checks (speed, so < 1 is a cost): wall and CPU, warm (0) and cold (1)."""
-    return {m: rates["checked"][m] / rates["bare"][m] for m in ("wall0", "wall1", "cpu0", "cpu1")}
-
-
-def render_checksums(r: dict) -> list[str]:
-    """The per-sample checksum rows of the Loading section."""
-    rounds = len(next(iter(r["checksums"].values()))["checked"]["wall0"])
-    lines = [
-        "Per-sample checksums (issue 15): every array's XXH3-64 is checked on every read. Cost: the same shards "
-        "read with the checksum columns dropped from the manifest (as a dataset packed before them is read), "
-        f"{rounds} rounds, each a pass of both (ABBA order: which goes first alternates), warm and then cold "
-        "(`posix_fadvise(DONTNEED)` on the shards before each cold pass); with / without per round, median "
-        "[interquartile range] over the rounds. CPU = CPU time of the reading process and its DataLoader "
-        "workers (`/proc/PID/task/*/schedstat`), which other processes' load disturbs far less than wall time.",
-        "",
-        "| path | cache | with checks (samples/s, median) | without | with / without (wall) | with / without (CPU) |",
-        "|---|---|---|---|---|---|",
-    ]
-    worst = {"wall": 1.0, "cpu": 1.0}
-    for path, rates in r["checksums"].items():
-        ratios = checksum_ratios(rates)
-        for j, cache in enumerate(("warm", "cold")):
-            for kind in worst:
-                worst[kind] = min(worst[kind], float(np.median(ratios[f"{kind}{j}"])))
-            lines.append(
-                f"| {path} | {cache} | {np.median(rates['checked'][f'wall{j}']):.0f} | "
-                f"{np.median(rates['bare'][f'wall{j}']):.0f} | {_median_iqr(ratios[f'wall{j}'])} | "
-                f"{_median_iqr(ratios[f'cpu{j}'])} |"
-            )
-    verdict = "; ".join(f"{kind} {v:.3f}x ({'met' if v >= 0.95 else 'not met'})" for kind, v in worst.items())
-    lines += ["", f"Goal: with / without >= 0.95x, warm and cold. Worst median in this run: {verdict}.", ""]
-    return lines
 
 
 def _verdict(r: dict) -> str:
@@ -503,10 +375,10 @@ def _verdict(r: dict) -> str:
     return "In this run: " + "; ".join(parts) + "."
 
 
-def write_section(text: str, path: Path = DOC) -> None:
-    """Replace (or add) the "## Loading" section of docs/benchmarks.md, leaving other sections alone."""
+def write_section(text: str, path: Path = DOC, heading: str = "## Loading") -> None:
+    """Replace (or add) the ``heading`` section of docs/benchmarks.md, leaving other sections alone."""
     doc = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"^## Loading\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     doc = pattern.sub(lambda _: text + "\n", doc) if pattern.search(doc) else doc.rstrip("\n") + "\n\n" + text + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(doc)
@@ -518,27 +390,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to measure")
     ap.add_argument("--pack-workers", type=int, nargs="+", default=[1, 2], help="pack processes to measure")
     ap.add_argument("--repeats", type=int, default=2, help="timed passes per path (after one warm-up pass)")
-    ap.add_argument("--rounds", type=int, default=15, help="paired rounds of the checksum cost (median + IQR)")
     ap.add_argument("--write", action="store_true", help="write the Loading section of docs/benchmarks.md")
     ap.add_argument("--note", default="", help="a sentence on the conditions (shared machine, load...)")
-    ap.add_argument("--checksums-only", action="store_true", help="measure only the cost of per-sample checksums")
-    ap.add_argument("--dataset", type=Path, help="with --checksums-only: measure on this packed dataset (train split)")
     args = ap.parse_args()
     torch.set_num_threads(1)  # as in DataLoader workers; a shared machine's spare threads would only add noise
     with tempfile.TemporaryDirectory(prefix="signkit-load-") as tmp:
-        if args.checksums_only:
-            work = Path(tmp)
-            ds = args.dataset
-            if ds is None:
-                build_inputs(work, args.samples)
-                sd.pack(work / "poses", work / "ds", workers=max(args.pack_workers))
-                ds = work / "ds"
-            shards = sorted((ds / "shards").glob("*.tar"))
-            n = sd.open(ds, shuffle=False).num_samples
-            cost = checksum_cost(ds, work, shards, n, args.workers, args.rounds)
-            print("\n".join(render_checksums({"checksums": cost})))
-            return
-        result = run(args.samples, args.workers, args.pack_workers, args.repeats, args.rounds, Path(tmp))
+        result = run(args.samples, args.workers, args.pack_workers, args.repeats, Path(tmp))
     result["repeats"] = args.repeats
     text = render(result, args.note)
     print(text)

@@ -24,7 +24,7 @@ checksum = xxhash.xxh3_64_intdigest  # of a contiguous buffer (bytes, memoryview
 def check(data, want: int | None, shard: str, key: str, suffix: str) -> None:
     """Raise a `DatasetError` naming the shard and the sample when ``data`` does not have checksum ``want``
     (None: the dataset was packed without checksums, nothing to check)."""
-    if want is not None and xxhash.xxh3_64_intdigest(data) != want:
+    if want is not None and checksum(data) != want:
         raise DatasetError(
             f"shard {shard}: sample {key!r} is damaged ({key}.{suffix} does not match the checksum recorded when it "
             "was packed: a disk or network error); re-download or re-pack the shard (`signkit verify` checks them all)"
