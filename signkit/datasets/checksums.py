@@ -21,14 +21,19 @@ CHECKSUM_COLUMNS = {"pose.npy": "pose_xxh3", "conf.npy": "conf_xxh3"}
 checksum = xxhash.xxh3_64_intdigest  # of a contiguous buffer (bytes, memoryview, a C-contiguous numpy array)
 
 
+def damaged(shard: str, key: str, suffix: str) -> DatasetError:
+    """The error for array ``key.suffix`` of ``shard`` whose bytes do not have the checksum recorded at pack time."""
+    return DatasetError(
+        f"shard {shard}: sample {key!r} is damaged ({key}.{suffix} does not match the checksum recorded when it "
+        "was packed: a disk or network error); re-download or re-pack the shard (`signkit verify` checks them all)"
+    )
+
+
 def check(data, want: int | None, shard: str, key: str, suffix: str) -> None:
-    """Raise a `DatasetError` naming the shard and the sample when ``data`` does not have checksum ``want``
-    (None: the dataset was packed without checksums, nothing to check)."""
+    """Raise `damaged` when ``data`` does not have checksum ``want`` (None: the dataset was packed without
+    checksums, nothing to check)."""
     if want is not None and checksum(data) != want:
-        raise DatasetError(
-            f"shard {shard}: sample {key!r} is damaged ({key}.{suffix} does not match the checksum recorded when it "
-            "was packed: a disk or network error); re-download or re-pack the shard (`signkit verify` checks them all)"
-        )
+        raise damaged(shard, key, suffix)
 
 
 def check_sample(pose, conf, key: str, pending: tuple[str, int, int]) -> None:

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import ConfigError, DatasetError
 from ..pose import get_layout
-from ._batch import collate, finish_batch, num_frames, pad_samples
+from ._batch import PENDING_CHECKS, collate, finish_batch, num_frames, pad_samples
 from ._index import TEXT_FIELDS, open_index
 from ._plan import aligned_share, batched, bucketed, dist_rank_world, seeded_rng, shuffle_buffer, slot_ranges
 from ._shard_reader import ShardReader
@@ -315,7 +315,29 @@ class _Batches(IterableDataset):
             groups = batched(samples, self.batch_size, self.drop_last)
         in_worker = get_worker_info() is not None
         for group in groups:
-            yield group if in_worker and all("ref" in s for s in group) else pad_samples(group, self.dtype)
+            if in_worker and all("ref" in s for s in group):
+                yield group
+            else:
+                yield pad_samples(group, self.dtype, defer=not in_worker)
+
+
+def _when_checked(batches: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each batch once its checksums are checked: the helper process checks batch k while batch k+1 is read
+    (`_check_process`), so a batch is handed over one batch later, never before its check."""
+    held = None
+    for batch in batches:
+        if held is not None:
+            yield _checked(held)
+        held = batch
+    if held is not None:
+        yield _checked(held)
+
+
+def _checked(batch: dict[str, Any]) -> dict[str, Any]:
+    checks = batch.pop(PENDING_CHECKS, None)
+    if checks is not None:
+        checks.wait()
+    return batch
 
 
 class SignLoader(DataLoader):
@@ -331,11 +353,11 @@ class SignLoader(DataLoader):
         ds = self.dataset.ds
         ds.set_epoch(getattr(self, "_next_epoch", ds.epoch))
         self._next_epoch = ds.epoch + 1
-        return map(self._finish, super().__iter__())
+        return _when_checked(map(self._finish, super().__iter__()))
 
     def _finish(self, batch: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(batch, list):  # sample refs from a worker
-            batch = pad_samples(batch, self.dataset.dtype)
+            batch = pad_samples(batch, self.dataset.dtype, defer=True)
             if self.pin_memory and torch.cuda.is_available():
                 batch["pose"], batch["conf"] = batch["pose"].pin_memory(), batch["conf"].pin_memory()
         return finish_batch(batch)
