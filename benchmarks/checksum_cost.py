@@ -15,7 +15,7 @@ Paths: the loader with 0 and 2 DataLoader workers (local shards: each array read
 batch, then hashed) and the streaming reader (the path for URLs and systems without ``preadv``). Goal (issue 15):
 with / without >= 0.95x, warm and cold.
 
-    python benchmarks/checksum_cost.py --samples 2400 --rounds 12 --write
+    python benchmarks/checksum_cost.py --samples 2400 --rounds 12 --batch 32 128 --write
 """
 
 from __future__ import annotations
@@ -143,16 +143,16 @@ def in_process():
         _check_process._helpers[pid] = saved
 
 
-def measure(checked: Path, bare: Path, workers: list[int], rounds: int) -> dict:
+def measure(checked: Path, bare: Path, workers: list[int], rounds: int, batch: int = load.BATCH) -> dict:
     files = shard_files(checked) + shard_files(bare)
     paths = {f"loader, {w} workers": (w, contextlib.nullcontext) for w in workers}
     paths["streaming reader, 0 workers"] = (0, streaming)
-    out: dict = {"paths": {}}
+    out: dict = {"paths": {}, "batch": batch}
     for name, (w, context) in paths.items():
         with context():
 
             def loader(root: Path, w=w):
-                return sd.open(root, shuffle=False).loader(load.BATCH, num_workers=w)
+                return sd.open(root, shuffle=False).loader(batch, num_workers=w)
 
             a, b = loader(checked), loader(bare)
             for it in (a, b):  # warm-up: page cache filled, workers and the helper started once
@@ -177,22 +177,34 @@ def _ratio(pairs: np.ndarray) -> str:
     return f"{med:.3f}x [{q1:.3f}, {q3:.3f}]"
 
 
-def render(r: dict, samples: int, rounds: int, note: str) -> str:
-    pairs = len(next(iter(r["paths"].values()))[False]["helper"])
+def render(results: list[dict], samples: int, rounds: int, note: str) -> str:
+    batches = " ".join(str(r["batch"]) for r in results)
     lines = [
         "## Checksum cost",
         "",
-        f"`python benchmarks/checksum_cost.py --samples {samples} --rounds {rounds}` on {load.machine()}. {note}",
+        f"`python benchmarks/checksum_cost.py --samples {samples} --rounds {rounds} --batch {batches}` on "
+        f"{load.machine()}. {note}",
         "",
-        f"The loading benchmark's {samples} samples (real fingerspelling poses, {load.BATCH} per batch), packed with "
-        "per-array XXH3-64 checksums, against a copy of the same shards with the checksum columns dropped (read as a "
-        "dataset packed before them is). The two loaders' batches are taken in turn, alternating which goes first "
-        f"per round; {rounds} rounds (epochs) each, {pairs} batch pairs per cell; *cold*: both copies dropped from "
-        "the page cache before each round. *helper*: the checks run in signkit's helper process while the next batch "
-        "is read (Linux, the default); *in process*: the reading process checks each array right after reading it "
-        "(off Linux, or without the helper). Ratios are with / without as speed (< 1 is a cost): the median "
-        "[interquartile range] of the per-pair ratio. *XXH3 share*: the median time inside XXH3 per batch, checking "
-        "in process (the checksum function timed, in separate rounds), over the median batch without checks.",
+        f"The loading benchmark's {samples} samples (real fingerspelling poses), packed with per-array XXH3-64 "
+        "checksums, against a copy of the same shards with the checksum columns dropped (read as a dataset packed "
+        "before them is). The two loaders' batches are taken in turn, alternating which goes first per round; "
+        f"{rounds} rounds (epochs) each; *cold*: both copies dropped from the page cache before each round. *helper*: "
+        "the checks run in signkit's helper process while the next batch is read (Linux, the default); *in "
+        "process*: the reading process checks each array right after reading it (off Linux, or without the "
+        "helper). Ratios are with / without as speed (< 1 is a cost): the median [interquartile range] of the "
+        "per-pair ratio. *XXH3 share*: the median time inside XXH3 per batch, checking in process (the checksum "
+        "function timed, in separate rounds), over the median batch without checks.",
+        "",
+    ]
+    for r in results:
+        lines += _table(r)
+    return "\n".join(lines)
+
+
+def _table(r: dict) -> list[str]:
+    pairs = len(next(iter(r["paths"].values()))[False]["helper"])
+    lines = [
+        f"Batches of {r['batch']} ({pairs} batch pairs per cell):",
         "",
         "| path | cache | ms per batch without checks | helper | with / without | in process | with / without "
         "| XXH3 share |",
@@ -215,12 +227,13 @@ def render(r: dict, samples: int, rounds: int, note: str) -> str:
         f"Calibration, the loader (0 workers, warm) paired with a second loader of the same checked dataset: "
         f"{_ratio(r['calibration'])} (1.00x: the pairing itself favours neither).",
         "",
-        f"Goal (issue 15): with / without >= {GOAL:.2f}x, warm and cold. Worst per-batch median in this run: "
+        f"Goal (issue 15): with / without >= {GOAL:.2f}x, warm and cold. Worst per-batch median, batches of "
+        f"{r['batch']}: "
         + "; ".join(f"{how} {v:.3f}x ({'met' if v >= GOAL else 'not met'})" for how, v in worst.items())
         + ".",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def write_section(text: str, path: Path = load.DOC) -> None:
@@ -233,6 +246,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=2400)
     ap.add_argument("--rounds", type=int, default=12, help="epochs of each loader per row (batch pairs: x batches)")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader workers to measure")
+    ap.add_argument("--batch", type=int, nargs="+", default=[load.BATCH], help="batch sizes to measure")
     ap.add_argument("--dataset", type=Path, help="measure on this packed dataset (train split) instead")
     ap.add_argument("--write", action="store_true", help="write the Checksum cost section of docs/benchmarks.md")
     ap.add_argument("--note", default="", help="a sentence on the conditions (shared machine, load...)")
@@ -247,7 +261,8 @@ def main() -> None:
             checked = work / "ds"
         bare = copy_without_checksums(checked, work / "ds-no-checksums")
         samples = sd.open(checked, shuffle=False).num_samples
-        text = render(measure(checked, bare, args.workers, args.rounds), samples, args.rounds, args.note)
+        results = [measure(checked, bare, args.workers, args.rounds, batch) for batch in args.batch]
+        text = render(results, samples, args.rounds, args.note)
     print(text)
     if args.write:
         write_section(text)

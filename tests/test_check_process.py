@@ -116,7 +116,7 @@ def test_the_checksum_cost_benchmark_runs_and_reports_every_path(packed, tmp_pat
     bare = checksum_cost.copy_without_checksums(packed, tmp_path / "bare")
     assert not bare.joinpath("shards", "train-000000.tar").samefile(packed / "shards" / "train-000000.tar")
     result = checksum_cost.measure(packed, bare, workers=[0], rounds=2)
-    text = checksum_cost.render(result, samples=19, rounds=2, note="")
+    text = checksum_cost.render([result], samples=19, rounds=2, note="")
     for path in ("loader, 0 workers", "streaming reader, 0 workers"):
         for cache in ("warm", "cold"):
             assert f"| {path} | {cache} |" in text

@@ -2,9 +2,9 @@
 
 The checksum is XXH3-64 (``xxhash``) of the array's data bytes as the shard stores them (the bytes after the
 ``.npy`` header; the header itself is checked against the manifest's shape separately). Measured against CRC32C
-(``crc32c``, ``google-crc32c``), XXH32/XXH64 and ``zlib.crc32`` on real samples, XXH3 was the fastest (1.2x the
-best CRC32C on a loaded machine, 1.7x on a quiet one; 6x ``zlib.crc32``; docs/benchmarks.md, "Sample checksums"):
-the check runs on every read, inside the loader's time budget.
+(``crc32c``, ``google-crc32c``), XXH32/XXH64 and ``zlib.crc32`` on real samples, XXH3 was the fastest in every
+run (docs/benchmarks.md, "Sample checksums"): the check runs on every read, inside the loader's time budget, by
+the loader's helper process where it can (`_check_process`).
 """
 
 from __future__ import annotations
