@@ -107,8 +107,8 @@ def _fill(
     checks: BatchChecks | None = None,
 ):
     """Write the samples into ``buf`` (pose [B,T,K,3] then conf [B,T,K]), each byte once: the padding gets zeros
-    (unless ``zeroed``), the rest the sample. With ``checks``, a sample's checksums go there (byte offsets in
-    ``buf``) instead of being checked here."""
+    (unless ``zeroed``), the rest the sample. With ``checks``, a whole sample stored as float16 is not checked here:
+    its index, frames and checksums go to ``checks.rows`` for the helper process."""
     b = len(samples)
     pose, conf = buf[: b * t * k * 3].view(b, t, k, 3), buf[b * t * k * 3 :].view(b, t, k)
     pose_np, conf_np = pose.numpy(), conf.numpy()

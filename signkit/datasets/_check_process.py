@@ -99,6 +99,7 @@ class Helper:
         self._jobs = itertools.count()
         self._verdicts: dict[int, int] = {}
         self._buffers: set[int] = set()  # ids of the buffers this helper has mapped
+        self._owner = os.getpid()  # a forked child (a DataLoader worker) inherits this object, not the helper
         atexit.register(self.close)
 
     def submit(self, buffer: SharedBuffer, shape: tuple[int, int, int], rows: array.array) -> int | None:
@@ -137,6 +138,8 @@ class Helper:
 
     def close(self) -> None:
         self._sock.close()
+        if os.getpid() != self._owner:
+            return
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
