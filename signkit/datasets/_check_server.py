@@ -1,8 +1,8 @@
 """The checksum helper process (see `_check_process`): hashes batch buffers it shares with the loader.
 
-Run as a script, not imported: it starts in ~50 ms and ~30 MB because it imports neither torch nor signkit (its own
-folder is dropped from ``sys.path`` first, so sibling modules cannot shadow the standard library's). Messages, one
-per datagram on a ``SOCK_SEQPACKET`` socket:
+Run as a script, not imported: it starts in ~50 ms with 12 MB of its own because it imports neither torch nor
+signkit (its own folder is dropped from ``sys.path`` first, so sibling modules cannot shadow the standard
+library's). Messages, one per datagram on a ``SOCK_SEQPACKET`` socket:
 
   job      <QQIIII> job id, buffer id, the batch's B, T, K, n; then n x QQQQ (sample index, frames, pose XXH3-64,
            conf XXH3-64); a buffer seen for the first time comes with its memfd as ancillary data. The buffer holds
