@@ -60,6 +60,33 @@ def pointed(run_dir: str | Path, pointer: str) -> Path | None:
     return target if is_complete(target) else None
 
 
+def has_started(run_dir: str | Path) -> bool:
+    """Whether a run has written its first checkpoint (its ``latest`` pointer exists, even if what it names was
+    damaged since)."""
+    return (checkpoint_dir(run_dir) / LATEST).is_file() or bool(complete_checkpoints(run_dir))
+
+
+def complete_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's complete step checkpoints, oldest first."""
+    return sorted(p for p in checkpoint_dir(run_dir).glob(f"{STEP_PREFIX}*") if is_complete(p))
+
+
+def damaged_pointer(run_dir: str | Path, pointer: str) -> tuple[str, Path | None] | None:
+    """When ``pointer`` names a checkpoint that is missing or incomplete (deleted or damaged after it was written:
+    saves are atomic): what to tell the user, and the newest complete checkpoint left (None: none is). None when
+    the pointer is absent or sound."""
+    ptr = checkpoint_dir(run_dir) / pointer
+    if not ptr.is_file() or pointed(run_dir, pointer) is not None:
+        return None
+    complete = complete_checkpoints(run_dir)
+    newest = complete[-1] if complete else None
+    what = f"{run_dir}: checkpoints/{pointer} names {ptr.read_text().strip()}, which is missing or incomplete (its "
+    what += f"{WEIGHTS} or {STATE} is gone)"
+    if newest is not None:
+        what += f"; the newest complete one is {newest.name} (`echo {newest.name} > {ptr}` continues from it)"
+    return what, newest
+
+
 def checkpoint_to_read(run_dir: str | Path) -> Path | None:
     """The checkpoint a reader of a finished or running run takes: its best, else its latest (None: none yet)."""
     return pointed(run_dir, BEST) or pointed(run_dir, LATEST)

@@ -210,6 +210,23 @@ def test_a_new_run_refuses_a_used_directory_and_resume_of_finished_run_is_a_no_o
     assert_same(weights(again), weights(model))
 
 
+def test_resume_refuses_a_damaged_latest_checkpoint_and_says_which_one_to_resume_from(tmp_path):
+    cfg = config(max_steps=8, ckpt_every=4)
+    ref_model, _ = run(tmp_path / "ref", cfg)
+    run(tmp_path / "r", cfg)
+    root = tmp_path / "r" / "checkpoints"
+    (root / "step-0000008" / "state.json").unlink()  # damaged after it was written (saves are atomic)
+    want = r"names step-0000008, which is missing or incomplete .*the newest complete one is step-0000004"
+    with pytest.raises(SignkitError, match=want):  # not a silent restart from step 0 over the finished work
+        run(tmp_path / "r", cfg, resume=True)
+    with pytest.raises(SignkitError, match="already holds a run"):  # nor a new run over it
+        run(tmp_path / "r", cfg)
+    (root / "latest").write_text("step-0000004\n")  # what the message says to do
+    model, res = run(tmp_path / "r", cfg, resume=True)
+    assert res.state.step == 8
+    assert_same(weights(model), weights(ref_model))
+
+
 def test_checkpoint_pruning_keeps_best_and_last(tmp_path):
     run(tmp_path / "r", config(max_steps=20, ckpt_every=2, eval_every=100, keep_last=2))
     names = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir() if p.is_dir())

@@ -350,6 +350,7 @@ def test_an_interrupted_save_is_no_checkpoint_for_resume_load_or_evaluate(packed
         zoo.load(step)
     with pytest.raises(ZooError, match="no complete checkpoint"):
         evaluate(run, packed, split="test")
-    res = finetune(small(packed, max_steps=1, dev_split=None), run, resume=True)  # nothing to resume: starts again
+    with pytest.warns(UserWarning, match="no complete checkpoint is left: starting again from step 0"):
+        res = finetune(small(packed, max_steps=1, dev_split=None), run, resume=True)  # nothing to resume
     assert res.state.step == 1 and latest_checkpoint(run) == step
     assert zoo.load(run).task == "islr"

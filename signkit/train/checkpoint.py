@@ -17,6 +17,7 @@ import random
 import shutil
 import socket
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from safetensors.torch import save_model
 
 from .. import _run_folder as run_folder
 from .._atomic import atomic_write_text
-from .._run_folder import RNG, STATE, TRAINER, WEIGHTS, checkpoint_dir, step_name
+from .._run_folder import LATEST, RNG, STATE, TRAINER, WEIGHTS, checkpoint_dir, step_name
 from ..errors import ConfigError, SignkitError
 from . import distributed as D
 from .state import TrainState
@@ -71,14 +72,24 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 
 def agreed_checkpoint(run_dir: str | Path) -> Path | None:
-    """The checkpoint every rank resumes from: global rank 0's latest (or None), which every rank must read.
+    """The checkpoint every rank resumes from: global rank 0's latest (or None), which every rank must read. When
+    ``latest`` names a checkpoint that is gone or damaged: an error on every rank if an older complete one is left
+    (it says how to continue from it), else a warning and a start from step 0.
 
     A rank never picks its own: on a run folder that is not shared by all nodes it would see an older checkpoint or
     none, and train from another step than rank 0 (silently diverging, or hanging in a collective). Every rank
     must call this; it raises on all of them when one cannot read rank 0's checkpoint.
     """
-    latest = latest_checkpoint(run_dir) if D.env_info().is_main else None
-    name = D.broadcast_object(latest.name if latest is not None else None)
+    found = None
+    if D.env_info().is_main:
+        latest = latest_checkpoint(run_dir)
+        found = (latest.name, None) if latest is not None else (None, run_folder.damaged_pointer(run_dir, LATEST))
+    name, damaged = D.broadcast_object(found)
+    if damaged is not None:
+        what, newest = damaged
+        if newest is not None:  # starting over would silently redo finished work
+            raise SignkitError(f"{what}, or train into a new -o folder")
+        warnings.warn(f"{what}, and no complete checkpoint is left: starting again from step 0", stacklevel=2)
     if name is None:
         return None
     path = checkpoint_dir(run_dir) / name

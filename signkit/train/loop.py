@@ -26,12 +26,12 @@ from typing import Any, Protocol
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from .. import _run_folder as run_folder
 from .._atomic import atomic_write_text
 from ..errors import DatasetError, SignkitError
 from . import distributed as D
 from .checkpoint import (
     agreed_checkpoint,
-    latest_checkpoint,
     load_checkpoint,
     rng_state,
     save_checkpoint,
@@ -284,7 +284,7 @@ class _Fit:
         """The state to start from and this rank's RNG states to set once the data position is replayed."""
         ckpt = agreed_checkpoint(self.run_dir) if resume else None  # rank 0's latest, on every rank
         if ckpt is None:
-            if resume is False and latest_checkpoint(self.run_dir) is not None:
+            if resume is False and run_folder.has_started(self.run_dir):
                 raise SignkitError(
                     f"{self.run_dir} already holds a run; pass --resume to continue it or choose a new -o folder"
                 )

@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 
+from .. import _run_folder as run_folder
 from .._run_folder import CONFIG_JSON, MODEL_JSON
 from ..errors import ConfigError
 from . import distributed as D
-from .checkpoint import latest_checkpoint, seed_everything, write_json
+from .checkpoint import seed_everything, write_json
 from .config import TrainConfig, check_resume_compatible
 from .data import DatasetSource, has_split
 from .loop import FitResult, fit, pick_device
@@ -73,7 +74,7 @@ def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> None:
     checkpoint exists: a start that failed before it (a batch larger than the split, a bad SIGNKIT_HOME) left a
     ``config.json`` that the corrected command simply replaces, with or without ``--resume``."""
     saved = run_dir / CONFIG_JSON
-    started = latest_checkpoint(run_dir) is not None
+    started = run_folder.has_started(run_dir)
     if started and resume and saved.is_file():
         check_resume_compatible(TrainConfig.from_dict(json.loads(saved.read_text())), config)
     elif D.env_info().is_main:
