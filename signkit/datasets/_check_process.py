@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checksums import checksum, damaged
+from .checksums import CHECKSUM_COLUMNS, checksum, damaged
 
 _SERVER = Path(__file__).with_name("_check_server.py")
 # the server's message layouts (see `_check_server`)
@@ -37,7 +37,7 @@ _JOB = struct.Struct("<QQIIII")
 _VERDICT = struct.Struct("<Qq")
 MAX_ROWS = 4096  # a job is one datagram; a larger batch is checked inline
 VERDICT_TIMEOUT_S = 60  # a helper that has not answered by then (a batch takes it milliseconds) counts as gone
-SUFFIXES = ("pose.npy", "conf.npy")
+SUFFIXES = tuple(CHECKSUM_COLUMNS)  # ("pose.npy", "conf.npy"): a verdict's parity picks one
 
 
 def spans(b: int, t: int, k: int, i: int, frames: int) -> tuple[int, int, int, int]:
